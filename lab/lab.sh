@@ -1,0 +1,360 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+# The embedded lab: a Docker engine, a registry on 127.0.0.1:5000, the app
+# stand-in images and three SSH-reachable Docker-in-Docker nodes.
+#
+#   lab/lab.sh up | down [--purge] | status | deps | release-tag VARIANT
+#              | registry-stop | registry-start
+#
+# Every step reuses what is already there, so `up` is safe to run again.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LAB_HOME=${PINNED_LAB_HOME:-/var/lib/pinned-release-lab}
+REGISTRY_PORT=${PINNED_LAB_REGISTRY_PORT:-5000}
+REGISTRY="127.0.0.1:${REGISTRY_PORT}"
+APP_REPO="${REGISTRY}/pinned/openwebui"
+NETWORK=pinned-lab
+# name ssh-port http-port group
+NODES=("test1 2201 8001 test" "prod1 2202 8002 production" "prod2 2203 8003 production")
+NODE_PREFIX=pinned-lab-
+
+say() { printf '\033[1m[lab]\033[0m %s\n' "$*"; }
+die() { printf '[lab] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- packages
+need_root() {
+  [ "$(id -u)" -eq 0 ] || die "$1 needs root (run as root, or install it yourself: $2)"
+}
+
+# Installs Debian packages for the commands that are missing.
+ensure_commands() { # "command:package" ...
+  local missing=() pair
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  need_root "installing ${missing[*]}" "apt-get install ${missing[*]}"
+  command -v apt-get >/dev/null || die "no apt-get here: install ${missing[*]} with your package manager"
+  say "installing Debian packages: ${missing[*]}"
+  if [ ! -f /var/lib/apt/lists/lock ] || [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v -e lock -e partial)" ]; then
+    apt-get update -qq
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } \
+    || die "could not install ${missing[*]}: run 'apt-get install ${missing[*]}' and retry"
+}
+
+port_holder() { # port [address]
+  ss -Hltnp "sport = :$1" 2>/dev/null | awk -v a="${2:-}" 'a=="" || index($4, a) {print $4, $6}' | head -n1
+}
+
+# ---------------------------------------------------------------- engine
+ensure_engine() {
+  if docker info >/dev/null 2>&1; then
+    say "docker engine: reusing the running one ($(docker version -f '{{.Server.Version}}'))"
+    return
+  fi
+  ensure_commands dockerd:docker.io docker:docker.io iptables:iptables
+  mkdir -p "$LAB_HOME"
+  say "docker engine: starting dockerd (log: $LAB_HOME/dockerd.log)"
+  setsid nohup dockerd >"$LAB_HOME/dockerd.log" 2>&1 </dev/null &
+  local i
+  for i in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && { say "docker engine: up ($(docker version -f '{{.Server.Version}}'))"; return; }
+    sleep 1
+  done
+  die "dockerd did not answer within 60 s: see $LAB_HOME/dockerd.log"
+}
+
+# ---------------------------------------------------------------- registry
+registry_answers() { # address
+  curl -fsS -o /dev/null -m 3 -H 'Accept: application/json' "http://$1/v2/" 2>/dev/null \
+    && curl -fsSI -m 3 "http://$1/v2/" 2>/dev/null | grep -qi '^docker-distribution-api-version'
+}
+
+start_registry() {
+  mkdir -p "$LAB_HOME/registry/data"
+  sed -e "s#@DATA@#$LAB_HOME/registry/data#" -e "s#@ADDR@#$REGISTRY#" \
+    "$ROOT/lab/registry/config.yml" >"$LAB_HOME/registry/config.yml"
+  say "registry: starting docker-registry on $REGISTRY (log: $LAB_HOME/registry/registry.log)"
+  setsid nohup docker-registry serve "$LAB_HOME/registry/config.yml" \
+    >"$LAB_HOME/registry/registry.log" 2>&1 </dev/null &
+  echo $! >"$LAB_HOME/registry/registry.pid"
+  local i
+  for i in $(seq 1 30); do registry_answers "$REGISTRY" && return; sleep 0.5; done
+  die "registry did not answer on $REGISTRY: see $LAB_HOME/registry/registry.log"
+}
+
+ensure_registry() {
+  ensure_commands docker-registry:docker-registry curl:curl ss:iproute2 socat:socat
+  if registry_answers "$REGISTRY"; then
+    say "registry: reusing the one answering on $REGISTRY"
+  else
+    local holder
+    holder=$(port_holder "$REGISTRY_PORT")
+    [ -z "$holder" ] || die "port $REGISTRY_PORT is taken by $holder, which is not a registry: stop it or set PINNED_LAB_REGISTRY_PORT"
+    start_registry
+  fi
+}
+
+stop_registry() {
+  local pidfile="$LAB_HOME/registry/registry.pid"
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    kill "$(cat "$pidfile")"
+    say "registry: stopped"
+  fi
+  rm -f "$pidfile"
+}
+
+# ---------------------------------------------------------------- network
+ensure_network() {
+  docker network inspect "$NETWORK" >/dev/null 2>&1 || {
+    say "network: creating $NETWORK"
+    docker network create --label pinned-release-lab=network "$NETWORK" >/dev/null
+  }
+  GATEWAY=$(docker network inspect -f '{{(index .IPAM.Config 0).Gateway}}' "$NETWORK")
+}
+
+# Nodes reach the registry through the bridge gateway; the registry itself
+# stays on loopback.
+ensure_gateway_forwarder() {
+  local pidfile="$LAB_HOME/registry/gateway-forwarder.pid"
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    return
+  fi
+  local holder
+  holder=$(port_holder "$REGISTRY_PORT" "$GATEWAY")
+  [ -z "$holder" ] || die "port $GATEWAY:$REGISTRY_PORT is taken by $holder: stop it so lab nodes can reach the registry"
+  setsid nohup socat TCP-LISTEN:"$REGISTRY_PORT",bind="$GATEWAY",fork,reuseaddr TCP:"$REGISTRY" \
+    >"$LAB_HOME/registry/gateway-forwarder.log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+  say "registry: forwarding $GATEWAY:$REGISTRY_PORT -> $REGISTRY for the nodes"
+}
+
+stop_gateway_forwarder() {
+  local pidfile="$LAB_HOME/registry/gateway-forwarder.pid"
+  [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+  rm -f "$pidfile"
+}
+
+# ---------------------------------------------------------------- app images
+ensure_app_images() {
+  ensure_commands busybox:busybox-static
+  local ctx="$LAB_HOME/build/openwebui"
+  mkdir -p "$ctx"
+  install -m 0755 "$(command -v busybox)" "$ctx/busybox"
+  cp "$ROOT"/tests/images/openwebui/{start.sh,handler.sh} "$ctx/"
+  local variant version schema slow health
+  while IFS=$'\t' read -r variant version schema slow health; do
+    case "$variant" in ''|'#'*) continue ;; esac
+    sed "s|^# HEALTHCHECK_LINE|HEALTHCHECK $health CMD wget -q -O /dev/null http://127.0.0.1:8080/health \|\| exit 1|" \
+      "$ROOT/tests/images/openwebui/Dockerfile" >"$ctx/Dockerfile"
+    docker build -q -t "$APP_REPO:$variant" --build-arg APP_VARIANT="$variant" \
+      --build-arg APP_VERSION="$version" --build-arg APP_SCHEMA="$schema" \
+      --build-arg APP_SLOW_SECONDS="$slow" "$ctx" >/dev/null 2>"$LAB_HOME/build/docker-build.log" \
+      || die "building $APP_REPO:$variant failed: see $LAB_HOME/build/docker-build.log"
+    docker push -q "$APP_REPO:$variant" >/dev/null
+  done <"$ROOT/tests/images/openwebui/variants.tsv"
+  # :release follows the variant it was last moved to, so rebuilt images re-point it.
+  move_release_tag "$(cat "$LAB_HOME/release-variant" 2>/dev/null || echo v1)"
+  say "images: $APP_REPO:{v1,v2,broken,slow} pushed; :release -> $(release_points_to)"
+}
+
+tag_digest() { # tag -> digest the registry serves for it
+  curl -fsSI -m 5 -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    "http://$REGISTRY/v2/pinned/openwebui/manifests/$1" 2>/dev/null | tr -d '\r' \
+    | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}' | grep .
+}
+
+release_points_to() {
+  local release variant
+  release=$(tag_digest release) || { echo "(missing)"; return; }
+  for variant in v1 v2 broken slow; do
+    [ "$(tag_digest "$variant" 2>/dev/null)" = "$release" ] && { echo "$variant ($release)"; return; }
+  done
+  echo "$release"
+}
+
+move_release_tag() { # variant
+  docker image inspect "$APP_REPO:$1" >/dev/null 2>&1 || die "no local image $APP_REPO:$1: run 'lab/lab.sh up' first"
+  docker tag "$APP_REPO:$1" "$APP_REPO:release"
+  docker push -q "$APP_REPO:release" >/dev/null
+  echo "$1" >"$LAB_HOME/release-variant"
+}
+
+# ---------------------------------------------------------------- node image
+node_image_tag() {
+  local sum
+  sum=$(cat "$ROOT/lab/node/packages.txt" "$ROOT/lab/node/Dockerfile" "$ROOT/lab/node/entrypoint.sh" | sha256sum | cut -c1-12)
+  echo "pinned-release-lab/node:$sum"
+}
+
+ensure_node_image() {
+  NODE_IMAGE=$(node_image_tag)
+  docker image inspect "$NODE_IMAGE" >/dev/null 2>&1 && return
+  local pkgs base rootfs mirror
+  pkgs=$(grep -v '^#' "$ROOT/lab/node/packages.txt" | paste -sd, -)
+  base="pinned-release-lab/node-base:$(printf %s "$pkgs" | sha256sum | cut -c1-12)"
+  if ! docker image inspect "$base" >/dev/null 2>&1; then
+    ensure_commands debootstrap:debootstrap
+    need_root "debootstrap" "debootstrap"
+    mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    [ -n "$mirror" ] || mirror=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+    [ -n "$mirror" ] || die "cannot tell which Debian mirror apt uses: set one in /etc/apt/sources.list.d/debian.sources"
+    rootfs="$LAB_HOME/build/node-rootfs"
+    rm -rf "$rootfs"
+    say "node image: debootstrap bookworm (about a minute, once per machine)"
+    debootstrap --variant=minbase --include="$pkgs" bookworm "$rootfs" "$mirror" >"$LAB_HOME/build/debootstrap.log" 2>&1 \
+      || die "debootstrap failed: see $LAB_HOME/build/debootstrap.log"
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    tar -C "$rootfs" -c . | docker import - "$base" >/dev/null
+    rm -rf "$rootfs"
+  fi
+  say "node image: building $NODE_IMAGE"
+  docker build -q --build-arg BASE="$base" -t "$NODE_IMAGE" "$ROOT/lab/node" >/dev/null 2>"$LAB_HOME/build/docker-build.log" \
+      || die "image build failed: see $LAB_HOME/build/docker-build.log"
+}
+
+# ---------------------------------------------------------------- ssh
+ensure_ssh_material() {
+  ensure_commands ssh:openssh-client ssh-keygen:openssh-client
+  local dir="$LAB_HOME/ssh" spec name
+  mkdir -p "$dir" && chmod 0700 "$dir"
+  [ -f "$dir/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C pinned-release-lab -f "$dir/id_ed25519"
+  : >"$dir/known_hosts.new"
+  for spec in "${NODES[@]}"; do
+    set -- $spec
+    name=$1
+    mkdir -p "$dir/hostkeys/$name"
+    [ -f "$dir/hostkeys/$name/ssh_host_ed25519_key" ] \
+      || ssh-keygen -q -t ed25519 -N '' -C "$name" -f "$dir/hostkeys/$name/ssh_host_ed25519_key"
+    printf '[127.0.0.1]:%s %s\n' "$2" "$(cut -d' ' -f1,2 "$dir/hostkeys/$name/ssh_host_ed25519_key.pub")" >>"$dir/known_hosts.new"
+  done
+  mv "$dir/known_hosts.new" "$dir/known_hosts"
+}
+
+# ---------------------------------------------------------------- nodes
+node_ssh() { # ssh-port command...
+  local port=$1; shift
+  ssh -q -i "$LAB_HOME/ssh/id_ed25519" -o UserKnownHostsFile="$LAB_HOME/ssh/known_hosts" \
+    -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=3 -p "$port" root@127.0.0.1 "$@"
+}
+
+ensure_node() { # name ssh-port http-port group
+  local name=$1 ssh_port=$2 http_port=$3 group=$4 container="${NODE_PREFIX}$1" state
+  state=$(docker inspect -f '{{.State.Status}} {{.Config.Image}}' "$container" 2>/dev/null || true)
+  if [ -n "$state" ] && [ "${state#* }" != "$NODE_IMAGE" ]; then
+    say "node $name: image changed, recreating (its tenants' data goes with it)"
+    docker rm -f "$container" >/dev/null
+    state=""
+  fi
+  case "${state%% *}" in
+    running) ;;
+    "")
+      local port holder
+      for port in "$ssh_port" "$http_port"; do
+        holder=$(port_holder "$port")
+        [ -z "$holder" ] || die "port 127.0.0.1:$port (node $name) is taken by $holder: free it, or run 'make lab-down' if it is an old lab"
+      done
+      say "node $name: starting (ssh 127.0.0.1:$ssh_port, http 127.0.0.1:$http_port)"
+      docker run -d --name "$container" --hostname "$name" --network "$NETWORK" \
+        --label pinned-release-lab=node --label pinned-release-lab.group="$group" \
+        --cap-add ALL --cap-drop SYS_RESOURCE \
+        --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+        --security-opt systempaths=unconfined \
+        -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
+        -v "${container}-docker:/var/lib/docker" \
+        -v "$LAB_HOME/ssh/hostkeys/$name:/etc/ssh/lab-hostkeys:ro" \
+        -v "$LAB_HOME/ssh/id_ed25519.pub:/etc/ssh/lab-authorized_keys:ro" \
+        -e LAB_REGISTRY_GATEWAY="$GATEWAY" -e LAB_REGISTRY_PORT="$REGISTRY_PORT" \
+        -p "127.0.0.1:$ssh_port:22" -p "127.0.0.1:$http_port:80" \
+        "$NODE_IMAGE" >/dev/null ;;
+    *)
+      say "node $name: was ${state%% *}, starting"
+      docker start "$container" >/dev/null ;;
+  esac
+}
+
+wait_node() { # name ssh-port
+  local i
+  for i in $(seq 1 60); do
+    node_ssh "$2" docker info >/dev/null 2>&1 && return
+    sleep 1
+  done
+  die "node $1 did not answer over SSH with a working docker within 60 s: docker logs ${NODE_PREFIX}$1"
+}
+
+# ---------------------------------------------------------------- commands
+cmd_up() {
+  mkdir -p "$LAB_HOME/build"
+  ensure_engine
+  ensure_registry
+  ensure_network
+  ensure_gateway_forwarder
+  ensure_app_images
+  ensure_node_image
+  ensure_ssh_material
+  local spec
+  for spec in "${NODES[@]}"; do ensure_node $spec; done
+  for spec in "${NODES[@]}"; do set -- $spec; wait_node "$1" "$2"; done
+  say "lab is up: ${#NODES[@]} nodes, registry $REGISTRY (make lab-status for details)"
+}
+
+cmd_down() {
+  local spec purge=${1:-}
+  for spec in "${NODES[@]}"; do
+    set -- $spec
+    docker rm -f "${NODE_PREFIX}$1" >/dev/null 2>&1 && say "node $1: removed" || true
+    [ "$purge" = --purge ] && docker volume rm -f "${NODE_PREFIX}$1-docker" >/dev/null 2>&1 || true
+  done
+  stop_gateway_forwarder
+  stop_registry
+  docker network rm "$NETWORK" >/dev/null 2>&1 || true
+  if [ "$purge" = --purge ]; then
+    rm -rf "$LAB_HOME/registry/data" "$LAB_HOME/build"
+    say "purged registry data and build caches (the node image stays: docker rmi it to rebuild)"
+  fi
+  say "lab is down"
+}
+
+cmd_status() {
+  local rc=0 spec state
+  if docker info >/dev/null 2>&1; then echo "engine    up ($(docker version -f '{{.Server.Version}}'))"
+  else echo "engine    DOWN"; rc=1; fi
+  if registry_answers "$REGISTRY"; then echo "registry  up ($REGISTRY, :release -> $(release_points_to))"
+  else echo "registry  DOWN ($REGISTRY)"; rc=1; fi
+  for spec in "${NODES[@]}"; do
+    set -- $spec
+    state=$(docker inspect -f '{{.State.Status}}' "${NODE_PREFIX}$1" 2>/dev/null || echo absent)
+    if [ "$state" = running ] && node_ssh "$2" true 2>/dev/null; then
+      printf 'node      %-6s up (%s, ssh 127.0.0.1:%s, http 127.0.0.1:%s, %s containers)\n' "$1" "$4" "$2" "$3" \
+        "$(node_ssh "$2" docker ps -q | wc -l)"
+    else
+      printf 'node      %-6s %s\n' "$1" "$state"; rc=1
+    fi
+  done
+  return $rc
+}
+
+# Host tools the test suite drives besides the lab itself.
+cmd_deps() {
+  ensure_commands curl:curl ss:iproute2 skopeo:skopeo openssl:openssl htpasswd:apache2-utils \
+    git:git ssh:openssh-client busybox:busybox-static docker-registry:docker-registry socat:socat
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  deps) cmd_deps ;;
+  deps-venv) # Debian's python3 keeps venv's pip in a separate package
+    need_root "installing python3-venv" "apt-get install python3-venv"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null ;;
+  down) cmd_down "${2:-}" ;;
+  status) cmd_status ;;
+  release-tag) [ -n "${2:-}" ] || die "usage: lab/lab.sh release-tag v1|v2|broken|slow"
+    move_release_tag "$2"; say ":release -> $(release_points_to)" ;;
+  registry-stop) stop_registry ;;
+  registry-start) ensure_registry ;;
+  *) sed -n '3,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

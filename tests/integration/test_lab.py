@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The lab is real: nodes answer over SSH, pull by digest from the lab registry, run the app healthy."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.support.lab import APP_REPO, NODES, node_sh, registry_digest, run
+
+
+def test_every_node_answers_ansible_ping(lab):
+    result = run(["ansible", "all", "-m", "ansible.builtin.ping"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in NODES:
+        assert f"{name} | SUCCESS" in result.stdout
+
+
+@pytest.mark.parametrize("node", sorted(NODES))
+def test_node_pulls_v1_by_digest_and_runs_it_healthy(lab, node):
+    digest = registry_digest("v1")
+    ref = f"{APP_REPO}@{digest}"
+    name = "pinned-lab-smoke"
+    node_sh(node, f"docker rm -f {name} >/dev/null 2>&1; docker pull -q {ref}")
+    try:
+        node_sh(node, f"docker run -d --name {name} {ref}")
+        deadline = time.monotonic() + 60
+        health = ""
+        while time.monotonic() < deadline:
+            health = node_sh(node, f"docker inspect -f '{{{{.State.Health.Status}}}}' {name}").stdout.strip()
+            if health in ("healthy", "unhealthy"):
+                break
+            time.sleep(1)
+        assert health == "healthy", node_sh(node, f"docker logs {name}", check=False).stdout
+        image = json.loads(node_sh(node, f"docker image inspect {ref}").stdout)[0]
+        assert ref in image["RepoDigests"]
+        version = node_sh(node, f"docker exec {name} wget -qO- http://127.0.0.1:8080/api/version").stdout
+        assert json.loads(version) == {"version": "1.0.0"}
+    finally:
+        node_sh(node, f"docker rm -f {name}", check=False)
+
+
+def test_release_tag_points_at_a_built_variant(lab):
+    variants = {registry_digest(tag) for tag in ("v1", "v2", "broken", "slow")}
+    assert len(variants) == 4, "each variant must be its own image"
+    assert registry_digest("release") in variants

@@ -1,0 +1,77 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The embedded lab as the tests see it: nodes over SSH, the registry over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB_HOME = Path(os.environ.get("PINNED_LAB_HOME", "/var/lib/pinned-release-lab"))
+REGISTRY = "127.0.0.1:" + os.environ.get("PINNED_LAB_REGISTRY_PORT", "5000")
+APP_REPO = f"{REGISTRY}/pinned/openwebui"
+MANIFEST_ACCEPT = ", ".join(
+    [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    ssh_port: int
+    http_port: int
+    group: str
+
+
+NODES = {
+    "test1": Node("test1", 2201, 8001, "test"),
+    "prod1": Node("prod1", 2202, 8002, "production"),
+    "prod2": Node("prod2", 2203, 8003, "production"),
+}
+
+
+def node_sh(node: str, command: str, check: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:
+    """Run a shell command on a lab node over real SSH."""
+    ssh = [
+        "ssh", "-q", "-i", str(LAB_HOME / "ssh/id_ed25519"),
+        "-o", f"UserKnownHostsFile={LAB_HOME / 'ssh/known_hosts'}",
+        "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+        "-p", str(NODES[node].ssh_port), "root@127.0.0.1", command,
+    ]  # fmt: skip
+    result = subprocess.run(ssh, capture_output=True, text=True, timeout=timeout, check=False)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{node}: `{command}` exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def registry_digest(tag: str, repository: str = "pinned/openwebui") -> str:
+    """The digest the lab registry serves for a tag (what docker pull records)."""
+    request = urllib.request.Request(
+        f"http://{REGISTRY}/v2/{repository}/manifests/{tag}", method="HEAD", headers={"Accept": MANIFEST_ACCEPT}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.headers["Docker-Content-Digest"]
+
+
+def lab_script(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(ROOT / "lab/lab.sh"), *args], capture_output=True, text=True, check=True)
+
+
+def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    env.update(kwargs.pop("env", {}))
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=kwargs.pop("cwd", ROOT), env=env, **kwargs)
+
+
+def container_state(node: str, name: str) -> dict:
+    result = node_sh(node, f"docker inspect {name}", check=False)
+    return json.loads(result.stdout)[0] if result.returncode == 0 else {}

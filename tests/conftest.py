@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 
 import pytest
 
 from tests.support.lab import ROOT
+
+# The collection resolves from the checkout, as it does for ansible (ansible.cfg).
+sys.path.insert(0, str(ROOT / ".collections"))
 
 
 @pytest.fixture(scope="session")

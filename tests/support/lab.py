@@ -75,3 +75,19 @@ def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
 def container_state(node: str, name: str) -> dict:
     result = node_sh(node, f"docker inspect {name}", check=False)
     return json.loads(result.stdout)[0] if result.returncode == 0 else {}
+
+
+def ansible_module(module: str, args: dict, check: bool = False, host: str = "localhost") -> dict:
+    """Run one module with ansible ad hoc and return its result dict (json callback)."""
+    cmd = ["ansible", host, "-m", module, "-a", json.dumps(args)]
+    if check:
+        cmd.append("--check")
+    result = run(cmd, env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1"})
+    try:
+        data = json.loads(result.stdout)
+    except ValueError as exc:
+        raise AssertionError(f"no JSON from ansible:\n{result.stdout}\n{result.stderr}") from exc
+    hosts = data["plays"][0]["tasks"][0]["hosts"]
+    outcome = hosts[host]
+    outcome["_stdout"] = result.stdout
+    return outcome

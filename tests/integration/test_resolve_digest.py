@@ -1,0 +1,376 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""resolve_digest against real registries: plain, TLS, basic auth, token auth, a multi-arch index."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import subprocess
+import threading
+from typing import ClassVar
+
+import pytest
+
+from ansible_collections.pinned.release.plugins.module_utils._reference import parse_reference
+from ansible_collections.pinned.release.plugins.module_utils._registry import (
+    Forbidden,
+    ManifestNotFound,
+    RegistryClient,
+    RegistryProtocolError,
+    RegistryUnreachable,
+    Unauthorized,
+)
+from tests.support.lab import APP_REPO, REGISTRY, ansible_module, registry_digest
+from tests.support.registries import TokenIssuer, copy_image, free_port, push_index, start_registry
+
+MODULE = "pinned.release.resolve_digest"
+
+
+def skopeo_digest(ref: str, *args: str) -> str:
+    raw = subprocess.run(
+        ["skopeo", "inspect", "--raw", *args, f"docker://{ref}"], capture_output=True, check=True
+    ).stdout
+    proc = subprocess.run(["skopeo", "manifest-digest", "/dev/stdin"], input=raw, capture_output=True, check=True)
+    return proc.stdout.decode().strip()
+
+
+def docker_pull_repo_digest(ref: str) -> str:
+    subprocess.run(["docker", "pull", "-q", ref], check=True, capture_output=True)
+    repo = ref.rsplit(":", 1)[0]
+    digests = json.loads(
+        subprocess.run(
+            ["docker", "image", "inspect", "-f", "{{json .RepoDigests}}", ref], capture_output=True, check=True
+        ).stdout
+    )
+    return next(d.split("@", 1)[1] for d in digests if d.startswith(repo + "@"))
+
+
+# ------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(scope="module")
+def tls_registry(tmp_path_factory, lab):
+    registry = start_registry(tmp_path_factory.mktemp("tls"), "tls", tls=True, htpasswd=True)
+    copy_image(
+        "v1",
+        f"{registry.address}/private/app:v1",
+        ["--dest-cert-dir", str(registry.ca_path.parent), "--dest-creds", "alice:wonderland"],
+    )
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture(scope="module")
+def token_registry(tmp_path_factory, lab):
+    directory = tmp_path_factory.mktemp("token")
+    issuer = TokenIssuer(directory, service="pinned-test-registry", issuer="pinned-test-issuer")
+    # Push through a twin registry on the same storage without auth, then serve it with token auth.
+    plain = start_registry(directory, "token-seed")
+    for tag in ("v1", "v2"):
+        copy_image(tag, f"{plain.address}/public/app:{tag}", ["--dest-tls-verify=false"])
+        copy_image(tag, f"{plain.address}/private/app:{tag}", ["--dest-tls-verify=false"])
+    for n in range(100):
+        subprocess.run(
+            ["skopeo", "copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false",
+             f"docker://{plain.address}/public/app:v1", f"docker://{plain.address}/public/app:t{n}"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    plain.stop()
+    registry = start_registry(directory, "token", token=issuer)
+    registry.extra["issuer"] = issuer
+    yield registry
+    registry.stop()
+    issuer.stop()
+
+
+@pytest.fixture(scope="module")
+def multiarch(tmp_path_factory, lab):
+    registry = start_registry(tmp_path_factory.mktemp("multi"), "multi")
+    copy_image("v1", f"{registry.address}/multi/app:amd64", ["--dest-tls-verify=false"])
+    copy_image("v2", f"{registry.address}/multi/app:arm64", ["--dest-tls-verify=false"])
+    index_digest = push_index(
+        registry.address, "multi/app", "release", {"linux/amd64": "amd64", "linux/arm64/v8": "arm64"}
+    )
+    yield registry, index_digest
+    registry.stop()
+
+
+class _Answering(http.server.BaseHTTPRequestHandler):
+    """A real HTTP server whose answers a test scripts: status, headers, body per request."""
+
+    script: ClassVar[list] = []
+    seen: ClassVar[list] = []
+
+    def log_message(self, *args):
+        pass
+
+    def _answer(self):
+        type(self).seen.append((self.command, self.path))
+        status, headers, body = type(self).script.pop(0) if type(self).script else (404, {}, b"")
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_HEAD = _answer
+
+
+@pytest.fixture
+def scripted_server():
+    handler = type("Handler", (_Answering,), {"script": [], "seen": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1], handler
+    server.shutdown()
+
+
+# ------------------------------------------------------------------ plain lab registry
+
+
+def test_module_matches_skopeo_and_docker_pull(lab):
+    result = ansible_module(MODULE, {"image": f"{APP_REPO}:release"})
+    assert result.get("failed") is not True, result
+    expected = skopeo_digest(f"{APP_REPO}:release", "--tls-verify=false")
+    assert result["digest"] == expected
+    assert result["image_ref"] == f"{APP_REPO}@{expected}"
+    assert result["changed"] is False
+    assert (result["registry"], result["repository"], result["tag"]) == (REGISTRY, "pinned/openwebui", "release")
+    assert result["media_type"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert docker_pull_repo_digest(f"{APP_REPO}:release") == expected
+
+
+def test_check_mode_runs_normally(lab):
+    result = ansible_module(MODULE, {"image": f"{APP_REPO}:v2"}, check=True)
+    assert result["digest"] == registry_digest("v2")
+
+
+def test_digest_reference_is_checked_and_returned(lab):
+    digest = registry_digest("v1")
+    result = ansible_module(MODULE, {"image": f"{APP_REPO}@{digest}"})
+    assert result["digest"] == digest
+    assert result["tag"] is None
+
+
+def test_batch_keeps_order(lab):
+    tags = ["v2", "v1", "broken", "slow", "v1"]
+    result = ansible_module(MODULE, {"images": [f"{APP_REPO}:{t}" for t in tags]})
+    assert [r["digest"] for r in result["images"]] == [registry_digest(t) for t in tags]
+    assert [r["tag"] for r in result["images"]] == tags
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"image": f"{APP_REPO}:nope"}, f"tag 'nope' not found in repository {APP_REPO}"),
+        ({"image": f"{REGISTRY}/pinned/nothere:v1"}, f"repository pinned/nothere not found in registry {REGISTRY}"),
+        ({"image": f"{APP_REPO}@sha256:{'0' * 64}"}, f"digest sha256:{'0' * 64} not found in repository {APP_REPO}"),
+        ({"image": f"{REGISTRY}/Pinned/openwebui:v1"}, "must be lowercase"),
+        ({"image": f"{APP_REPO}@sha256:abc"}, "needs exactly 64 lowercase hex digits"),
+        ({"image": f"{APP_REPO}@{'a' * 64}"}, "not an image ID"),
+        ({"image": f"{APP_REPO}:v1", "images": [f"{APP_REPO}:v1"]}, "mutually exclusive"),
+        ({"platform": "linux/amd64"}, "one of the following is required"),
+    ],
+)
+def test_module_errors_are_one_clear_line(lab, args, message):
+    result = ansible_module(MODULE, args)
+    assert result["failed"] is True
+    assert message in result["msg"]
+    assert "\n" not in result["msg"]
+    assert "Traceback" not in result["_stdout"]
+
+
+def test_unreachable_registry():
+    port = free_port()
+    with pytest.raises(RegistryUnreachable, match=rf"cannot reach registry 127.0.0.1:{port} .*Connection refused"):
+        RegistryClient().resolve(parse_reference(f"127.0.0.1:{port}/a/b:v1"))
+
+
+def test_registry_that_never_answers_times_out():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(5)
+        port = listener.getsockname()[1]
+        with pytest.raises(RegistryUnreachable, match=r"did not answer within 0.5 s"):
+            RegistryClient(timeout=0.5, retries=0).resolve(parse_reference(f"127.0.0.1:{port}/a/b:v1"))
+
+
+def test_non_manifest_content_is_refused(scripted_server):
+    port, handler = scripted_server
+    handler.script = [(200, {"Content-Type": "text/html"}, b"<html>login</html>")] * 2
+    with pytest.raises(RegistryProtocolError, match="text/html, not an image manifest"):
+        RegistryClient().resolve(parse_reference(f"127.0.0.1:{port}/a/b:v1"))
+
+
+def test_retries_429_and_503_honouring_retry_after(scripted_server):
+    port, handler = scripted_server
+    digest = registry_digest("v1")
+    ok = {
+        "Content-Type": "application/vnd.oci.image.manifest.v1+json",
+        "Docker-Content-Digest": digest,
+        "ratelimit-remaining": "99;w=21600",
+    }
+    handler.script = [(429, {"Retry-After": "2"}, b""), (503, {}, b""), (200, ok, b"")]
+    waits = []
+    result = RegistryClient(retries=3, backoff_base=0.1, sleep=waits.append).resolve(
+        parse_reference(f"127.0.0.1:{port}/a/b:v1")
+    )
+    assert result.digest == digest
+    assert result.ratelimit_remaining == "99"
+    assert waits == [2.0, 0.2]
+
+
+def test_retries_are_bounded(scripted_server):
+    port, handler = scripted_server
+    handler.script = [(429, {"ratelimit-remaining": "0;w=60"}, b"")] * 5
+    with pytest.raises(Exception, match=r"rate-limited .* after 2 retries \(ratelimit-remaining 0\)"):
+        RegistryClient(retries=2, sleep=lambda _: None).resolve(parse_reference(f"127.0.0.1:{port}/a/b:v1"))
+    assert len(handler.seen) == 3
+
+
+def test_digest_header_missing_is_computed_from_bytes(scripted_server):
+    port, handler = scripted_server
+    body = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json"}).encode()
+    manifest = {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}
+    handler.script = [(200, manifest, b""), (200, manifest, body)]
+    import hashlib
+
+    result = RegistryClient().resolve(parse_reference(f"127.0.0.1:{port}/a/b:v1"))
+    assert result.digest == "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def test_served_digest_that_disagrees_with_bytes_is_refused(scripted_server):
+    port, handler = scripted_server
+    headers = {"Content-Type": "application/vnd.oci.image.index.v1+json", "Docker-Content-Digest": "sha256:" + "1" * 64}
+    handler.script = [(200, headers, b""), (200, headers, b'{"manifests": []}')]
+    with pytest.raises(RegistryProtocolError, match="hash to sha256:"):
+        RegistryClient().resolve(parse_reference(f"127.0.0.1:{port}/a/b:v1"))
+
+
+# ------------------------------------------------------------------ TLS + basic auth
+
+
+def test_tls_with_ca_path_and_basic_auth(tls_registry):
+    result = ansible_module(
+        MODULE,
+        {
+            "image": f"{tls_registry.address}/private/app:v1",
+            "ca_path": str(tls_registry.ca_path),
+            "username": "alice",
+            "password": "wonderland",
+        },
+    )
+    assert result["digest"] == registry_digest("v1"), result
+    assert "wonderland" not in result["_stdout"]
+
+
+def test_tls_without_ca_path_is_refused_with_advice(tls_registry):
+    result = ansible_module(
+        MODULE, {"image": f"{tls_registry.address}/private/app:v1", "username": "alice", "password": "wonderland"}
+    )
+    assert result["failed"] is True
+    assert "TLS verification failed" in result["msg"]
+    assert "ca_path" in result["msg"]
+
+
+def test_tls_validate_certs_false(tls_registry):
+    client = RegistryClient(validate_certs=False, username="alice", password="wonderland")
+    assert client.resolve(parse_reference(f"{tls_registry.address}/private/app:v1")).digest == registry_digest("v1")
+
+
+def test_basic_auth_without_credentials(tls_registry, tmp_path):
+    client = RegistryClient(ca_path=str(tls_registry.ca_path), docker_config_path=str(tmp_path / "none.json"))
+    with pytest.raises(Unauthorized, match="requires a login"):
+        client.resolve(parse_reference(f"{tls_registry.address}/private/app:v1"))
+
+
+def test_basic_auth_wrong_password(tls_registry):
+    client = RegistryClient(ca_path=str(tls_registry.ca_path), username="alice", password="nope")
+    with pytest.raises(Unauthorized, match="rejected the credentials"):
+        client.resolve(parse_reference(f"{tls_registry.address}/private/app:v1"))
+
+
+def test_basic_auth_from_docker_config(tls_registry, tmp_path):
+    import base64
+
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps({"auths": {tls_registry.address: {"auth": base64.b64encode(b"alice:wonderland").decode()}}})
+    )
+    client = RegistryClient(ca_path=str(tls_registry.ca_path), docker_config_path=str(config))
+    assert client.resolve(parse_reference(f"{tls_registry.address}/private/app:v1")).digest == registry_digest("v1")
+
+
+# ------------------------------------------------------------------ token auth
+
+
+def test_token_anonymous_public(token_registry):
+    result = ansible_module(MODULE, {"image": f"{token_registry.address}/public/app:v2"})
+    assert result["digest"] == registry_digest("v2"), result
+
+
+def test_token_private_needs_credentials(token_registry, tmp_path):
+    ref = parse_reference(f"{token_registry.address}/private/app:v1")
+    with pytest.raises(Unauthorized, match="requires credentials"):
+        RegistryClient(docker_config_path=str(tmp_path / "none.json")).resolve(ref)
+    with pytest.raises(Unauthorized, match="refused user 'alice'"):
+        RegistryClient(username="alice", password="bad").resolve(ref)
+    assert RegistryClient(username="alice", password="wonderland").resolve(ref).digest == registry_digest("v1")
+
+
+def test_token_forbidden(token_registry):
+    with pytest.raises(Forbidden, match="denied pull access"):
+        RegistryClient(username="alice", password="wonderland").resolve(
+            parse_reference(f"{token_registry.address}/secret/app:v1")
+        )
+
+
+def test_not_found_vs_unauthorised_vs_forbidden_differ(token_registry, tmp_path):
+    messages = set()
+    for cls, ref, creds in [
+        (ManifestNotFound, f"{token_registry.address}/public/app:missing", {}),
+        (Unauthorized, f"{token_registry.address}/private/app:v1", {"docker_config_path": str(tmp_path / "x.json")}),
+        (Forbidden, f"{token_registry.address}/secret/app:v1", {}),
+    ]:
+        with pytest.raises(cls) as info:
+            RegistryClient(**creds).resolve(parse_reference(ref))
+        messages.add(str(info.value).split(":")[0])
+    assert len(messages) == 3
+
+
+def test_hundred_tags_one_call_reuses_token(token_registry):
+    issuer = token_registry.extra["issuer"]
+    before = len(issuer.requests)
+    refs = [parse_reference(f"{token_registry.address}/public/app:t{n}") for n in range(100)]
+    with RegistryClient() as client:
+        results = client.resolve_many(refs)
+    assert {r.digest for r in results} == {registry_digest("v1")}
+    # Concurrent first requests may race for the first token; after that it is reused.
+    assert len(issuer.requests) - before <= 8
+
+
+# ------------------------------------------------------------------ multi-arch index
+
+
+def test_multiarch_index_digest_and_platform(multiarch):
+    registry, index_digest = multiarch
+    ref = f"{registry.address}/multi/app:release"
+    result = ansible_module(MODULE, {"image": ref, "platform": "linux/arm64"})
+    assert result["digest"] == index_digest == skopeo_digest(ref, "--tls-verify=false")
+    assert result["media_type"] == "application/vnd.oci.image.index.v1+json"
+    assert result["platform_digest"] == registry_digest("v2")
+    assert result["platforms"] == [
+        {"platform": "linux/amd64", "digest": registry_digest("v1")},
+        {"platform": "linux/arm64/v8", "digest": registry_digest("v2")},
+    ]
+    assert docker_pull_repo_digest(ref) == index_digest
+
+
+def test_multiarch_missing_platform(multiarch):
+    registry, _ = multiarch
+    result = ansible_module(MODULE, {"image": f"{registry.address}/multi/app:release", "platform": "linux/s390x"})
+    assert result["failed"] is True
+    assert "has no linux/s390x image (index lists: linux/amd64, linux/arm64/v8)" in result["msg"]

@@ -345,6 +345,8 @@ class RegistryClient:
     def resolve(self, ref: ImageReference, platform: Optional[str] = None) -> Resolution:
         """The digest the registry serves for ``ref`` (a tag, or a digest checked to exist)."""
         response = self._request("HEAD", ref, f"manifests/{ref.reference}", {"Accept": ACCEPT})
+        if ref.digest and response.status_code >= 400 and response.status_code not in (401, 403):
+            self._raise_if_blob(ref)
         if response.status_code == 404:
             self._raise_not_found(ref)
         self._raise_for_status(response, ref)
@@ -576,6 +578,15 @@ class RegistryClient:
                     f"{ref.api_host} answered for {ref} with content that is not a manifest"
                 ) from exc
         return body, media_type, served or computed
+
+    def _raise_if_blob(self, ref: ImageReference) -> None:
+        """An image ID is the digest of the image's config blob; registry 2.8 answers it with HTTP 500."""
+        probe = self._request("HEAD", ref, f"blobs/{ref.digest}", {})
+        if probe.status_code == 200:
+            raise ManifestNotFound(
+                f"{ref.digest} is a blob in {ref.name} (the image config, i.e. a local image ID), not a manifest: "
+                "use the repository digest (pinned.release.resolve_digest), not docker images' IMAGE ID"
+            )
 
     def _raise_not_found(self, ref: ImageReference) -> None:
         probe = self._request("GET", ref, "tags/list?n=1", {"Accept": "application/json"})

@@ -374,3 +374,12 @@ def test_multiarch_missing_platform(multiarch):
     result = ansible_module(MODULE, {"image": f"{registry.address}/multi/app:release", "platform": "linux/s390x"})
     assert result["failed"] is True
     assert "has no linux/s390x image (index lists: linux/amd64, linux/arm64/v8)" in result["msg"]
+
+
+def test_image_id_is_named_as_such(lab):
+    image_id = subprocess.run(
+        ["docker", "image", "inspect", "-f", "{{.Id}}", f"{APP_REPO}:v1"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    result = ansible_module(MODULE, {"image": f"{APP_REPO}@{image_id}", "retries": 0})
+    assert result["failed"] is True
+    assert "is a blob in 127.0.0.1:5000/pinned/openwebui (the image config, i.e. a local image ID)" in result["msg"]

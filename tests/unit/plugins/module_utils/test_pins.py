@@ -236,7 +236,7 @@ def test_rewrite_docker_hub_short_names(text, expected):
 def test_check_target(text, on_unpinned, outcome):
     rewrite = rewrite_references(text, "t.sh", REF_B)
     if outcome is PinError:
-        with pytest.raises(PinError, match="t.sh"):
+        with pytest.raises(PinError, match=r"t\.sh"):
             check_target(rewrite, REF_B, on_unpinned)
     elif outcome is None:
         assert check_target(rewrite, REF_B, on_unpinned) is None

@@ -1,0 +1,365 @@
+#!/usr/bin/python
+# Copyright (c) pinned.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: verify_container
+short_description: Check that containers run the expected digest, are healthy, and are configured as declared
+version_added: 0.1.0
+description:
+  - Compares each declared container with what the engine reports. The digest is the repository digest of the
+    image the container actually runs (from the image's C(RepoDigests)), so a container started by a tag that has
+    since moved, or from a re-tagged image, is still recognised for what it is.
+  - With O(selector), also checks every container carrying those labels and reports the ones not declared as
+    RV(unexpected).
+  - With O(wait_timeout), waits for the declared containers to become healthy, and fails fast (without waiting out
+    the timeout) when one is unhealthy, has exited, or restarts while waiting, returning its last log lines.
+  - One engine listing per call; only the containers concerned are inspected. It never changes anything.
+  - Runs on the managed host, against its engine.
+author:
+  - pinned.release contributors
+extends_documentation_fragment:
+  - pinned.release.docker
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; the result is identical in check mode.
+  diff_mode:
+    support: none
+options:
+  containers:
+    description:
+      - The containers to check and what is expected of each.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Container name.
+        type: str
+        required: true
+      image:
+        description: Expected C(repository@sha256:...) (defaults to O(image)).
+        type: str
+      env:
+        description: Environment variables that must have these values; other variables are ignored.
+        type: dict
+      secret_env:
+        description:
+          - Keys of O(containers[].env) whose values are secrets. They are compared, but their values are never
+            returned or logged; a difference is reported as C(differs).
+        type: list
+        elements: str
+      labels:
+        description: Labels that must have these values (a subset).
+        type: dict
+      mounts:
+        description: C(source:destination) mounts that must exist.
+        type: list
+        elements: str
+      published_ports:
+        description:
+          - The exact set of published ports, as docker writes them, for example C(127.0.0.1:8081:8080).
+        type: list
+        elements: str
+      restart_policy:
+        description: Expected restart policy name, for example C(unless-stopped).
+        type: str
+      health:
+        description:
+          - C(healthy) needs the container running and its healthcheck passing; C(running) only running;
+            C(any) only that it exists.
+        type: str
+        choices: [healthy, running, any]
+        default: healthy
+  selector:
+    description:
+      - Labels (for example C({pinned.release.managed: "true"})) selecting containers to check against O(image).
+        Selected containers not in O(containers) are reported as RV(unexpected) and count as drift.
+    type: dict
+  image:
+    description:
+      - Expected C(repository@sha256:...) for containers found by O(selector), and for declared containers
+        without their own O(containers[].image).
+    type: str
+  wait_timeout:
+    description:
+      - Seconds to wait for every declared container to meet its O(containers[].health). C(0) checks once.
+    type: int
+    default: 0
+  fail_on_drift:
+    description:
+      - Fail the task when anything differs. Set to C(false) to only report (for drift reports).
+    type: bool
+    default: true
+  log_lines:
+    description:
+      - How many of a failing container's last log lines to return. Lines containing a secret value are dropped.
+    type: int
+    default: 20
+notes:
+  - A failed wait always fails the task, whatever O(fail_on_drift) says: it is a health gate.
+"""
+
+EXAMPLES = r"""
+- name: Health gate after replacing a tenant
+  pinned.release.verify_container:
+    containers:
+      - name: openwebui-acme
+        image: "{{ release_pin.image }}"
+        env:
+          WEBUI_URL: https://acme.example.com
+          WEBUI_SECRET_KEY: "{{ vault_acme_secret_key }}"
+        secret_env: [WEBUI_SECRET_KEY]
+        published_ports: ["127.0.0.1:3001:8080"]
+        restart_policy: unless-stopped
+    wait_timeout: 120
+
+- name: Drift check of a whole host, reporting only
+  pinned.release.verify_container:
+    selector:
+      pinned.release.managed: "true"
+    image: "{{ release_pin.image }}"
+    containers: "{{ expected_containers }}"
+    fail_on_drift: false
+  register: drift
+"""
+
+RETURN = r"""
+containers:
+  description: One entry per declared container.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name: {description: Container name., type: str, returned: always}
+    exists: {description: Whether the container exists., type: bool, returned: always}
+    status: {description: Engine status (running, exited, ...)., type: str, returned: always}
+    health: {description: Healthcheck status (healthy, unhealthy, starting, none)., type: str, returned: always}
+    restart_count: {description: Restarts so far., type: int, returned: always}
+    image: {description: The image as configured on the container (tag or digest reference)., type: str, returned: always}
+    digest: {description: Repository digest of the image the container runs., type: str, returned: always}
+    expected_digest: {description: The digest expected., type: str, returned: always}
+    drift:
+      description: What differs, as C(field), C(expected), C(actual). Secret values are masked.
+      type: list
+      elements: dict
+      returned: always
+    logs:
+      description: Last log lines, when the container failed the wait (lines with secrets removed).
+      type: list
+      elements: str
+      returned: when the wait failed for it
+unexpected:
+  description: Containers matched by O(selector) that are not declared.
+  returned: always
+  type: list
+  elements: dict
+drifted:
+  description: Whether anything differs (including unexpected containers).
+  returned: always
+  type: bool
+summary:
+  description: Counts of C(checked), C(ok), C(drifted), C(missing), C(unexpected).
+  returned: always
+  type: dict
+waited:
+  description: Seconds spent waiting for health.
+  returned: always
+  type: float
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.pinned.release.plugins.module_utils._docker import (
+    DOCKER_ARGUMENT_SPEC,
+    DockerException,
+    EngineError,
+    NotFound,
+    connect,
+)
+from ansible_collections.pinned.release.plugins.module_utils._drift import (
+    DriftSpecError,
+    compare,
+    container_facts,
+    drift_message,
+    health_verdict,
+    parse_expectation,
+    report_entry,
+    safe_log_lines,
+    secret_values,
+)
+from ansible_collections.pinned.release.plugins.module_utils._reference import (
+    ImageReferenceError,
+    parse_pinned_reference,
+)
+
+POLL_SECONDS = 0.5
+
+
+class Inspector:
+    """Inspects containers and images through one client, each image once."""
+
+    def __init__(self, client):
+        self.client = client
+        self._images: dict = {}
+
+    def facts(self, container_id, expected_image):
+        try:
+            data = self.client.inspect_container(container_id)
+        except NotFound:
+            return None
+        image_id = data.get("Image")
+        if image_id not in self._images:
+            try:
+                self._images[image_id] = self.client.inspect_image(image_id)
+            except NotFound:
+                self._images[image_id] = None
+        return container_facts(data, self._images[image_id], expected_image)
+
+
+def run_module(params: dict, client, protect_secrets) -> dict:
+    default_image = params["image"]
+    if not params["containers"] and not params["selector"]:
+        raise DriftSpecError("nothing to check: give containers, or a selector with an image")
+    if default_image:
+        parse_pinned_reference(default_image)
+    expectations = [parse_expectation(spec, i, default_image) for i, spec in enumerate(params["containers"])]
+    names = [e.name for e in expectations]
+    if len(set(names)) != len(names):
+        raise DriftSpecError(f"containers lists a name twice: {sorted({n for n in names if names.count(n) > 1})}")
+    protect_secrets({v for e in expectations for k, v in e.env.items() if k in e.secret_env})
+
+    listing = client.containers(all=True)
+    ids_by_name = {n.lstrip("/"): c["Id"] for c in listing for n in c.get("Names") or []}
+    inspector = Inspector(client)
+    facts = {
+        e.name: inspector.facts(ids_by_name[e.name], e.image) if e.name in ids_by_name else None for e in expectations
+    }
+
+    waited, failures = 0.0, {}
+    if params["wait_timeout"] > 0:
+        waited, failures = wait_healthy(expectations, facts, inspector, ids_by_name, params["wait_timeout"])
+    protect_secrets(secret_values(expectations, facts))
+    secrets = secret_values(expectations, facts)
+
+    entries = []
+    for expectation in expectations:
+        entry = report_entry(expectation, facts[expectation.name], compare(expectation, facts[expectation.name]))
+        if expectation.name in failures:
+            raw = client.logs(ids_by_name[expectation.name], tail=params["log_lines"] * 3).decode("utf-8", "replace")
+            entry["logs"] = safe_log_lines(raw, secrets, params["log_lines"])
+        entries.append(entry)
+
+    unexpected = []
+    if params["selector"]:
+        wanted = {str(k): str(v) for k, v in params["selector"].items()}
+        expected_ref = parse_pinned_reference(default_image) if default_image else None
+        for container in listing:
+            labels = container.get("Labels") or {}
+            name = (container.get("Names") or ["/?"])[0].lstrip("/")
+            if name in facts or any(labels.get(k) != v for k, v in wanted.items()):
+                continue
+            found = inspector.facts(container["Id"], expected_ref)
+            if found:
+                unexpected.append({k: found[k] for k in ("name", "status", "health", "image", "digest", "labels")})
+
+    drifted_entries = [e for e in entries if e["drift"]]
+    result = {
+        "changed": False,
+        "containers": entries,
+        "unexpected": unexpected,
+        "drifted": bool(drifted_entries or unexpected),
+        "summary": {
+            "checked": len(entries) + len(unexpected),
+            "ok": len(entries) - len(drifted_entries),
+            "drifted": len(drifted_entries),
+            "missing": sum(1 for e in entries if not e["exists"]),
+            "unexpected": len(unexpected),
+        },
+        "waited": round(waited, 2),
+    }
+    if failures:
+        detail = "; ".join(f"{name}: {why}" for name, why in failures.items())
+        result["msg"] = f"not healthy after {waited:.1f} s: {detail}"
+        result["failed"] = True
+    elif result["drifted"] and params["fail_on_drift"]:
+        result["msg"] = drift_message(drifted_entries, unexpected)
+        result["failed"] = True
+    return result
+
+
+def wait_healthy(expectations, facts, inspector, ids_by_name, timeout):
+    """Poll until every expectation is met; stop at the first hard failure. Returns (seconds, {name: why})."""
+    start = time.monotonic()
+    baseline = {name: f["restart_count"] for name, f in facts.items() if f}
+    pending = {e.name: e for e in expectations}
+    while True:
+        for name, expectation in list(pending.items()):
+            verdict, why = health_verdict(expectation, facts[name], baseline.get(name))
+            if verdict == "ok":
+                del pending[name]
+            elif verdict == "fail":
+                return time.monotonic() - start, {name: why}
+        elapsed = time.monotonic() - start
+        if not pending:
+            return elapsed, {}
+        if elapsed >= timeout:
+            return elapsed, {
+                name: f"still {health_verdict(e, facts[name])[1]} after the {timeout} s wait_timeout"
+                for name, e in pending.items()
+            }
+        time.sleep(POLL_SECONDS)
+        for name, expectation in pending.items():
+            facts[name] = inspector.facts(ids_by_name[name], expectation.image) if name in ids_by_name else None
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "containers": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "name": {"type": "str", "required": True},
+                    "image": {"type": "str"},
+                    "env": {"type": "dict"},
+                    "secret_env": {"type": "list", "elements": "str", "no_log": False},
+                    "labels": {"type": "dict"},
+                    "mounts": {"type": "list", "elements": "str"},
+                    "published_ports": {"type": "list", "elements": "str"},
+                    "restart_policy": {"type": "str"},
+                    "health": {"type": "str", "choices": ["healthy", "running", "any"], "default": "healthy"},
+                },
+            },
+            "selector": {"type": "dict"},
+            "image": {"type": "str"},
+            "wait_timeout": {"type": "int", "default": 0},
+            "fail_on_drift": {"type": "bool", "default": True},
+            "log_lines": {"type": "int", "default": 20},
+            **DOCKER_ARGUMENT_SPEC,
+        },
+        required_by={"selector": "image"},
+        supports_check_mode=True,
+    )
+    try:
+        client = connect(module.params)
+        result = run_module(module.params, client, module.no_log_values.update)
+    except (EngineError, DriftSpecError, ImageReferenceError) as exc:
+        module.fail_json(msg=str(exc))
+    except DockerException as exc:
+        module.fail_json(msg=f"Docker engine error at {module.params['docker_host']}: {exc}")
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    result.pop("msg", None)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -19,7 +19,7 @@ from ansible_collections.pinned.release.plugins.module_utils._reference import (
 )
 
 HEALTH_CHOICES = ("healthy", "running", "any")
-SECRET_MASK = "********"
+SECRET_MASK = "********"  # noqa: S105 - the mask shown instead of a secret
 EXPECTATION_KEYS = {
     "name",
     "image",

@@ -28,4 +28,7 @@ fi
 
 date +%s > /tmp/started_at
 echo "open-webui $APP_VERSION ($APP_VARIANT) listening on :8080"
-exec nc -ll -p 8080 -e /app/handler.sh
+# Stop promptly on docker stop, as a real app does (PID 1 ignores TERM without a handler).
+nc -ll -p 8080 -e /app/handler.sh &
+trap 'kill $! 2>/dev/null; echo "open-webui $APP_VERSION: stopping"; exit 0' TERM INT
+wait

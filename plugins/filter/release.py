@@ -16,7 +16,8 @@ description:
   - The same plugin file provides C(tenant_expectations) (the C(verify_container) expectations, with secrets, for
     that module to mask), C(tenant_secret_files) (for C(no_log) tasks only), C(tenant_problems) (one-line problems
     with the declared tenants, empty when they can be deployed) and C(check_outcomes) (judges looped
-    C(ansible.builtin.uri) results against checklist entries).
+    C(ansible.builtin.uri) results against checklist entries) and C(evidence_hosts) (the per-host part of a test
+    evidence record).
 positional: app, image
 options:
   _input:
@@ -52,6 +53,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.pinned.release.plugins.module_utils._tenants import (
     check_outcomes,
+    evidence_hosts,
     tenant_expectations,
     tenant_problems,
     tenant_secret_files,
@@ -77,4 +79,5 @@ class FilterModule:
             "tenant_secret_files": _clear_errors(tenant_secret_files),
             "tenant_problems": tenant_problems,
             "check_outcomes": check_outcomes,
+            "evidence_hosts": evidence_hosts,
         }

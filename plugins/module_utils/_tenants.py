@@ -233,3 +233,26 @@ def check_outcomes(results: list) -> list:
         outcome["tenant"] = tenant
         outcomes.append(outcome)
     return outcomes
+
+
+def evidence_hosts(hosts: list, hostvars: object) -> dict:
+    """Per test host: passed, deploy_error, and the checks of each tenant (for the evidence record).
+
+    A host passes when it deployed and ran at least one check and every check passed.
+    """
+    record = {}
+    for host in hosts:
+        variables = hostvars[host]
+        outcomes = list(variables.get("_test_deploy_outcomes") or [])
+        failure = variables.get("_test_deploy_failure")
+        tenants: dict = {}
+        for outcome in outcomes:
+            entry = tenants.setdefault(outcome.get("tenant"), {"passed": True, "checks": []})
+            entry["checks"].append({k: outcome.get(k) for k in ("name", "passed", "detail")})
+            entry["passed"] = entry["passed"] and bool(outcome.get("passed"))
+        record[host] = {
+            "passed": failure is None and bool(outcomes) and all(o.get("passed") for o in outcomes),
+            "deploy_error": failure,
+            "tenants": tenants,
+        }
+    return record

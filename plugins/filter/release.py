@@ -17,7 +17,8 @@ description:
     that module to mask), C(tenant_secret_files) (for C(no_log) tasks only), C(tenant_problems) (one-line problems
     with the declared tenants, empty when they can be deployed) and C(check_outcomes) (judges looped
     C(ansible.builtin.uri) results against checklist entries) and C(evidence_hosts) (the per-host part of a test
-    evidence record).
+    evidence record), and C(drift_report), C(drift_markdown), C(drift_junit) (the fleet drift report of
+    C(drift.yml) and its Markdown and JUnit XML renderings).
 positional: app, image
 options:
   _input:
@@ -51,6 +52,12 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.pinned.release.plugins.module_utils._drift import (
+    drift_junit,
+    drift_markdown,
+    drift_report,
+    drift_row,
+)
 from ansible_collections.pinned.release.plugins.module_utils._tenants import (
     check_outcomes,
     evidence_hosts,
@@ -71,6 +78,10 @@ def _clear_errors(function):
     return wrapper
 
 
+def _drift_report(hosts, hostvars, pin_image, result_var="_drift_check"):
+    return drift_report(hosts, {host: hostvars[host].get(result_var) for host in hosts}, pin_image)
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -80,4 +91,8 @@ class FilterModule:
             "tenant_problems": tenant_problems,
             "check_outcomes": check_outcomes,
             "evidence_hosts": evidence_hosts,
+            "drift_report": _drift_report,
+            "drift_markdown": drift_markdown,
+            "drift_junit": drift_junit,
+            "drift_row": drift_row,
         }

@@ -311,3 +311,96 @@ def drift_message(entries: list, unexpected: list) -> str:
     for extra in unexpected:
         parts.append(f"{extra['name']}: unexpected managed container (digest {extra['digest']}, {extra['status']})")
     return "drift: " + "; ".join(parts)
+
+
+# ------------------------------------------------------------------ fleet report (drift.yml)
+
+
+def drift_report(hosts: list, results: dict, pin_image: str) -> dict:
+    """A fleet report from each host's verify_container result (``None`` for a host that failed or was unreachable)."""
+    rows, per_host = [], {}
+    for host in hosts:
+        result = results.get(host)
+        if not result or "containers" not in result:
+            reason = (result or {}).get("msg") or "no result (unreachable or failed before the check)"
+            rows.append({"host": host, "container": "-", "field": "host", "expected": "checked", "actual": reason})
+            per_host[host] = {"checked": False, "drifted": True, "error": reason}
+            continue
+        for entry in result["containers"]:
+            for item in entry["drift"]:
+                rows.append({"host": host, "container": entry["name"], **item})
+        for extra in result.get("unexpected") or []:
+            rows.append({"host": host, "container": extra["name"], "field": "unexpected", "expected": "not running",
+                         "actual": f"{extra.get('status')} on {extra.get('digest')}"})  # fmt: skip
+        per_host[host] = {"checked": True, "drifted": bool(result.get("drifted")), "summary": result.get("summary")}
+    return {
+        "pin": pin_image,
+        "drifted": bool(rows),
+        "hosts": per_host,
+        "rows": rows,
+        "containers": {host: (results.get(host) or {}).get("containers", []) for host in hosts},
+    }
+
+
+def _text(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    return "-" if value is None else str(value)
+
+
+def drift_markdown(report: dict, generated_at: str) -> str:
+    lines = [
+        "# Drift report",
+        "",
+        f"Generated {generated_at} against the pin `{report['pin']}`.",
+        "",
+        f"**DRIFT** on {sum(1 for h in report['hosts'].values() if h['drifted'])} of {len(report['hosts'])} host(s)."
+        if report["drifted"]
+        else f"**No drift** on {len(report['hosts'])} host(s).",
+        "",
+    ]
+    if report["rows"]:
+        lines += ["| Host | Container | Field | Expected | Actual |", "|---|---|---|---|---|"]
+        for row in report["rows"]:
+            cells = [row["host"], row["container"], row["field"], _text(row["expected"]), _text(row["actual"])]
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        lines.append("")
+    lines += ["## Containers", "", "| Host | Container | Status | Health | Digest |", "|---|---|---|---|---|"]
+    for host, entries in report["containers"].items():
+        for entry in entries:
+            digest = entry.get("digest") or "-"
+            lines.append(
+                f"| {host} | {entry['name']} | {entry.get('status') or 'missing'} | {entry.get('health') or '-'} | `{digest[:19]}` |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def drift_junit(report: dict) -> str:
+    """JUnit XML: one test case per host and container, failing where it drifted."""
+    import xml.etree.ElementTree as ET
+
+    suite = ET.Element("testsuite", name="pinned.release drift")
+    cases = 0
+    failures = 0
+    for host, entries in report["containers"].items():
+        names = [e["name"] for e in entries] or ["-"]
+        for name in names + [
+            r["container"] for r in report["rows"] if r["host"] == host and r["container"] not in names
+        ]:
+            cases += 1
+            case = ET.SubElement(suite, "testcase", classname=host, name=name)
+            problems = [r for r in report["rows"] if r["host"] == host and r["container"] == name]
+            if problems:
+                failures += 1
+                message = "; ".join(
+                    f"{p['field']}: expected {_text(p['expected'])}, actual {_text(p['actual'])}" for p in problems
+                )
+                ET.SubElement(case, "failure", message=message, type="drift").text = message
+    suite.set("tests", str(cases))
+    suite.set("failures", str(failures))
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+
+
+def drift_row(row: dict) -> str:
+    """``prod2 openwebui-acme digest: expected X, actual Y`` for the console."""
+    return f"{row['host']} {row['container']} {row['field']}: expected {_text(row['expected'])}, actual {_text(row['actual'])}"

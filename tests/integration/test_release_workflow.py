@@ -1,0 +1,157 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The release workflow on the lab: test -> promote -> production, the v2 migration, idempotence, secrets.
+
+The tests of this module run in order on one lab and build on each other's state, like a real release does.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support.lab import NODES, node_sh, registry_digest
+from tests.support.workflow import (
+    PRODUCTION,
+    TENANTS,
+    assert_no_secret_in,
+    audit_lines,
+    diagnostics,
+    http,
+    make_workspace,
+    read_sentinel,
+    reset_nodes,
+    tenant,
+    write_sentinels,
+)
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory, lab):
+    reset_nodes()
+    workspace = make_workspace(tmp_path_factory.mktemp("workflow"))
+    yield workspace
+    for run in workspace.runs:
+        assert_no_secret_in(run.output)
+    workspace.release("v1")
+
+
+def test_test_deploy_writes_passing_evidence(ws):
+    v1 = ws.release("v1")
+    run = ws.play("playbooks/deploy.yml", "-l", "test")
+    assert run.returncode == 0, run.output[-3000:] + diagnostics(["test1"])
+    record = json.loads((ws.evidence_dir / f"{v1.replace(':', '-')}.json").read_text())
+    assert record["digest"] == v1
+    assert record["passed"] is True
+    checks = record["hosts"]["test1"]["tenants"]["alpha"]["checks"]
+    assert {c["name"] for c in checks} >= {"health", "secret key kept", "streaming answer (SSE through nginx)"}
+    for t in TENANTS["test1"]:
+        state = tenant("test1", t["name"])
+        assert (state["digest"], state["label"], state["health"]) == (v1, v1, "healthy")
+
+
+def test_promote_pins_the_tested_digest(ws):
+    v1 = registry_digest("v1")
+    run = ws.play("playbooks/promote.yml")
+    assert run.returncode == 0, run.output[-3000:]
+    pin = ws.pin()["release_pin"]
+    assert pin["digest"] == v1
+    assert pin["evidence"]["passed"] is True
+    assert (ws.directory / "group_vars/production/DOCKER_IMAGE_PIN.md").read_text().count(v1) >= 1
+
+
+def test_production_rollout_and_what_the_nodes_show(ws):
+    v1 = registry_digest("v1")
+    run = ws.play("playbooks/deploy.yml", "-l", "production")
+    assert run.returncode == 0, run.output[-3000:] + diagnostics(PRODUCTION)
+    for node in PRODUCTION:
+        for t in TENANTS[node]:
+            state = tenant(node, t["name"])
+            assert (state["digest"], state["health"]) == (v1, "healthy"), f"{node}/{t['name']}: {state}"
+            config = json.loads(http(node, t["domain"], "/api/config"))
+            assert config["secret_key_matches"] is True
+            assert config["name"] == t["env"]["WEBUI_NAME"]
+        # Published ports listen on loopback only; nginx is the way in.
+        listening = node_sh(node, "ss -Hltn").stdout
+        for t in TENANTS[node]:
+            assert f"127.0.0.1:{t['port']}" in listening
+            assert f"0.0.0.0:{t['port']}" not in listening
+            assert f"*:{t['port']}" not in listening
+        modes = node_sh(
+            node,
+            f"stat -c '%a %n' /opt/openwebui/{TENANTS[node][0]['name']}/secrets.env /etc/nginx/conf.d/pinned-release-{TENANTS[node][0]['name']}.conf",
+        ).stdout
+        assert modes.splitlines()[0].startswith("600 ")
+        site = node_sh(node, f"cat /etc/nginx/conf.d/pinned-release-{TENANTS[node][0]['name']}.conf").stdout
+        assert "proxy_buffering off;" in site
+        assert f"server_name {TENANTS[node][0]['domain']};" in site
+        lines = audit_lines(node)
+        assert {line["tenant"] for line in lines if line["result"] == "ok" and line["to"] == v1} == {
+            t["name"] for t in TENANTS[node]
+        }
+        assert all(line["operator"] == "pytest" for line in lines)
+
+
+def test_second_runs_change_nothing(ws):
+    for playbook, args in (
+        ("playbooks/deploy.yml", ["-l", "test"]),
+        ("playbooks/promote.yml", []),
+        ("playbooks/deploy.yml", ["-l", "production"]),
+    ):
+        run = ws.play(playbook, *args)
+        assert run.returncode == 0, run.output[-3000:]
+        assert run.changed() == 0, f"{playbook} {args} changed {run.recap()}"
+
+
+def test_check_mode_reports_and_changes_nothing(ws):
+    ws.release("v2")
+    before = {(n, t["name"]): tenant(n, t["name"])["started_at"] for n in ["test1"] for t in TENANTS[n]}
+    run = ws.play("playbooks/deploy.yml", "-l", "test", "--check", "--diff")
+    assert run.returncode == 0, run.output[-3000:]
+    assert "would replace alpha" in run.output
+    after = {(n, t["name"]): tenant(n, t["name"])["started_at"] for n in ["test1"] for t in TENANTS[n]}
+    assert before == after
+    assert not any(
+        p.name.startswith("sha256-") and registry_digest("v2").split(":")[1] in p.name
+        for p in ws.evidence_dir.iterdir()
+    )
+
+
+def test_v2_migration_keeps_data_and_secret_key(ws):
+    write_sentinels(PRODUCTION, "written-on-v1")
+    v2 = ws.cycle("v2")
+    for node in PRODUCTION:
+        for t in TENANTS[node]:
+            state = tenant(node, t["name"])
+            assert (state["digest"], state["health"]) == (v2, "healthy")
+            assert read_sentinel(node, t) == "written-on-v1"
+            config = json.loads(http(node, t["domain"], "/api/config"))
+            assert (config["schema"], config["secret_key_matches"]) == (2, True)
+            snapshots = node_sh(node, f"ls /opt/openwebui/{t['name']}/snapshots/").stdout.split()
+            assert any(s.endswith(".tar.gz") for s in snapshots), "no snapshot before the upgrade"
+    history = ws.pin()["release_pin_history"]
+    assert history[0]["digest"] == registry_digest("v1")
+
+
+def test_drift_is_clean_after_the_cycle(ws):
+    run = ws.play("playbooks/drift.yml")
+    assert run.returncode == 0, run.output[-3000:]
+    report = json.loads((ws.directory / "release_state/drift/report.json").read_text())
+    assert report["drifted"] is False
+    assert sorted(report["hosts"]) == PRODUCTION
+
+
+def test_no_secret_in_any_output_or_file(ws):
+    for run in ws.runs:
+        assert_no_secret_in(run.output)
+    for path in ws.directory.rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".md", ".xml", ".yml"):
+            if path.parent.name in ("host_vars",):
+                continue  # the lab inventory itself holds the lab's plain-text secrets
+            assert_no_secret_in(path.read_text())
+    for node in NODES:
+        assert_no_secret_in(
+            node_sh(
+                node, "cat /var/log/pinned-release/audit.jsonl /etc/nginx/conf.d/pinned-release-* 2>/dev/null"
+            ).stdout
+        )

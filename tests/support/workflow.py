@@ -1,0 +1,214 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Drive the playbooks against the lab from a private copy of the lab inventory, and look at the nodes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from tests.support.lab import APP_REPO, NODES, ROOT, lab_script, node_sh, registry_digest
+
+TENANTS = {
+    node: yaml.safe_load((ROOT / f"inventories/lab/host_vars/{node}.yml").read_text())["release_tenants"]
+    for node in NODES
+}
+SECRETS = sorted(v for tenants in TENANTS.values() for t in tenants for v in (t.get("secrets") or {}).values())
+PRODUCTION = ["prod1", "prod2"]
+
+
+@dataclass
+class Run:
+    args: list
+    returncode: int
+    output: str
+
+    def recap(self) -> dict:
+        """{host: {ok, changed, failed, ...}} from the PLAY RECAP (the last one wins)."""
+        hosts = {}
+        for line in self.output.splitlines():
+            if " : ok=" in line:
+                host, _, counts = line.partition(" : ")
+                hosts[host.strip()] = {k: int(v) for k, v in (p.split("=") for p in counts.split())}
+        return hosts
+
+    def changed(self) -> int:
+        return sum(h.get("changed", 0) for h in self.recap().values())
+
+
+@dataclass
+class Workspace:
+    directory: Path
+    runs: list = field(default_factory=list)
+
+    @property
+    def inventory(self) -> Path:
+        return self.directory / "hosts.yml"
+
+    @property
+    def pin_file(self) -> Path:
+        return self.directory / "group_vars/production/release_pin.yml"
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.directory / "release_state/evidence"
+
+    def env(self) -> dict:
+        return dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", PINNED_OPERATOR="pytest")
+
+    def command(self, playbook: str, *args: str) -> list:
+        return ["ansible-playbook", "-i", str(self.inventory), str(ROOT / playbook), *args]
+
+    def play(self, playbook: str, *args: str, timeout: int = 900) -> Run:
+        proc = subprocess.run(
+            self.command(playbook, *args),
+            cwd=ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        run = Run([playbook, *args], proc.returncode, proc.stdout + proc.stderr)
+        self.runs.append(run)
+        return run
+
+    def start(self, playbook: str, *args: str) -> subprocess.Popen:
+        """A playbook in the background, in its own process group (so a test can kill it whole)."""
+        log = open(self.directory / f"bg-{len(self.runs)}.log", "w")  # noqa: SIM115 - closed by finish()
+        return subprocess.Popen(
+            self.command(playbook, *args),
+            cwd=ROOT,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def finish(self, proc: subprocess.Popen, timeout: int = 900) -> Run:
+        proc.wait(timeout=timeout)
+        proc.stdout and proc.stdout.close()
+        log = sorted(self.directory.glob("bg-*.log"), key=lambda p: p.stat().st_mtime)[-1]
+        run = Run(["background"], proc.returncode, log.read_text())
+        self.runs.append(run)
+        return run
+
+    @staticmethod
+    def kill(proc: subprocess.Popen) -> None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+    def pin(self) -> dict:
+        return yaml.safe_load(self.pin_file.read_text())
+
+    def release(self, variant: str) -> str:
+        lab_script("release-tag", variant)
+        return registry_digest(variant)
+
+    def cycle(self, variant: str) -> str:
+        """:release -> variant, test, promote, production rollout; returns the digest."""
+        digest = self.release(variant)
+        for playbook, args in (
+            ("playbooks/deploy.yml", ["-l", "test"]),
+            ("playbooks/promote.yml", []),
+            ("playbooks/deploy.yml", ["-l", "production"]),
+        ):
+            run = self.play(playbook, *args)
+            assert run.returncode == 0, f"{playbook} {args} failed:\n{run.output[-4000:]}\n{diagnostics()}"
+        return digest
+
+
+def make_workspace(tmp_path: Path) -> Workspace:
+    directory = tmp_path / "inventory"
+    shutil.copytree(
+        ROOT / "inventories/lab", directory, ignore=shutil.ignore_patterns("release_pin.yml", "release_state", "*.md")
+    )
+    return Workspace(directory)
+
+
+def reset_nodes(nodes=tuple(NODES)) -> None:
+    """Remove the tenants' containers, data, locks and audit logs the tests made on the nodes."""
+    for node in nodes:
+        node_sh(
+            node,
+            "docker ps -aq --filter label=pinned.release.managed | xargs -r docker rm -f >/dev/null; "
+            "rm -rf /opt/openwebui /var/lib/pinned-release /var/log/pinned-release /etc/nginx/conf.d/pinned-release-*; "
+            "nginx -s reload",
+        )
+
+
+def tenant(node: str, name: str) -> dict:
+    """What the node says about a tenant's container: digest label, running digest, health."""
+    result = node_sh(node, f"docker inspect openwebui-{name}", check=False)
+    if result.returncode != 0:
+        return {"exists": False}
+    data = json.loads(result.stdout)[0]
+    image = json.loads(node_sh(node, f"docker image inspect {data['Image']}").stdout)[0]
+    digests = [d.split("@")[1] for d in image.get("RepoDigests") or [] if d.startswith(APP_REPO + "@")]
+    return {
+        "exists": True,
+        "digest": digests[0] if digests else None,
+        "label": data["Config"]["Labels"].get("pinned.release.digest"),
+        "status": data["State"]["Status"],
+        "health": (data["State"].get("Health") or {}).get("Status"),
+        "started_at": data["State"]["StartedAt"],
+    }
+
+
+def wait_healthy(node: str, name: str, timeout: int = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    state = {}
+    while time.monotonic() < deadline:
+        state = tenant(node, name)
+        if state.get("health") == "healthy":
+            return state
+        time.sleep(1)
+    return state
+
+
+def http(node: str, domain: str, path: str, data: str | None = None) -> str:
+    """A request through the node's nginx with the tenant's Host header."""
+    method = f"-X PUT --data {data!r}" if data is not None else ""
+    return node_sh(node, f"curl -s -m 10 {method} -H 'Host: {domain}' http://127.0.0.1{path}").stdout
+
+
+def write_sentinels(nodes, value: str) -> None:
+    for node in nodes:
+        for t in TENANTS[node]:
+            assert "stored" in http(node, t["domain"], f"/api/kv/sentinel-{t['name']}", value)
+
+
+def read_sentinel(node: str, t: dict) -> str:
+    return http(node, t["domain"], f"/api/kv/sentinel-{t['name']}")
+
+
+def audit_lines(node: str) -> list:
+    text = node_sh(node, "cat /var/log/pinned-release/audit.jsonl 2>/dev/null || true").stdout
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def diagnostics(nodes=tuple(NODES)) -> str:
+    """What an operator needs when a test fails: containers, their last logs, the audit log."""
+    parts = []
+    for node in nodes:
+        ps = node_sh(node, "docker ps -a --format '{{.Names}} {{.Status}} {{.Image}}'", check=False).stdout
+        logs = node_sh(
+            node,
+            "for c in $(docker ps -aq --filter label=pinned.release.managed); do docker logs --tail 5 $c 2>&1; done",
+            check=False,
+        ).stdout
+        audit = node_sh(node, "tail -5 /var/log/pinned-release/audit.jsonl 2>/dev/null", check=False).stdout
+        parts.append(f"--- {node}\n{ps}\nlogs:\n{logs}\naudit:\n{audit}")
+    return "\n".join(parts)
+
+
+def assert_no_secret_in(text: str) -> None:
+    leaked = [s for s in SECRETS if s in text]
+    assert not leaked, f"secret value(s) in output: {len(leaked)}"

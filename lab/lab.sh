@@ -45,8 +45,9 @@ ensure_commands() { # "command:package" ...
     || die "could not install ${missing[*]}: run 'apt-get install ${missing[*]}' and retry"
 }
 
-port_holder() { # port [address]
-  ss -Hltnp "sport = :$1" 2>/dev/null | awk -v a="${2:-}" 'a=="" || index($4, a) {print $4, $6}' | head -n1
+port_holder() { # port [address]: what listens where binding address:port would conflict
+  ss -Hltnp "sport = :$1" 2>/dev/null | awk -v want="${2:-127.0.0.1}:$1" -v port="$1" '
+    $4 == want || $4 == "0.0.0.0:" port || $4 == "*:" port || $4 == "[::]:" port {print $4, $6}' | head -n1
 }
 
 # ---------------------------------------------------------------- engine

@@ -52,13 +52,15 @@ def docker_pull_repo_digest(ref: str) -> str:
 @pytest.fixture(scope="module")
 def tls_registry(tmp_path_factory, lab):
     registry = start_registry(tmp_path_factory.mktemp("tls"), "tls", tls=True, htpasswd=True)
-    copy_image(
-        "v1",
-        f"{registry.address}/private/app:v1",
-        ["--dest-cert-dir", str(registry.ca_path.parent), "--dest-creds", "alice:wonderland"],
-    )
-    yield registry
-    registry.stop()
+    try:
+        copy_image(
+            "v1",
+            f"{registry.address}/private/app:v1",
+            ["--dest-cert-dir", str(registry.ca_path.parent), "--dest-creds", "alice:wonderland"],
+        )
+        yield registry
+    finally:
+        registry.stop()
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +69,20 @@ def token_registry(tmp_path_factory, lab):
     issuer = TokenIssuer(directory, service="pinned-test-registry", issuer="pinned-test-issuer")
     # Push through a twin registry on the same storage without auth, then serve it with token auth.
     plain = start_registry(directory, "token-seed")
+    try:
+        _seed_token_registry(plain)
+    finally:
+        plain.stop()
+    registry = start_registry(directory, "token", token=issuer)
+    registry.extra["issuer"] = issuer
+    try:
+        yield registry
+    finally:
+        registry.stop()
+        issuer.stop()
+
+
+def _seed_token_registry(plain):
     for tag in ("v1", "v2"):
         copy_image(tag, f"{plain.address}/public/app:{tag}", ["--dest-tls-verify=false"])
         copy_image(tag, f"{plain.address}/private/app:{tag}", ["--dest-tls-verify=false"])
@@ -76,12 +92,6 @@ def token_registry(tmp_path_factory, lab):
              f"docker://{plain.address}/public/app:v1", f"docker://{plain.address}/public/app:t{n}"],
             check=True, capture_output=True,
         )  # fmt: skip
-    plain.stop()
-    registry = start_registry(directory, "token", token=issuer)
-    registry.extra["issuer"] = issuer
-    yield registry
-    registry.stop()
-    issuer.stop()
 
 
 @pytest.fixture(scope="module")

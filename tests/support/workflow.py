@@ -30,6 +30,11 @@ class Run:
     returncode: int
     output: str
 
+    @property
+    def text(self) -> str:
+        """The output with white space collapsed: the YAML callback wraps long messages."""
+        return " ".join(self.output.split())
+
     def recap(self) -> dict:
         """{host: {ok, changed, failed, ...}} from the PLAY RECAP (the last one wins)."""
         hosts = {}

@@ -1,0 +1,156 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Emergency rollback across a data migration, and the scheduled drift check with remediation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support.lab import APP_REPO, node_sh, registry_digest
+from tests.support.workflow import (
+    PRODUCTION,
+    SECRETS,
+    TENANTS,
+    assert_no_secret_in,
+    diagnostics,
+    http,
+    make_workspace,
+    read_sentinel,
+    reset_nodes,
+    tenant,
+    write_sentinels,
+)
+
+REASON = "v2 breaks chat export"
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory, lab):
+    reset_nodes()
+    workspace = make_workspace(tmp_path_factory.mktemp("rollback"))
+    workspace.cycle("v1")
+    write_sentinels(PRODUCTION, "before-upgrade")
+    workspace.cycle("v2")
+    for node in PRODUCTION:
+        for t in TENANTS[node]:
+            assert "stored" in http(node, t["domain"], "/api/kv/written-on-v2", "after-upgrade")
+    yield workspace
+    for run in workspace.runs:
+        assert_no_secret_in(run.output)
+    workspace.release("v1")
+
+
+def incidents(ws) -> list:
+    path = ws.directory / "group_vars/production/ROLLBACK_INCIDENTS.md"
+    return [line for line in path.read_text().splitlines() if line.startswith("| 20")] if path.exists() else []
+
+
+def test_rollback_across_the_migration_restores_the_pre_upgrade_snapshot(ws):
+    v1, v2 = registry_digest("v1"), registry_digest("v2")
+    run = ws.play("playbooks/rollback.yml", "-l", "production", "-e", f"reason='{REASON}'")
+    assert run.returncode == 0, run.output[-4000:] + diagnostics(PRODUCTION)
+    for node in PRODUCTION:
+        for t in TENANTS[node]:
+            state = tenant(node, t["name"])
+            assert (state["digest"], state["health"]) == (v1, "healthy"), f"{node}/{t['name']}: {state}"
+            assert read_sentinel(node, t) == "before-upgrade"
+            assert json.loads(http(node, t["domain"], "/api/config"))["schema"] == 1
+            # The write made on v2 is not in the restored data, but kept aside, never deleted.
+            assert "Not Found" in http(node, t["domain"], "/api/kv/written-on-v2")
+            kept = node_sh(node, f"cat /opt/openwebui/{t['name']}/data.replaced-*/kv/written-on-v2").stdout
+            assert kept == "after-upgrade"
+            assert f"{t['name']}: restored /opt/openwebui/{t['name']}/snapshots/" in run.text
+    assert "file(s) written since then are not in the restored data" in run.text
+    assert "kv/written-on-v2" in run.text
+    pin = ws.pin()
+    assert pin["release_pin"]["digest"] == v1
+    assert pin["release_pin"]["reason"] == f"rollback: {REASON}"
+    assert pin["release_pin_history"][0]["digest"] == v2
+    rows = incidents(ws)
+    assert len(rows) == 1
+    assert REASON in rows[0]
+    assert v2[:19] in rows[0]
+    assert "data restored for" in rows[0]
+
+
+def test_a_second_rollback_changes_nothing(ws):
+    pin_before = ws.pin_file.read_bytes()
+    run = ws.play("playbooks/rollback.yml", "-l", "production", "-e", f"reason='{REASON}'")
+    assert run.returncode == 0, run.output[-3000:]
+    assert run.changed() == 0, run.recap()
+    assert ws.pin_file.read_bytes() == pin_before
+    assert len(incidents(ws)) == 1
+
+
+def test_rollback_needs_a_reason(ws):
+    run = ws.play("playbooks/rollback.yml", "-l", "production")
+    assert run.returncode != 0
+    assert "a rollback needs a reason" in run.text
+
+
+def test_drift_is_clean_after_the_rollback(ws):
+    run = ws.play("playbooks/drift.yml")
+    assert run.returncode == 0, run.output[-3000:]
+    assert "no drift on prod1, prod2" in run.text
+
+
+HAND_SECRET = "typed-by-hand-secret-77"
+
+
+def run_by_hand(node: str, name: str, image: str, extra: str = "") -> None:
+    t = next(t for t in TENANTS[node] if t["name"] == name)
+    base = f"/opt/openwebui/{name}"
+    node_sh(
+        node,
+        f"docker rm -f openwebui-{name} >/dev/null && docker run -d --name openwebui-{name} --restart unless-stopped "
+        f"-p 127.0.0.1:{t['port']}:8080 -v {base}/data:/app/backend/data --env-file {base}/app.env "
+        f"--env-file {base}/secrets.env --label pinned.release.managed=true --label pinned.release.tenant={name} {extra} {image}",
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "node", "expected_in_output"),
+    [
+        ("stopped", "prod1", "prod1 openwebui-acme health: expected running and healthy, actual exited"),
+        ("old_digest", "prod2", "prod2 openwebui-initech digest: expected {v1}, actual {slow}"),
+        ("env_changed", "prod1", "prod1 openwebui-globex env.WEBUI_NAME: expected Globex, actual Changed by hand"),
+        ("secret_changed", "prod2", "prod2 openwebui-umbrella env.WEBUI_SECRET_KEY: expected ********, actual differs"),
+        ("undeclared", "prod2", "prod2 openwebui-ghost unexpected: expected not running, actual running on {v1}"),
+    ],
+)
+def test_drift_is_reported_and_remediated(ws, case, node, expected_in_output):
+    v1, slow = registry_digest("v1"), registry_digest("slow")
+    if case == "stopped":
+        node_sh(node, "docker stop openwebui-acme")
+    elif case == "old_digest":
+        run_by_hand(node, "initech", f"{APP_REPO}@{slow}")
+    elif case == "env_changed":
+        run_by_hand(node, "globex", f"{APP_REPO}@{v1}", "-e 'WEBUI_NAME=Changed by hand'")
+    elif case == "secret_changed":
+        run_by_hand(node, "umbrella", f"{APP_REPO}@{v1}", f"-e WEBUI_SECRET_KEY={HAND_SECRET}")
+    elif case == "undeclared":
+        node_sh(node, f"docker run -d --name openwebui-ghost --label pinned.release.managed=true {APP_REPO}@{v1}")
+    drift = ws.play("playbooks/drift.yml")
+    assert drift.returncode != 0
+    assert expected_in_output.format(v1=v1, slow=slow) in drift.text
+    report_dir = ws.directory / "release_state/drift"
+    report = json.loads((report_dir / "report.json").read_text())
+    assert report["drifted"] is True
+    xml = (report_dir / "report.xml").read_text()
+    assert 'failures="1"' in xml
+    for path in report_dir.iterdir():
+        text = path.read_text()
+        assert_no_secret_in(text)
+        assert HAND_SECRET not in text
+    assert HAND_SECRET not in drift.output
+    assert not [s for s in SECRETS if s in drift.output]
+
+    fixed = ws.play("playbooks/drift.yml", "-e", "remediate=true")
+    assert fixed.returncode == 0, fixed.output[-3000:] + diagnostics([node])
+    assert HAND_SECRET not in fixed.output
+    clean = ws.play("playbooks/drift.yml")
+    assert clean.returncode == 0, clean.output[-3000:]
+    for t in TENANTS[node]:
+        assert read_sentinel(node, t) == "before-upgrade"
+    assert node_sh(node, "docker ps -aq --filter name=openwebui-ghost").stdout.strip() == ""

@@ -41,9 +41,8 @@ lab-status: ## show engine, registry and nodes
 	@lab/lab.sh status
 
 demo: lab ## the main job on the lab: a whole release cycle
-	$(call step,"demo: every lab node over SSH")
-	@ansible all -m ansible.builtin.ping
-	@lab/lab.sh status
+	$(call step,"demo: a whole release cycle on the lab")
+	@$(BIN)/python lab/demo.py
 
 lint: venv ## quality gates: ruff
 	$(call step,"gate: ruff check")

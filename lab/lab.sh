@@ -4,7 +4,7 @@
 # stand-in images and three SSH-reachable Docker-in-Docker nodes.
 #
 #   lab/lab.sh up | down [--purge] | status | deps | release-tag VARIANT
-#              | registry-stop | registry-start
+#              | reset-tenants | registry-stop | registry-start
 #
 # Every step reuses what is already there, so `up` is safe to run again.
 set -euo pipefail
@@ -339,6 +339,18 @@ cmd_status() {
   return $rc
 }
 
+# Lab only: remove the tenants' containers, data, locks, audit logs and nginx sites from every node.
+cmd_reset_tenants() {
+  local spec
+  for spec in "${NODES[@]}"; do
+    set -- $spec
+    node_ssh "$2" 'docker ps -aq --filter label=pinned.release.managed | xargs -r docker rm -f >/dev/null
+      rm -rf /opt/openwebui /var/lib/pinned-release /var/log/pinned-release /etc/nginx/conf.d/pinned-release-*
+      nginx -s reload' || die "node $1 did not answer: make lab"
+  done
+  say "lab tenants removed from ${#NODES[@]} nodes"
+}
+
 # Host tools the test suite drives besides the lab itself.
 cmd_deps() {
   ensure_commands curl:curl ss:iproute2 skopeo:skopeo openssl:openssl htpasswd:apache2-utils \
@@ -348,6 +360,7 @@ cmd_deps() {
 case "${1:-}" in
   up) cmd_up ;;
   deps) cmd_deps ;;
+  reset-tenants) cmd_reset_tenants ;;
   deps-venv) # Debian's python3 keeps venv's pip in a separate package
     need_root "installing python3-venv" "apt-get install python3-venv"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null ;;

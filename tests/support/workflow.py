@@ -138,15 +138,9 @@ def make_workspace(tmp_path: Path) -> Workspace:
     return Workspace(directory)
 
 
-def reset_nodes(nodes=tuple(NODES)) -> None:
+def reset_nodes() -> None:
     """Remove the tenants' containers, data, locks and audit logs the tests made on the nodes."""
-    for node in nodes:
-        node_sh(
-            node,
-            "docker ps -aq --filter label=pinned.release.managed | xargs -r docker rm -f >/dev/null; "
-            "rm -rf /opt/openwebui /var/lib/pinned-release /var/log/pinned-release /etc/nginx/conf.d/pinned-release-*; "
-            "nginx -s reload",
-        )
+    lab_script("reset-tenants")
 
 
 def tenant(node: str, name: str) -> dict:

@@ -44,11 +44,15 @@ demo: lab ## the main job on the lab: a whole release cycle
 	$(call step,"demo: a whole release cycle on the lab")
 	@$(BIN)/python lab/demo.py
 
-lint: venv ## quality gates: ruff
+lint: venv ## quality gates: ruff, yamllint, ansible-lint (production profile)
 	$(call step,"gate: ruff check")
-	@ruff check plugins tests
+	@ruff check plugins tests lab
 	$(call step,"gate: ruff format --check")
-	@ruff format --check plugins tests
+	@ruff format --check plugins tests lab
+	$(call step,"gate: yamllint")
+	@yamllint --strict roles playbooks inventories meta galaxy.yml changelogs/fragments
+	$(call step,"gate: ansible-lint (production profile)")
+	@ansible-lint --nocolor -q
 
 unit: venv ## unit tests (no lab needed)
 	$(call step,"tests: unit")
@@ -58,8 +62,8 @@ integration: lab deps ## integration tests against the lab
 	$(call step,"tests: integration")
 	@pytest tests/integration
 
-test: venv deps lab lint ## everything: lab, gates, unit + integration tests
-	$(call step,"tests: unit + integration (pytest)")
+test: venv deps lab lint ## everything: lab, gates, then unit + docs + build + integration tests
+	$(call step,"tests: unit, docs, build and integration against the lab (pytest)")
 	@pytest tests
 
 constraints: ## re-resolve constraints.txt from requirements.txt

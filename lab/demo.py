@@ -26,7 +26,9 @@ REPO = "127.0.0.1:5000/pinned/openwebui"
 NODES = {"test1": 2201, "prod1": 2202, "prod2": 2203}
 PRODUCTION = ("prod1", "prod2")
 LOG = ROOT / "inventories/lab/release_state/demo.log"
-BOLD, GREEN, RED, DIM, OFF = ("\033[1m", "\033[32m", "\033[31m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
+BOLD, GREEN, RED, DIM, OFF = (
+    ("\033[1m", "\033[32m", "\033[31m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
+)
 step_number = 0
 
 
@@ -46,7 +48,7 @@ def digest_of(tag: str) -> str:
         method="HEAD",
         headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the lab registry, http only
         return response.headers["Docker-Content-Digest"]
 
 
@@ -109,10 +111,16 @@ def main() -> None:
     def write_sentinels():
         for node in PRODUCTION:
             for t in tenants(node):
-                ssh(node, f"curl -s -X PUT --data demo-data-{t['name']} -H 'Host: {t['domain']}' http://127.0.0.1/api/kv/demo")
+                ssh(
+                    node,
+                    f"curl -s -X PUT --data demo-data-{t['name']} -H 'Host: {t['domain']}' http://127.0.0.1/api/kv/demo",
+                )
 
     step("users write data into every production tenant", action=write_sentinels)
-    step(f":release -> v2 ({short(v2)}, migrates the data schema 1 -> 2)", [str(ROOT / "lab/lab.sh"), "release-tag", "v2"])
+    step(
+        f":release -> v2 ({short(v2)}, migrates the data schema 1 -> 2)",
+        [str(ROOT / "lab/lab.sh"), "release-tag", "v2"],
+    )
     step("deploy.yml -l test", playbook("deploy.yml", "-l", "test"))
     step("promote.yml", playbook("promote.yml", "-e", "reason='demo: v2'"))
     step("deploy.yml -l production (snapshot before each tenant)", playbook("deploy.yml", "-l", "production"))
@@ -134,7 +142,9 @@ def main() -> None:
         playbook("rollback.yml", "-l", "production", "-e", "reason='demo: v2 rejected'"),
     )
     text = " ".join(rollback.split())
-    for match in re.finditer(r"msg: '?(\w+): restored (\S+) \(taken (\S+), before the upgrade to \S+\); ([^']*?)'", text):
+    for match in re.finditer(
+        r"msg: '?(\w+): restored (\S+) \(taken (\S+), before the upgrade to \S+\); ([^']*?)'", text
+    ):
         tenant_name, snapshot, taken, lost = match.groups()
         print(f"       {DIM}{tenant_name}: restored {Path(snapshot).name} (taken {taken}); {lost[:90]}{OFF}")
     step("drift.yml: fleet clean again", playbook("drift.yml"))
@@ -153,8 +163,12 @@ def main() -> None:
                 intact_text = "yes" if intact else f"NO ({data[:30]})"
             else:
                 intact_text = "(test host)"
-            print(f"{node:<7} {t['name']:<10} {short(labels.get('pinned.release.digest')):<21} {health:<9} {intact_text}")
-    print(f"\nproduction pin: {short(v1)} (v1), incident recorded in inventories/lab/group_vars/production/ROLLBACK_INCIDENTS.md")
+            print(
+                f"{node:<7} {t['name']:<10} {short(labels.get('pinned.release.digest')):<21} {health:<9} {intact_text}"
+            )
+    print(
+        f"\nproduction pin: {short(v1)} (v1), incident recorded in inventories/lab/group_vars/production/ROLLBACK_INCIDENTS.md"
+    )
     if not intact_all:
         print(f"{RED}data was lost{OFF}")
         sys.exit(1)

@@ -77,7 +77,7 @@ registry_answers() { # address
 start_registry() {
   mkdir -p "$LAB_HOME/registry/data"
   sed -e "s#@DATA@#$LAB_HOME/registry/data#" -e "s#@ADDR@#$REGISTRY#" \
-    "$ROOT/lab/registry/config.yml" >"$LAB_HOME/registry/config.yml"
+    "$ROOT/lab/registry/config.yml.template" >"$LAB_HOME/registry/config.yml"
   say "registry: starting docker-registry on $REGISTRY (log: $LAB_HOME/registry/registry.log)"
   setsid nohup docker-registry serve "$LAB_HOME/registry/config.yml" \
     >"$LAB_HOME/registry/registry.log" 2>&1 </dev/null &

@@ -9,9 +9,8 @@ name: tenant_specs
 short_description: Describe the containers of a host's tenants
 version_added: 0.1.0
 description:
-  - Turns C(release_tenants) and the app profile into what the C(tenant) role runs and checks: container names,
-    env files, secrets, labels, published ports, the C(docker run) argument list and the expectation
-    C(pinned.release.verify_container) checks.
+  - Turns C(release_tenants) and the app profile into what the C(tenant) role runs and checks - container names,
+    env files, labels, published ports, the C(docker run) argument list.
   - The specs carry no secret value, so they are safe to loop over.
   - The same plugin file provides C(tenant_expectations) (the C(verify_container) expectations, with secrets, for
     that module to mask), C(tenant_secret_files) (for C(no_log) tasks only), C(tenant_problems) (one-line problems

@@ -79,8 +79,23 @@ def _check_entry(entry: object, path: str, where: str) -> None:
         raise PinError(f"pin file {path}: {where} image {entry['image']} disagrees with its digest {entry['digest']}")
 
 
+if HAS_YAML:
+
+    class _IndentedDumper(yaml.SafeDumper):
+        """Lists indented under their key, as yamllint and ansible-lint expect in an inventory."""
+
+        def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+            super().increase_indent(flow, False)
+
+
 def render_pin_file(pin: Optional[dict], history: list) -> str:
-    body = yaml.safe_dump({PIN_KEY: pin, HISTORY_KEY: history}, sort_keys=False, default_flow_style=False, width=1000)
+    body = yaml.dump(
+        {PIN_KEY: pin, HISTORY_KEY: history},
+        Dumper=_IndentedDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        width=1000,
+    )
     return HEADER + "---\n" + body
 
 

@@ -16,7 +16,7 @@ description:
   - Optionally renders a Markdown record (the generated C(DOCKER_IMAGE_PIN.md)) and rewrites every
     C(<repository>@sha256:...) reference in legacy scripts, compose files, Dockerfiles or C(.env) files.
   - All files of one call change together or not at all, atomically, under an exclusive lock next to the pin file.
-  - Run it on the controller (C(delegate_to: localhost), C(run_once: true)).
+  - "Run it on the controller (C(delegate_to: localhost), C(run_once: true))."
 author:
   - pinned.release contributors
 extends_documentation_fragment:

@@ -15,7 +15,7 @@ description:
   - The digest is the one C(docker pull) records in C(RepoDigests); for a multi-platform tag it is the index digest.
     It is never the local image ID, which a registry does not know.
   - A reference that already carries C(@sha256:...) is checked to exist in the registry and returned.
-  - Run it on the controller (C(delegate_to: localhost), C(run_once: true)).
+  - "Run it on the controller (C(delegate_to: localhost), C(run_once: true))."
 author:
   - pinned.release contributors
 extends_documentation_fragment:

@@ -77,8 +77,8 @@ options:
         default: healthy
   selector:
     description:
-      - Labels (for example C({pinned.release.managed: "true"})) selecting containers to check against O(image).
-        Selected containers not in O(containers) are reported as RV(unexpected) and count as drift.
+      - 'Labels (for example C({pinned.release.managed: "true"})) selecting containers to check against O(image).
+        Selected containers not in O(containers) are reported as RV(unexpected) and count as drift.'
     type: dict
   image:
     description:
@@ -101,7 +101,7 @@ options:
     type: int
     default: 20
 notes:
-  - A failed wait always fails the task, whatever O(fail_on_drift) says: it is a health gate.
+  - A failed wait always fails the task, whatever O(fail_on_drift) says, because it is a health gate.
 """
 
 EXAMPLES = r"""
@@ -135,14 +135,38 @@ containers:
   type: list
   elements: dict
   contains:
-    name: {description: Container name., type: str, returned: always}
-    exists: {description: Whether the container exists., type: bool, returned: always}
-    status: {description: Engine status (running, exited, ...)., type: str, returned: always}
-    health: {description: Healthcheck status (healthy, unhealthy, starting, none)., type: str, returned: always}
-    restart_count: {description: Restarts so far., type: int, returned: always}
-    image: {description: The image as configured on the container (tag or digest reference)., type: str, returned: always}
-    digest: {description: Repository digest of the image the container runs., type: str, returned: always}
-    expected_digest: {description: The digest expected., type: str, returned: always}
+    name:
+      description: Container name.
+      type: str
+      returned: always
+    exists:
+      description: Whether the container exists.
+      type: bool
+      returned: always
+    status:
+      description: Engine status, for example C(running) or C(exited).
+      type: str
+      returned: always
+    health:
+      description: Healthcheck status - C(healthy), C(unhealthy), C(starting) or C(none).
+      type: str
+      returned: always
+    restart_count:
+      description: Restarts so far.
+      type: int
+      returned: always
+    image:
+      description: The image as configured on the container (a tag or a digest reference).
+      type: str
+      returned: always
+    digest:
+      description: Repository digest of the image the container runs.
+      type: str
+      returned: always
+    expected_digest:
+      description: The digest expected.
+      type: str
+      returned: always
     drift:
       description: What differs, as C(field), C(expected), C(actual). Secret values are masked.
       type: list

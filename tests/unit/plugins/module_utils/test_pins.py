@@ -242,3 +242,17 @@ def test_check_target(text, on_unpinned, outcome):
         assert check_target(rewrite, REF_B, on_unpinned) is None
     else:
         assert outcome in check_target(rewrite, REF_B, on_unpinned)
+
+
+def test_rendered_pin_file_passes_the_project_yamllint(tmp_path):
+    from yamllint import linter
+    from yamllint.config import YamlLintConfig
+
+    from tests.support.lab import ROOT
+
+    first = plan_pin(None, [], REF_A, "first", "T1", evidence={"passed": True, "checks": 2, "hosts": ["test1"]})
+    second = plan_pin(first.pin, first.history, REF_B, "second", "T2")
+    text = render_pin_file(second.pin, second.history)
+    config = YamlLintConfig(file=str(ROOT / ".yamllint"))
+    problems = [f"{p.line}: {p.desc}" for p in linter.run(text, config)]
+    assert problems == []

@@ -1,0 +1,90 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""ansible-doc renders every module, filter and role fully; module docs agree with their argument specs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.support.lab import ROOT, run
+
+MODULES = ["resolve_digest", "pin_digest", "verify_container"]
+ROLES = ["tenant", "test_deploy", "production_deploy", "rollback"]
+
+
+def strings_only(value, path="doc"):
+    """Descriptions must be text: a stray ': ' in YAML silently turns a sentence into a mapping."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("description", "short_description", "notes", "requirements") and not isinstance(
+                item, (str, list)
+            ):
+                raise AssertionError(f"{path}.{key} is a {type(item).__name__}, not text")
+            if key in ("description", "notes", "requirements") and isinstance(item, list):
+                bad = [i for i in item if not isinstance(i, str)]
+                assert not bad, f"{path}.{key} has a non-text item (a ': ' in YAML?): {bad[0]}"
+            strings_only(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            strings_only(item, f"{path}[{index}]")
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_doc_renders_and_matches_argument_spec(module):
+    text = run(["ansible-doc", "-t", "module", f"pinned.release.{module}"])
+    assert text.returncode == 0, text.stderr
+    assert "EXAMPLES:" in text.stdout
+    assert "RETURN VALUES:" in text.stdout
+    data = json.loads(run(["ansible-doc", "--json", "-t", "module", f"pinned.release.{module}"]).stdout)[
+        f"pinned.release.{module}"
+    ]
+    strings_only(data)
+    documented = set(data["doc"]["options"])
+    argspec = json.loads(
+        subprocess.run(
+            [str(ROOT / ".venv/bin/python"), "-c", ARGSPEC.format(module=module)],
+            capture_output=True, text=True, check=True, cwd=ROOT,
+        ).stdout
+    )  # fmt: skip
+    assert documented == set(argspec), (
+        f"documented but not in the spec: {documented - set(argspec)}; undocumented: {set(argspec) - documented}"
+    )
+    for name, spec in argspec.items():
+        assert data["doc"]["options"][name].get("type", "str") == spec.get("type", "str"), name
+        assert data["doc"]["options"][name].get("default") == spec.get("default"), name
+    assert data["doc"]["attributes"]["check_mode"]["support"] in ("full", "partial", "none")
+
+
+# Captures the argument spec a module hands to AnsibleModule, without running the module.
+ARGSPEC = """
+import json, sys
+sys.path.insert(0, '.collections')
+import ansible.module_utils.basic as basic
+class Captured(Exception):
+    pass
+def capture(self, argument_spec, **kwargs):
+    raise Captured(argument_spec)
+basic.AnsibleModule.__init__ = capture
+from ansible_collections.pinned.release.plugins.modules import {module} as m
+try:
+    m.main()
+except Captured as c:
+    print(json.dumps(c.args[0], default=str))
+"""
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_doc_renders_from_argument_specs(role):
+    text = run(["ansible-doc", "-t", "role", f"pinned.release.{role}"])
+    assert text.returncode == 0, text.stderr
+    assert "options" in text.stdout.lower()
+    data = json.loads(run(["ansible-doc", "--json", "-t", "role", f"pinned.release.{role}"]).stdout)
+    strings_only(data)
+
+
+@pytest.mark.parametrize("name", ["tenant_specs"])
+def test_filter_doc_renders(name):
+    text = run(["ansible-doc", "-t", "filter", f"pinned.release.{name}"])
+    assert text.returncode == 0, text.stderr

@@ -59,6 +59,19 @@ def force_pin(ws, digest: str, reason: str) -> None:
     assert result.get("failed") is not True, result
 
 
+def forced_rollout(ws):
+    """deploy.yml -l production of a pin that has no test evidence (the faults force their pins)."""
+    return ws.play(
+        "playbooks/deploy.yml",
+        "-l",
+        "production",
+        "-e",
+        "production_deploy_force=true",
+        "-e",
+        "production_deploy_reason='fault test'",
+    )
+
+
 def put_back(ws, node: str, digest: str) -> None:
     run = ws.play(TENANT_PLAYBOOK, "-l", node, "-e", f"tenant_image={APP_REPO}@{digest}")
     assert run.returncode == 0, run.output[-3000:]
@@ -93,15 +106,7 @@ def test_broken_forced_into_production_stops_at_the_first_host(ws):
     v1, broken = registry_digest("v1"), registry_digest("broken")
     force_pin(ws, broken, "fault test: broken forced")
     untouched = started("prod2")
-    run = ws.play(
-        "playbooks/deploy.yml",
-        "-l",
-        "production",
-        "-e",
-        "production_deploy_force=true",
-        "-e",
-        "production_deploy_reason='fault test'",
-    )
+    run = forced_rollout(ws)
     assert run.returncode != 0
     assert "prod1: tenant(s) acme failed on" in run.text
     assert "(healthy)" in run.text
@@ -123,15 +128,7 @@ def test_registry_down_fails_at_pull_before_any_stop(ws):
     before = started("prod1")
     lab_script("registry-stop")
     try:
-        run = ws.play(
-            "playbooks/deploy.yml",
-            "-l",
-            "production",
-            "-e",
-            "production_deploy_force=true",
-            "-e",
-            "production_deploy_reason='fault test'",
-        )
+        run = forced_rollout(ws)
     finally:
         lab_script("registry-start")
     assert run.returncode != 0
@@ -199,15 +196,7 @@ def test_host_unreachable_mid_rollout_halts_and_leaves_hosts_consistent(ws):
 
     subprocess.run(["docker", "stop", "pinned-lab-prod2"], check=True, capture_output=True)
     try:
-        run = ws.play(
-            "playbooks/deploy.yml",
-            "-l",
-            "production",
-            "-e",
-            "production_deploy_force=true",
-            "-e",
-            "production_deploy_reason='fault test'",
-        )
+        run = forced_rollout(ws)
     finally:
         lab_script("up")
     assert run.returncode != 0

@@ -15,6 +15,7 @@ from tests.support.workflow import (
     assert_no_secret_in,
     audit_lines,
     diagnostics,
+    http,
     make_workspace,
     read_sentinel,
     reset_nodes,
@@ -136,6 +137,22 @@ def test_registry_down_fails_at_pull_before_any_stop(ws):
     assert started("prod1") == before
     all_on("prod1", v1)
     force_pin(ws, v1, "fault test: back to v1")
+
+
+def test_failure_after_a_migration_restores_the_snapshot_so_the_old_version_starts(ws):
+    v1, v2 = registry_digest("v1"), registry_digest("v2")
+    impossible = json.dumps(
+        {"tenant_smoke_checks": [{"name": "impossible version", "path": "/api/version", "json": {"version": "9.9.9"}}]}
+    )
+    run = ws.play(TENANT_PLAYBOOK, "-l", "prod2", "-e", f"tenant_image={APP_REPO}@{v2}", "-e", impossible)
+    assert run.returncode != 0
+    assert 'smoke checks failed: initech: impossible version: JSON \'version\' is "2.0.0", expected "9.9.9"' in run.text
+    assert "with the data snapshot restored" in run.text
+    all_on("prod2", v1)
+    initech = TENANTS["prod2"][0]
+    assert json.loads(http("prod2", initech["domain"], "/api/config"))["schema"] == 1
+    migrated = node_sh("prod2", "cat /opt/openwebui/initech/data.failed-*/schema_version").stdout.split()
+    assert migrated == ["2"], "the data v2 migrated is kept aside"
 
 
 def test_slow_image_within_timeout_passes(ws):

@@ -63,7 +63,7 @@ integration: lab deps ## integration tests against the lab
 	@pytest tests/integration
 
 test: venv deps lab lint ## everything: lab, gates, then unit + docs + build + integration tests
-	$(call step,"tests: unit, docs, build and integration against the lab (pytest)")
+	$(call step,"tests: unit + docs + build + integration against the lab (pytest)")
 	@pytest tests
 
 constraints: ## re-resolve constraints.txt from requirements.txt

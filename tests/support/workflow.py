@@ -87,21 +87,22 @@ class Workspace:
 
     def start(self, playbook: str, *args: str) -> subprocess.Popen:
         """A playbook in the background, in its own process group (so a test can kill it whole)."""
-        log = open(self.directory / f"bg-{len(self.runs)}.log", "w")  # noqa: SIM115 - closed by finish()
-        return subprocess.Popen(
-            self.command(playbook, *args),
-            cwd=ROOT,
-            env=self.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        log_path = self.directory / f"bg-{len(self.runs)}.log"
+        with log_path.open("w") as log:
+            proc = subprocess.Popen(
+                self.command(playbook, *args),
+                cwd=ROOT,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        proc.log_path = log_path  # type: ignore[attr-defined]
+        return proc
 
     def finish(self, proc: subprocess.Popen, timeout: int = 900) -> Run:
         proc.wait(timeout=timeout)
-        proc.stdout and proc.stdout.close()
-        log = sorted(self.directory.glob("bg-*.log"), key=lambda p: p.stat().st_mtime)[-1]
-        run = Run(["background"], proc.returncode, log.read_text())
+        run = Run(["background"], proc.returncode, proc.log_path.read_text())  # type: ignore[attr-defined]
         self.runs.append(run)
         return run
 

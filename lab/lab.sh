@@ -279,12 +279,16 @@ ensure_node() { # name ssh-port http-port group
 }
 
 wait_node() { # name ssh-port
-  local i
+  local i container="${NODE_PREFIX}$1"
   for i in $(seq 1 60); do
     node_ssh "$2" docker info >/dev/null 2>&1 && return
+    if [ "$(docker inspect -f '{{.State.Status}}' "$container" 2>/dev/null)" = exited ]; then
+      docker logs --tail 5 "$container" >&2 2>&1 || true
+      die "node $1 exited while starting (last log lines above): 'make lab-down' then 'make lab' recreates it"
+    fi
     sleep 1
   done
-  die "node $1 did not answer over SSH with a working docker within 60 s: docker logs ${NODE_PREFIX}$1"
+  die "node $1 did not answer over SSH with a working docker within 60 s: docker logs $container"
 }
 
 # ---------------------------------------------------------------- commands

@@ -13,8 +13,10 @@ install -m 0600 /etc/ssh/lab-authorized_keys /root/.ssh/authorized_keys
 socat TCP-LISTEN:"${LAB_REGISTRY_PORT}",bind=127.0.0.1,fork,reuseaddr \
   TCP:"${LAB_REGISTRY_GATEWAY}:${LAB_REGISTRY_PORT}" &
 
-rm -f /etc/nginx/sites-enabled/default
+rm -f /etc/nginx/sites-enabled/default /run/nginx.pid
 nginx
 
-rm -f /var/run/docker.pid
+# A restarted node keeps its /run: a stale containerd.pid naming a PID that
+# now belongs to another process makes dockerd wait forever for containerd.
+rm -f /run/docker.pid /run/docker/containerd/containerd.pid
 exec dockerd --host unix:///var/run/docker.sock >> /var/log/dockerd.log 2>&1

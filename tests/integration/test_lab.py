@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
-from tests.support.lab import APP_REPO, NODES, node_sh, registry_digest, run
+from tests.support.lab import APP_REPO, NODES, ROOT, node_sh, registry_digest, run
 
 
 def test_every_node_answers_ansible_ping(lab):
@@ -46,3 +49,23 @@ def test_release_tag_points_at_a_built_variant(lab):
     variants = {registry_digest(tag) for tag in ("v1", "v2", "broken", "slow")}
     assert len(variants) == 4, "each variant must be its own image"
     assert registry_digest("release") in variants
+
+
+def test_a_stopped_node_comes_back_with_lab_up_even_with_a_stale_containerd_pid(lab):
+    """Engines die between sessions; the node's /run survives its restart.
+
+    A containerd.pid naming a live PID (here 1) made the node's dockerd wait
+    for a containerd that never came, and `make lab` failed in CI.
+    """
+    container = "pinned-lab-prod2"
+    subprocess.run(["docker", "stop", "-t", "2", container], check=True, capture_output=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        pid_file = Path(scratch, "containerd.pid")
+        pid_file.write_text("1")
+        subprocess.run(
+            ["docker", "cp", str(pid_file), f"{container}:/run/docker/containerd/containerd.pid"], check=True
+        )
+    result = subprocess.run([str(ROOT / "lab/lab.sh"), "up"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "node prod2: was exited, starting" in result.stdout + result.stderr
+    assert node_sh("prod2", "docker info --format '{{.ServerVersion}}'").stdout.strip()

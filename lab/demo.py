@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 """make demo: a whole release cycle on the embedded lab, step by step.
 
@@ -44,7 +43,7 @@ def ssh(node: str, command: str) -> str:
 
 def digest_of(tag: str) -> str:
     request = urllib.request.Request(
-        f"http://{REPO.split('/')[0]}/v2/pinned/openwebui/manifests/{tag}",
+        f"http://{REPO.split('/', maxsplit=1)[0]}/v2/pinned/openwebui/manifests/{tag}",
         method="HEAD",
         headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
     )

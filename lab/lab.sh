@@ -37,7 +37,7 @@ ensure_commands() { # "command:package" ...
   need_root "installing ${missing[*]}" "apt-get install ${missing[*]}"
   command -v apt-get >/dev/null || die "no apt-get here: install ${missing[*]} with your package manager"
   say "installing Debian packages: ${missing[*]}"
-  if [ ! -f /var/lib/apt/lists/lock ] || [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v -e lock -e partial)" ]; then
+  if [ ! -f /var/lib/apt/lists/lock ] || ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
     apt-get update -qq
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
@@ -60,8 +60,7 @@ ensure_engine() {
   mkdir -p "$LAB_HOME"
   say "docker engine: starting dockerd (log: $LAB_HOME/dockerd.log)"
   setsid nohup dockerd >"$LAB_HOME/dockerd.log" 2>&1 </dev/null &
-  local i
-  for i in $(seq 1 60); do
+  for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && { say "docker engine: up ($(docker version -f '{{.Server.Version}}'))"; return; }
     sleep 1
   done
@@ -82,8 +81,7 @@ start_registry() {
   setsid nohup docker-registry serve "$LAB_HOME/registry/config.yml" \
     >"$LAB_HOME/registry/registry.log" 2>&1 </dev/null &
   echo $! >"$LAB_HOME/registry/registry.pid"
-  local i
-  for i in $(seq 1 30); do registry_answers "$REGISTRY" && return; sleep 0.5; done
+  for _ in $(seq 1 30); do registry_answers "$REGISTRY" && return; sleep 0.5; done
   die "registry did not answer on $REGISTRY: see $LAB_HOME/registry/registry.log"
 }
 
@@ -135,7 +133,7 @@ ensure_gateway_forwarder() {
 
 stop_gateway_forwarder() {
   local pidfile="$LAB_HOME/registry/gateway-forwarder.pid"
-  [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+  if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
   rm -f "$pidfile"
 }
 
@@ -221,12 +219,12 @@ ensure_node_image() {
 # ---------------------------------------------------------------- ssh
 ensure_ssh_material() {
   ensure_commands ssh:openssh-client ssh-keygen:openssh-client
-  local dir="$LAB_HOME/ssh" spec name
+  local dir="$LAB_HOME/ssh" spec name fields
   mkdir -p "$dir" && chmod 0700 "$dir"
   [ -f "$dir/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C pinned-release-lab -f "$dir/id_ed25519"
   : >"$dir/known_hosts.new"
   for spec in "${NODES[@]}"; do
-    set -- $spec
+    read -r -a fields <<<"$spec"; set -- "${fields[@]}"
     name=$1
     mkdir -p "$dir/hostkeys/$name"
     [ -f "$dir/hostkeys/$name/ssh_host_ed25519_key" ] \
@@ -279,8 +277,8 @@ ensure_node() { # name ssh-port http-port group
 }
 
 wait_node() { # name ssh-port
-  local i container="${NODE_PREFIX}$1"
-  for i in $(seq 1 60); do
+  local container="${NODE_PREFIX}$1"
+  for _ in $(seq 1 60); do
     node_ssh "$2" docker info >/dev/null 2>&1 && return
     if [ "$(docker inspect -f '{{.State.Status}}' "$container" 2>/dev/null)" = exited ]; then
       docker logs --tail 5 "$container" >&2 2>&1 || true
@@ -301,18 +299,18 @@ cmd_up() {
   ensure_app_images
   ensure_node_image
   ensure_ssh_material
-  local spec
-  for spec in "${NODES[@]}"; do ensure_node $spec; done
-  for spec in "${NODES[@]}"; do set -- $spec; wait_node "$1" "$2"; done
+  local spec fields
+  for spec in "${NODES[@]}"; do read -r -a fields <<<"$spec"; ensure_node "${fields[@]}"; done
+  for spec in "${NODES[@]}"; do read -r -a fields <<<"$spec"; wait_node "${fields[0]}" "${fields[1]}"; done
   say "lab is up: ${#NODES[@]} nodes, registry $REGISTRY (make lab-status for details)"
 }
 
 cmd_down() {
-  local spec purge=${1:-}
+  local spec fields purge=${1:-}
   for spec in "${NODES[@]}"; do
-    set -- $spec
-    docker rm -f "${NODE_PREFIX}$1" >/dev/null 2>&1 && say "node $1: removed" || true
-    [ "$purge" = --purge ] && docker volume rm -f "${NODE_PREFIX}$1-docker" >/dev/null 2>&1 || true
+    read -r -a fields <<<"$spec"; set -- "${fields[@]}"
+    if docker rm -f "${NODE_PREFIX}$1" >/dev/null 2>&1; then say "node $1: removed"; fi
+    if [ "$purge" = --purge ]; then docker volume rm -f "${NODE_PREFIX}$1-docker" >/dev/null 2>&1 || true; fi
   done
   stop_gateway_forwarder
   stop_registry
@@ -325,13 +323,13 @@ cmd_down() {
 }
 
 cmd_status() {
-  local rc=0 spec state
+  local rc=0 spec state fields
   if docker info >/dev/null 2>&1; then echo "engine    up ($(docker version -f '{{.Server.Version}}'))"
   else echo "engine    DOWN"; rc=1; fi
   if registry_answers "$REGISTRY"; then echo "registry  up ($REGISTRY, :release -> $(release_points_to))"
   else echo "registry  DOWN ($REGISTRY)"; rc=1; fi
   for spec in "${NODES[@]}"; do
-    set -- $spec
+    read -r -a fields <<<"$spec"; set -- "${fields[@]}"
     state=$(docker inspect -f '{{.State.Status}}' "${NODE_PREFIX}$1" 2>/dev/null || echo absent)
     if [ "$state" = running ] && node_ssh "$2" true 2>/dev/null; then
       printf 'node      %-6s up (%s, ssh 127.0.0.1:%s, http 127.0.0.1:%s, %s containers)\n' "$1" "$4" "$2" "$3" \
@@ -345,9 +343,9 @@ cmd_status() {
 
 # Lab only: remove the tenants' containers, data, locks, audit logs and nginx sites from every node.
 cmd_reset_tenants() {
-  local spec
+  local spec fields
   for spec in "${NODES[@]}"; do
-    set -- $spec
+    read -r -a fields <<<"$spec"; set -- "${fields[@]}"
     node_ssh "$2" 'docker ps -aq --filter label=pinned.release.managed | xargs -r docker rm -f >/dev/null
       rm -rf /opt/openwebui /var/lib/pinned-release /var/log/pinned-release /etc/nginx/conf.d/pinned-release-*
       nginx -s reload' || die "node $1 did not answer: make lab"
@@ -357,7 +355,7 @@ cmd_reset_tenants() {
 
 # Host tools the test suite drives besides the lab itself.
 cmd_deps() {
-  ensure_commands curl:curl ss:iproute2 skopeo:skopeo openssl:openssl htpasswd:apache2-utils \
+  ensure_commands curl:curl ss:iproute2 skopeo:skopeo shellcheck:shellcheck openssl:openssl htpasswd:apache2-utils \
     git:git ssh:openssh-client busybox:busybox-static docker-registry:docker-registry socat:socat
 }
 

@@ -76,3 +76,6 @@ def connect(params: dict):
         raise EngineError(
             f"cannot reach the Docker engine at {host} ({_reason(exc)}): {hint}, or set docker_host"
         ) from exc
+
+
+__all__ = ["DOCKER_ARGUMENT_SPEC", "DockerException", "EngineError", "NotFound", "connect"]

@@ -108,7 +108,7 @@ def parse_expectation(spec: object, index: int, default_image: Optional[str] = N
 def _env_dict(entries: Optional[list]) -> dict:
     env = {}
     for entry in entries or []:
-        key, _, value = entry.partition("=")
+        key, _sep, value = entry.partition("=")
         env[key] = value
     return env
 
@@ -117,7 +117,7 @@ def published_ports(port_bindings: Optional[dict]) -> list:
     """``HostConfig.PortBindings`` as ``ip:host:container[/udp]`` strings, sorted."""
     ports = []
     for container_port, bindings in (port_bindings or {}).items():
-        number, _, proto = container_port.partition("/")
+        number, _sep, proto = container_port.partition("/")
         suffix = "" if proto in ("", "tcp") else f"/{proto}"
         for binding in bindings or []:
             host_ip = binding.get("HostIp") or "0.0.0.0"  # noqa: S104 - describing docker's default, not binding
@@ -127,7 +127,7 @@ def published_ports(port_bindings: Optional[dict]) -> list:
 
 def normalise_port(text: str) -> str:
     """``8081:8080`` -> ``0.0.0.0:8081:8080``; ``/tcp`` dropped, as docker writes them."""
-    body, _, proto = text.partition("/")
+    body, _sep, proto = text.partition("/")
     parts = body.rsplit(":", 2)
     if len(parts) == 2:
         parts.insert(0, "0.0.0.0")  # noqa: S104

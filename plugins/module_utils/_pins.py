@@ -250,7 +250,7 @@ def _cell(value: object) -> str:
 
 
 def _short_digest(digest: str) -> str:
-    algorithm, _, hexpart = digest.partition(":")
+    algorithm, _sep, hexpart = digest.partition(":")
     return f"{algorithm}:{hexpart[:12]}"
 
 

@@ -123,7 +123,7 @@ class Resolution:
 
 def parse_challenge(header: str) -> tuple[str, dict]:
     """``Bearer realm="...",service="..."`` -> ("bearer", {realm, service, ...})."""
-    scheme, _, params = (header or "").strip().partition(" ")
+    scheme, _sep, params = (header or "").strip().partition(" ")
     values = {}
     for match in re.finditer(r'([A-Za-z_]+)=(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))', params):
         values[match.group(1).lower()] = match.group(2) if match.group(2) is not None else match.group(3)
@@ -229,7 +229,7 @@ def credentials_from_docker_config(
             return Credentials(identity_token=entry["identitytoken"])
         if entry.get("auth"):
             try:
-                user, _, password = base64.b64decode(entry["auth"], validate=True).decode("utf-8").partition(":")
+                user, _sep, password = base64.b64decode(entry["auth"], validate=True).decode("utf-8").partition(":")
             except (ValueError, UnicodeDecodeError) as exc:
                 raise Unauthorized(
                     f"docker config entry {key!r} has an auth value that is not base64 user:password"

@@ -18,7 +18,7 @@ description:
   - All files of one call change together or not at all, atomically, under an exclusive lock next to the pin file.
   - "Run it on the controller (C(delegate_to: localhost), C(run_once: true))."
 author:
-  - pinned.release contributors
+  - pinned.release maintainers (@pinned-release)
 extends_documentation_fragment:
   - pinned.release.registry
 attributes:

@@ -17,7 +17,7 @@ description:
   - A reference that already carries C(@sha256:...) is checked to exist in the registry and returned.
   - "Run it on the controller (C(delegate_to: localhost), C(run_once: true))."
 author:
-  - pinned.release contributors
+  - pinned.release maintainers (@pinned-release)
 extends_documentation_fragment:
   - pinned.release.registry
 attributes:
@@ -26,6 +26,7 @@ attributes:
     description: Read-only; runs the same in check mode.
   diff_mode:
     support: none
+    description: It changes nothing, so there is no diff to show.
 options:
   image:
     description:

@@ -20,7 +20,7 @@ description:
   - One engine listing per call; only the containers concerned are inspected. It never changes anything.
   - Runs on the managed host, against its engine.
 author:
-  - pinned.release contributors
+  - pinned.release maintainers (@pinned-release)
 extends_documentation_fragment:
   - pinned.release.docker
 attributes:
@@ -29,6 +29,7 @@ attributes:
     description: Read-only; the result is identical in check mode.
   diff_mode:
     support: none
+    description: It changes nothing, so there is no diff to show.
 options:
   containers:
     description:

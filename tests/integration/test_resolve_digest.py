@@ -347,7 +347,7 @@ def test_not_found_vs_unauthorised_vs_forbidden_differ(token_registry, tmp_path)
     ]:
         with pytest.raises(cls) as info:
             RegistryClient(**creds).resolve(parse_reference(ref))
-        messages.add(str(info.value).split(":")[0])
+        messages.add(str(info.value).split(":", maxsplit=1)[0])
     assert len(messages) == 3
 
 
@@ -380,7 +380,7 @@ def test_multiarch_index_digest_and_platform(multiarch):
 
 
 def test_multiarch_missing_platform(multiarch):
-    registry, _ = multiarch
+    registry = multiarch[0]
     result = ansible_module(MODULE, {"image": f"{registry.address}/multi/app:release", "platform": "linux/s390x"})
     assert result["failed"] is True
     assert "has no linux/s390x image (index lists: linux/amd64, linux/arm64/v8)" in result["msg"]

@@ -69,7 +69,10 @@ def lab_script(*args: str) -> subprocess.CompletedProcess:
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     env.update(kwargs.pop("env", {}))
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=kwargs.pop("cwd", ROOT), env=env, **kwargs)
+    check = kwargs.pop("check", False)
+    return subprocess.run(
+        cmd, capture_output=True, text=True, cwd=kwargs.pop("cwd", ROOT), env=env, check=check, **kwargs
+    )
 
 
 def container_state(node: str, name: str) -> dict:

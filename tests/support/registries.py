@@ -125,7 +125,7 @@ class TokenIssuer:
                 user = None
                 header = self.headers.get("Authorization", "")
                 if header.startswith("Basic "):
-                    name, _, password = base64.b64decode(header[6:]).decode().partition(":")
+                    name, _sep, password = base64.b64decode(header[6:]).decode().partition(":")
                     if USERS.get(name) != password:
                         self._answer(401, {"details": "bad credentials"})
                         return

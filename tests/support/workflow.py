@@ -40,7 +40,7 @@ class Run:
         hosts = {}
         for line in self.output.splitlines():
             if " : ok=" in line:
-                host, _, counts = line.partition(" : ")
+                host, _sep, counts = line.partition(" : ")
                 hosts[host.strip()] = {k: int(v) for k, v in (p.split("=") for p in counts.split())}
         return hosts
 

@@ -50,7 +50,7 @@ lint: venv ## quality gates: ruff, yamllint, ansible-lint (production profile)
 	$(call step,"gate: ruff format --check")
 	@ruff format --check plugins tests lab
 	$(call step,"gate: yamllint")
-	@yamllint --strict roles playbooks inventories meta galaxy.yml changelogs
+	@yamllint --strict roles playbooks inventories meta galaxy.yml changelogs execution-environment.yml requirements.yml
 	$(call step,"gate: ansible-lint (production profile)")
 	@ansible-lint --nocolor -q
 

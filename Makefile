@@ -13,7 +13,7 @@ export PY_COLORS ?= 1
 
 step = @printf '\n\033[1m== %s\033[0m\n' $(1)
 
-.PHONY: help venv deps lab lab-down lab-status demo test lint sanity unit integration constraints clean
+.PHONY: help venv deps lab lab-down lab-status demo bench docs test lint sanity unit integration constraints clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -44,11 +44,18 @@ demo: lab ## the main job on the lab: a whole release cycle
 	$(call step,"demo: a whole release cycle on the lab")
 	@$(BIN)/python lab/demo.py
 
+bench: lab deps ## benchmarks on the lab, each next to its peer (bench/results.{json,md}; BENCH_RUNS=3)
+	$(call step,"bench: what an operator feels and its peers")
+	@$(BIN)/python bench/bench.py
+
+docs: venv ## regenerate docs/inventory-reference.md from the roles' argument specs
+	@$(BIN)/python tools/inventory_reference.py
+
 lint: venv ## quality gates: ruff, yamllint, ansible-lint (production profile)
 	$(call step,"gate: ruff check")
-	@ruff check plugins tests lab
+	@ruff check plugins tests lab bench tools
 	$(call step,"gate: ruff format --check")
-	@ruff format --check plugins tests lab
+	@ruff format --check plugins tests lab bench tools
 	$(call step,"gate: yamllint")
 	@yamllint --strict roles playbooks inventories meta galaxy.yml changelogs execution-environment.yml requirements.yml
 	$(call step,"gate: ansible-lint (production profile)")

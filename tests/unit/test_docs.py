@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 import pytest
 
@@ -101,3 +102,15 @@ def test_shipped_inventories_anchor_the_pin_next_to_themselves_for_the_controlle
     assert result.returncode == 0, result.stdout + result.stderr
     folder = source.removesuffix("/hosts.yml")
     assert f"{ROOT}/{folder}/group_vars/production/release_pin.yml" in result.stdout
+
+
+def test_inventory_reference_is_up_to_date():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools/inventory_reference.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"docs/inventory-reference.md is stale: run make docs\n{result.stdout}{result.stderr}"
+    )

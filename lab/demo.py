@@ -24,7 +24,7 @@ LAB_HOME = Path(os.environ.get("PINNED_LAB_HOME", "/var/lib/pinned-release-lab")
 REPO = "127.0.0.1:5000/pinned/openwebui"
 NODES = {"test1": 2201, "prod1": 2202, "prod2": 2203}
 PRODUCTION = ("prod1", "prod2")
-LOG = ROOT / "inventories/lab/release_state/demo.log"
+LOG = ROOT / "inventories/lab/.release_state/demo.log"
 BOLD, GREEN, RED, DIM, OFF = (
     ("\033[1m", "\033[32m", "\033[31m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
 )

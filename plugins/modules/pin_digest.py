@@ -104,7 +104,7 @@ EXAMPLES = r"""
     path: inventories/prod/group_vars/production/release_pin.yml
     image: "{{ candidate.image_ref }}"
     reason: "release 2026-11-24: chat export fix"
-    evidence: "release_state/evidence/{{ candidate.digest | replace(':', '-') }}.json"
+    evidence: ".release_state/evidence/{{ candidate.digest | replace(':', '-') }}.json"
     docs_path: DOCKER_IMAGE_PIN.md
     targets:
       - scripts/start-tenant.sh

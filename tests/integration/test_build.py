@@ -42,7 +42,7 @@ def built(tmp_path_factory):
         "bench/",
         ".collections",
         ".venv/",
-        "inventories/lab/release_state",
+        "inventories/lab/.release_state",
     ):
         assert not [n for n in names if n.startswith(excluded)], f"{excluded} is in the built collection"
     for needed in (

@@ -136,7 +136,7 @@ def test_v2_migration_keeps_data_and_secret_key(ws):
 def test_drift_is_clean_after_the_cycle(ws):
     run = ws.play("playbooks/drift.yml")
     assert run.returncode == 0, run.output[-3000:]
-    report = json.loads((ws.directory / "release_state/drift/report.json").read_text())
+    report = json.loads((ws.directory / ".release_state/drift/report.json").read_text())
     assert report["drifted"] is False
     assert sorted(report["hosts"]) == PRODUCTION
 

@@ -134,7 +134,7 @@ def test_drift_is_reported_and_remediated(ws, case, node, expected_in_output):
     drift = ws.play("playbooks/drift.yml")
     assert drift.returncode != 0
     assert expected_in_output.format(v1=v1, slow=slow) in drift.text
-    report_dir = ws.directory / "release_state/drift"
+    report_dir = ws.directory / ".release_state/drift"
     report = json.loads((report_dir / "report.json").read_text())
     assert report["drifted"] is True
     xml = (report_dir / "report.xml").read_text()

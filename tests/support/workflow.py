@@ -63,7 +63,7 @@ class Workspace:
 
     @property
     def evidence_dir(self) -> Path:
-        return self.directory / "release_state/evidence"
+        return self.directory / ".release_state/evidence"
 
     def env(self) -> dict:
         return dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", PINNED_OPERATOR="pytest")
@@ -134,7 +134,7 @@ class Workspace:
 def make_workspace(tmp_path: Path) -> Workspace:
     directory = tmp_path / "inventory"
     shutil.copytree(
-        ROOT / "inventories/lab", directory, ignore=shutil.ignore_patterns("release_pin.yml", "release_state", "*.md")
+        ROOT / "inventories/lab", directory, ignore=shutil.ignore_patterns("release_pin.yml", ".release_state", "*.md")
     )
     return Workspace(directory)
 

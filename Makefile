@@ -13,7 +13,7 @@ export PY_COLORS ?= 1
 
 step = @printf '\n\033[1m== %s\033[0m\n' $(1)
 
-.PHONY: help venv deps lab lab-down lab-status demo bench docs test lint sanity unit integration constraints clean
+.PHONY: help venv deps lab lab-down lab-status demo bench docs test lint sanity unit integration molecule constraints clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,11 +53,11 @@ docs: venv ## regenerate docs/inventory-reference.md from the roles' argument sp
 
 lint: venv ## quality gates: ruff, yamllint, ansible-lint (production profile)
 	$(call step,"gate: ruff check")
-	@ruff check plugins tests lab bench tools
+	@ruff check plugins tests lab bench tools molecule
 	$(call step,"gate: ruff format --check")
-	@ruff format --check plugins tests lab bench tools
+	@ruff format --check plugins tests lab bench tools molecule
 	$(call step,"gate: yamllint")
-	@yamllint --strict roles playbooks inventories meta galaxy.yml changelogs execution-environment.yml requirements.yml
+	@yamllint --strict roles playbooks inventories meta galaxy.yml changelogs execution-environment.yml requirements.yml molecule .config bench
 	$(call step,"gate: ansible-lint (production profile)")
 	@ansible-lint --nocolor -q
 
@@ -88,9 +88,16 @@ integration: lab deps ## integration tests against the lab
 	$(call step,"tests: integration")
 	@pytest tests/integration
 
-test: venv deps lab lint sanity ## everything: lab, gates, then unit + docs + build + integration tests
+# Molecule probes for an optional "default" scenario and logs its absence as
+# CRITICAL; there is none on purpose (each scenario is self-contained).
+molecule: lab ## molecule scenarios tenant, release_cycle, rollback on the lab (testinfra verifiers)
+	$(call step,"tests: molecule scenarios (tenant release_cycle rollback)")
+	@molecule test --all 2> >(grep -v "molecule/default/molecule.yml' glob failed" >&2)
+
+test: venv deps lab lint sanity ## everything: lab, gates, unit + docs + build + integration tests, molecule
 	$(call step,"tests: unit + docs + build + integration against the lab (pytest)")
 	@pytest tests
+	@$(MAKE) --no-print-directory molecule
 
 constraints: ## re-resolve constraints.txt from requirements.txt
 	@rm -rf /tmp/pinned-constraints && $(PYTHON) -m venv /tmp/pinned-constraints

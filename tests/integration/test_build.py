@@ -41,6 +41,7 @@ def built(tmp_path_factory):
         "molecule/",
         "bench/",
         ".collections",
+        ".config/",
         ".venv/",
         "inventories/lab/.release_state",
     ):

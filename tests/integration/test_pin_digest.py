@@ -45,6 +45,17 @@ def pin(work_dir: Path, **args) -> dict:
     return ansible_module(MODULE, {**base, **args}, check=args.pop("_check", False) if "_check" in args else False)
 
 
+def pin_tested_v1(path: Path, work_dir: Path, digests: dict) -> dict:
+    """Pin v1, with its passing test record, into the pin file at ``path``."""
+    args = {
+        "path": str(path),
+        "image": f"{APP_REPO}@{digests['v1']}",
+        "reason": "r",
+        "evidence": str(work_dir / "v1.json"),
+    }
+    return ansible_module(MODULE, args)
+
+
 def snapshot(directory: Path) -> dict:
     return {
         str(p.relative_to(directory)): (p.read_bytes(), p.stat().st_mode)
@@ -289,15 +300,7 @@ def test_concurrent_promotion_waits_for_the_lock(work):
     finally:
         release.set()
         holder.join()
-    result = ansible_module(
-        MODULE,
-        {
-            "path": str(path),
-            "image": f"{APP_REPO}@{digests['v1']}",
-            "reason": "r",
-            "evidence": str(work_dir / "v1.json"),
-        },
-    )
+    result = pin_tested_v1(path, work_dir, digests)
     assert result["changed"] is True
 
 
@@ -311,15 +314,7 @@ def test_unwritable_directory_loses_nothing(work):
         (work_dir / "ro").mkdir(mode=0o500)
         path = work_dir / "ro/pin.yml"
     before = snapshot(work_dir)
-    result = ansible_module(
-        MODULE,
-        {
-            "path": str(path),
-            "image": f"{APP_REPO}@{digests['v1']}",
-            "reason": "r",
-            "evidence": str(work_dir / "v1.json"),
-        },
-    )
+    result = pin_tested_v1(path, work_dir, digests)
     assert result["failed"] is True
     assert "\n" not in result["msg"]
     assert snapshot(work_dir) == before

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.support.lab import NODES, node_sh, registry_digest
 from tests.support.workflow import (
     PRODUCTION,
@@ -18,22 +16,10 @@ from tests.support.workflow import (
     audit_lines,
     diagnostics,
     http,
-    make_workspace,
     read_sentinel,
-    reset_nodes,
     tenant,
     write_sentinels,
 )
-
-
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory, lab):
-    reset_nodes()
-    workspace = make_workspace(tmp_path_factory.mktemp("workflow"))
-    yield workspace
-    for run in workspace.runs:
-        assert_no_secret_in(run.output)
-    workspace.release("v1")
 
 
 def test_test_deploy_writes_passing_evidence(ws):

@@ -202,12 +202,12 @@ def bench_resolve() -> None:
         assert out.strip().endswith(expected)
 
     ours = record("resolve.module", "resolve", "resolve_digest, 200 MB image (module code, in process)",
-                  [timed(module_in_process) for _ in range(RUNS)])  # fmt: skip
+                  [timed(module_in_process) for _run in range(RUNS)])  # fmt: skip
     adhoc = record("resolve.ad_hoc", "resolve", "resolve_digest, 200 MB image (ansible localhost -m, whole command)",
-                   [timed(module_ad_hoc) for _ in range(RUNS)])  # fmt: skip
-    peer = record("resolve.skopeo", "resolve", "peer: skopeo inspect", [timed(skopeo) for _ in range(RUNS)])
+                   [timed(module_ad_hoc) for _run in range(RUNS)])  # fmt: skip
+    peer = record("resolve.skopeo", "resolve", "peer: skopeo inspect", [timed(skopeo) for _run in range(RUNS)])
     manual = record("resolve.pull_inspect", "resolve", "peer: docker pull + docker inspect (the manual way)",
-                    [timed(pull_inspect) for _ in range(RUNS)])  # fmt: skip
+                    [timed(pull_inspect) for _run in range(RUNS)])  # fmt: skip
     sh(f"docker image rm -f {image} >/dev/null 2>&1 || true")
 
     ratio = ours["median"] / peer["median"]
@@ -221,11 +221,11 @@ def bench_resolve() -> None:
     tags = ensure_many_tags(100)
     one_call = []
     single_calls = []
-    for _ in range(RUNS):
+    for _run in range(RUNS):
         durations = task_seconds(play_json(ROOT / "bench/playbooks/resolve_peers.yml", {"bench_images": tags}))
         one_call.append(durations["Peer | one call with images"])
         single_calls.append(durations["Peer | one call per tag"])
-    in_process = [timed(lambda: resolve(module_params(images=tags))) for _ in range(RUNS)]
+    in_process = [timed(lambda: resolve(module_params(images=tags))) for _run in range(RUNS)]
     many = record("resolve.100_one_call", "resolve", "100 tags, one resolve_digest call (task time)", one_call)
     record("resolve.100_one_call_module", "resolve", "100 tags, one call (module code, in process)", in_process)
     loop = record("resolve.100_single_calls", "resolve", "peer: 100 tags, one task per tag in a loop (task time)",
@@ -258,7 +258,7 @@ def bench_drift_one_host() -> None:
             "bench_containers": [{"name": n, "image": image} for n in names],
         }
         ours, info_loop, shell_loop = [], [], []
-        for _ in range(RUNS):
+        for _run in range(RUNS):
             durations = task_seconds(play_json(ROOT / "bench/playbooks/drift_peers.yml", extra))
             ours.append(durations["Peer | pinned.release.verify_container with a selector"])
             info_loop.append(durations["Peer | community.docker.docker_container_info in a loop"])
@@ -314,7 +314,7 @@ def bench_fleet(scratch: Path) -> None:
                            ("playbooks/deploy.yml", ["-l", "production"])):  # fmt: skip
         must(space.play(playbook, *args, "-e", "tenant_batch=20"), f"setting up 60 tenants ({playbook})")
     samples = []
-    for _ in range(RUNS):
+    for _run in range(RUNS):
         start = time.perf_counter()
         run = space.play("playbooks/drift.yml")
         samples.append(time.perf_counter() - start)
@@ -402,7 +402,7 @@ def bench_rollout(scratch: Path) -> None:
         must(space.play(playbook, *args, "-e", f"tenant_batch={per_host}"), f"setting up v1 ({playbook})")
     watched = {"node": "prod1", "domain": "prod1t00.bench.lab"}
     ours, manual, rerun, rollback, failures, gaps, changed, app = [], [], [], [], [], [], [], []
-    for _ in range(RUNS):
+    for _run in range(RUNS):
         v2 = space.release("v2")
         manual.append(manual_rollout(v1, v2, per_host))
         app.append(restart_to_healthy(v1))

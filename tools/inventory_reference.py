@@ -93,7 +93,7 @@ def render() -> str:
         "|---|---|---|",
     ]
     for variable in sorted(set(feeds) | set(PLAYBOOK_VARIABLES)):
-        options = ", ".join(f"`{role}`: `{name}`" for role, name, _ in feeds.get(variable, []))
+        options = ", ".join(f"`{role}`: `{name}`" for role, name, _option in feeds.get(variable, []))
         if variable in PLAYBOOK_VARIABLES:  # described for itself: it means more than the one option it feeds
             readers, description = PLAYBOOK_VARIABLES[variable]
             readers = ", ".join(filter(None, [readers, options]))

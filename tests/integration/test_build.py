@@ -54,9 +54,10 @@ def built(tmp_path_factory):
     ):
         assert needed in names, f"{needed} is missing from the built collection"
 
+    # --force: a copy on the default collections path (say ~/.ansible/collections) would make the install a no-op.
     collections = tmp_path / "collections"
     installed = subprocess.run(
-        ["ansible-galaxy", "collection", "install", "--offline", "-p", str(collections), str(tarball)],
+        ["ansible-galaxy", "collection", "install", "--offline", "--force", "-p", str(collections), str(tarball)],
         capture_output=True, text=True, env=env, cwd=tmp_path, check=False,
     )  # fmt: skip
     assert installed.returncode == 0, installed.stdout + installed.stderr

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / ".collections")]
 from ansible_collections.pinned.release.plugins.module_utils._registry import REGISTRY_ARGUMENT_SPEC  # noqa: E402
 from ansible_collections.pinned.release.plugins.modules.resolve_digest import run_module as resolve  # noqa: E402
 from tests.support.lab import APP_REPO, NODES, REGISTRY, lab_script, node_sh, registry_digest  # noqa: E402
-from tests.support.workflow import Workspace  # noqa: E402
+from tests.support.workflow import Workspace, make_workspace  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
@@ -281,9 +280,8 @@ def bench_drift_one_host() -> None:
 # ------------------------------------------------------------------ workspaces with many tenants
 def workspace(per_node: dict, scratch: Path) -> Workspace:
     """A copy of the lab inventory whose nodes carry per_node[node] generated tenants."""
-    directory = scratch / f"inventory-{'-'.join(f'{n}{c}' for n, c in per_node.items())}"
-    shutil.copytree(ROOT / "inventories/lab", directory,
-                    ignore=shutil.ignore_patterns("release_pin.yml", ".release_state", "*.md"))  # fmt: skip
+    space = make_workspace(scratch / "-".join(f"{n}{c}" for n, c in per_node.items()))
+    directory = space.directory
     for node, count in per_node.items():
         tenants = [
             {
@@ -297,7 +295,7 @@ def workspace(per_node: dict, scratch: Path) -> Workspace:
             for i in range(count)
         ]
         (directory / f"host_vars/{node}.yml").write_text(yaml.safe_dump({"release_tenants": tenants}))
-    return Workspace(directory)
+    return space
 
 
 def must(run, what: str) -> None:
@@ -309,10 +307,7 @@ def bench_fleet(scratch: Path) -> None:
     print("\n3. Fleet drift check: 3 nodes x 20 tenants, drift.yml")
     lab_script("reset-tenants")
     space = workspace({"test1": 20, "prod1": 20, "prod2": 20}, scratch)
-    space.release("v1")
-    for playbook, args in (("playbooks/deploy.yml", ["-l", "test"]), ("playbooks/promote.yml", []),
-                           ("playbooks/deploy.yml", ["-l", "production"])):  # fmt: skip
-        must(space.play(playbook, *args, "-e", "tenant_batch=20"), f"setting up 60 tenants ({playbook})")
+    space.cycle("v1", "-e", "tenant_batch=20")  # setting up 60 tenants
     samples = []
     for _run in range(RUNS):
         start = time.perf_counter()
@@ -396,10 +391,7 @@ def bench_rollout(scratch: Path) -> None:
     per_host = 10
     lab_script("reset-tenants")
     space = workspace({"test1": 1, "prod1": per_host, "prod2": per_host}, scratch)
-    v1 = space.release("v1")
-    for playbook, args in (("playbooks/deploy.yml", ["-l", "test"]), ("playbooks/promote.yml", []),
-                           ("playbooks/deploy.yml", ["-l", "production"])):  # fmt: skip
-        must(space.play(playbook, *args, "-e", f"tenant_batch={per_host}"), f"setting up v1 ({playbook})")
+    v1 = space.cycle("v1", "-e", f"tenant_batch={per_host}")
     watched = {"node": "prod1", "domain": "prod1t00.bench.lab"}
     ours, manual, rerun, rollback, failures, gaps, changed, app = [], [], [], [], [], [], [], []
     for _run in range(RUNS):

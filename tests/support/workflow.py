@@ -118,15 +118,15 @@ class Workspace:
         lab_script("release-tag", variant)
         return registry_digest(variant)
 
-    def cycle(self, variant: str) -> str:
-        """:release -> variant, test, promote, production rollout; returns the digest."""
+    def cycle(self, variant: str, *extra: str) -> str:
+        """:release -> variant, test, promote, production rollout (each with ``extra`` args); returns the digest."""
         digest = self.release(variant)
         for playbook, args in (
             ("playbooks/deploy.yml", ["-l", "test"]),
             ("playbooks/promote.yml", []),
             ("playbooks/deploy.yml", ["-l", "production"]),
         ):
-            run = self.play(playbook, *args)
+            run = self.play(playbook, *args, *extra)
             assert run.returncode == 0, f"{playbook} {args} failed:\n{run.output[-4000:]}\n{diagnostics()}"
         return digest
 

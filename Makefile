@@ -88,11 +88,22 @@ integration: lab deps ## integration tests against the lab
 	$(call step,"tests: integration")
 	@pytest tests/integration
 
+# The lab nodes are not created by molecule, so nothing resets its per-scenario
+# state: a scenario once run from this path stays "prepared" and would skip
+# prepare (the lab reset) next time. `molecule reset` first makes prepare run.
 # Molecule probes for an optional "default" scenario and logs its absence as
 # CRITICAL; there is none on purpose (each scenario is self-contained).
+# On failure the failing tasks are printed last: molecule's recap would push them
+# out of the last lines a CI log shows.
+MOLECULE_LOG := .build/molecule/ansible.log
+MOLECULE_NOISE := -e "molecule/default/molecule.yml' glob failed" -e "podman could not be found"
 molecule: lab ## molecule scenarios tenant, release_cycle, rollback on the lab (testinfra verifiers)
 	$(call step,"tests: molecule scenarios (tenant release_cycle rollback)")
-	@molecule test --all 2> >(grep -v "molecule/default/molecule.yml' glob failed" >&2)
+	@mkdir -p $(dir $(MOLECULE_LOG)) && rm -f $(MOLECULE_LOG)
+	@molecule reset --all --no-report > .build/molecule/reset.log 2>&1 || { cat .build/molecule/reset.log; exit 1; }
+	@molecule test --all 2> >(grep -v $(MOLECULE_NOISE) >&2) || { \
+	  status=$$?; echo "== molecule failed; the last failed tasks ($(MOLECULE_LOG)):"; \
+	  $(BIN)/python tools/ansible_failures.py $(MOLECULE_LOG); exit $$status; }
 
 test: venv deps lab lint sanity ## everything: lab, gates, unit + docs + build + integration tests, molecule
 	$(call step,"tests: unit + docs + build + integration against the lab (pytest)")

@@ -40,11 +40,6 @@ def work(tmp_path, lab):
     return tmp_path, digests
 
 
-def pin(work_dir: Path, **args) -> dict:
-    base = {"path": str(work_dir / "group_vars/production/release_pin.yml")}
-    return ansible_module(MODULE, {**base, **args}, check=args.pop("_check", False) if "_check" in args else False)
-
-
 def pin_tested_v1(path: Path, work_dir: Path, digests: dict) -> dict:
     """Pin v1, with its passing test record, into the pin file at ``path``."""
     args = {

@@ -100,7 +100,7 @@ MOLECULE_NOISE := -e "molecule/default/molecule.yml' glob failed" -e "podman cou
 molecule: lab ## molecule scenarios tenant, release_cycle, rollback on the lab (testinfra verifiers)
 	$(call step,"tests: molecule scenarios (tenant release_cycle rollback)")
 	@mkdir -p $(dir $(MOLECULE_LOG)) && rm -f $(MOLECULE_LOG)
-	@molecule reset --all --no-report > .build/molecule/reset.log 2>&1 || { cat .build/molecule/reset.log; exit 1; }
+	@molecule reset --all --no-report > $(dir $(MOLECULE_LOG))reset.log 2>&1 || { cat $(dir $(MOLECULE_LOG))reset.log; exit 1; }
 	@molecule test --all 2> >(grep -v $(MOLECULE_NOISE) >&2) || { \
 	  status=$$?; echo "== molecule failed; the last failed tasks ($(MOLECULE_LOG)):"; \
 	  $(BIN)/python tools/ansible_failures.py $(MOLECULE_LOG); exit $$status; }

@@ -1,33 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""What the molecule verifiers know about the lab: its inventory and its registry (read on the controller)."""
+"""How the molecule verifiers look at a lab node through testinfra (the lab's facts come from tests.support)."""
 
 from __future__ import annotations
 
 import json
-import os
-import urllib.request
-from pathlib import Path
-
-import yaml
-
-ROOT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
-INVENTORY = ROOT / "inventories/lab"
-REPOSITORY = yaml.safe_load((INVENTORY / "group_vars/all/release.yml").read_text())["release_app_repository"]
-
-
-def tenants(node: str) -> list:
-    return yaml.safe_load((INVENTORY / f"host_vars/{node}.yml").read_text())["release_tenants"]
-
-
-def digest(tag: str) -> str:
-    registry, repository = REPOSITORY.split("/", 1)
-    request = urllib.request.Request(
-        f"http://{registry}/v2/{repository}/manifests/{tag}",
-        method="HEAD",
-        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        return response.headers["Docker-Content-Digest"]
 
 
 def inspect(host, container: str) -> dict:

@@ -10,16 +10,19 @@ from pathlib import Path
 import labinfo
 import yaml
 
+from tests.support.lab import APP_REPO, ROOT, registry_digest
+from tests.support.workflow import TENANTS
+
 testinfra_hosts = ["ansible://test1", "ansible://prod1", "ansible://prod2"]
 STATE = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory/.release_state"
-PIN_FILE = labinfo.INVENTORY / "group_vars/production/release_pin.yml"
+PIN_FILE = ROOT / "inventories/lab/group_vars/production/release_pin.yml"
 
 
 def test_every_tenant_runs_the_pinned_digest_healthy(host):
     pin = yaml.safe_load(PIN_FILE.read_text())["release_pin"]
-    v1 = labinfo.digest("v1")
-    assert pin["image"] == f"{labinfo.REPOSITORY}@{v1}"
-    for tenant in labinfo.tenants(host.backend.get_hostname()):
+    v1 = registry_digest("v1")
+    assert pin["image"] == f"{APP_REPO}@{v1}"
+    for tenant in TENANTS[host.backend.get_hostname()]:
         container = labinfo.inspect(host, f"openwebui-{tenant['name']}")
         assert container["Config"]["Image"] == pin["image"]
         assert container["State"]["Health"]["Status"] == "healthy"

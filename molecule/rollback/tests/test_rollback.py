@@ -8,15 +8,18 @@ import json
 import labinfo
 import yaml
 
+from tests.support.lab import APP_REPO, ROOT, registry_digest
+from tests.support.workflow import TENANTS
+
 testinfra_hosts = ["ansible://prod1", "ansible://prod2"]
-PIN_FILE = labinfo.INVENTORY / "group_vars/production/release_pin.yml"
+PIN_FILE = ROOT / "inventories/lab/group_vars/production/release_pin.yml"
 
 
 def test_tenants_run_v1_again_healthy_on_their_pre_upgrade_data(host):
-    v1 = labinfo.digest("v1")
-    for tenant in labinfo.tenants(host.backend.get_hostname()):
+    v1 = registry_digest("v1")
+    for tenant in TENANTS[host.backend.get_hostname()]:
         container = labinfo.inspect(host, f"openwebui-{tenant['name']}")
-        assert container["Config"]["Image"] == f"{labinfo.REPOSITORY}@{v1}"
+        assert container["Config"]["Image"] == f"{APP_REPO}@{v1}"
         assert container["State"]["Health"]["Status"] == "healthy"
         assert labinfo.through_nginx(host, tenant["domain"], "/api/kv/sentinel") == f"written-on-v1-by-{tenant['name']}"
         config = json.loads(labinfo.through_nginx(host, tenant["domain"], "/api/config"))
@@ -25,25 +28,23 @@ def test_tenants_run_v1_again_healthy_on_their_pre_upgrade_data(host):
 
 
 def test_the_migrated_data_was_kept_aside_not_deleted(host):
-    for tenant in labinfo.tenants(host.backend.get_hostname()):
+    for tenant in TENANTS[host.backend.get_hostname()]:
         aside = host.check_output(f"ls -d /opt/openwebui/{tenant['name']}/data.replaced-* 2>/dev/null || true").split()
         assert len(aside) == 1, f"{tenant['name']}: {aside}"
         assert host.file(f"{aside[0]}/schema_version").content_string.strip() == "2"
 
 
 def test_the_rollback_is_audited_on_the_node(host):
-    v1, v2 = labinfo.digest("v1"), labinfo.digest("v2")
+    v1, v2 = registry_digest("v1"), registry_digest("v2")
     done = [line for line in labinfo.audit(host) if line["reason"].startswith("rollback") and line["result"] == "ok"]
-    assert sorted(line["tenant"] for line in done) == sorted(
-        t["name"] for t in labinfo.tenants(host.backend.get_hostname())
-    )
+    assert sorted(line["tenant"] for line in done) == sorted(t["name"] for t in TENANTS[host.backend.get_hostname()])
     assert all(line["from"] == v2 and line["to"] == v1 for line in done), done
 
 
 def test_the_pin_is_back_on_v1_and_the_incident_is_recorded():
     pins = yaml.safe_load(PIN_FILE.read_text())
-    v1, v2 = labinfo.digest("v1"), labinfo.digest("v2")
-    assert pins["release_pin"]["image"] == f"{labinfo.REPOSITORY}@{v1}"
+    v1, v2 = registry_digest("v1"), registry_digest("v2")
+    assert pins["release_pin"]["image"] == f"{APP_REPO}@{v1}"
     assert pins["release_pin"]["reason"] == "rollback: molecule: v2 broke chat export"
     incidents = (PIN_FILE.parent / "ROLLBACK_INCIDENTS.md").read_text()
     row = [line for line in incidents.splitlines() if "molecule: v2 broke chat export" in line]

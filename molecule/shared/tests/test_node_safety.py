@@ -8,6 +8,8 @@ import os
 
 import labinfo
 
+from tests.support.workflow import TENANTS
+
 testinfra_hosts = [f"ansible://{name}" for name in os.environ["MOLECULE_TENANT_HOSTS"].split(",")]
 
 
@@ -38,7 +40,7 @@ def test_only_nginx_and_sshd_listen_beyond_loopback(host):
 
 def test_tenant_files_are_private_and_secrets_stay_in_their_file(host):
     node = host.backend.get_hostname()
-    for tenant in labinfo.tenants(node):
+    for tenant in TENANTS[node]:
         base = f"/opt/openwebui/{tenant['name']}"
         assert host.file(f"{base}/app.env").mode == 0o640
         assert host.file(f"{base}/secrets.env").mode == 0o600

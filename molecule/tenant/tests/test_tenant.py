@@ -7,15 +7,18 @@ import json
 
 import labinfo
 
+from tests.support.lab import APP_REPO, registry_digest
+from tests.support.workflow import TENANTS
+
 testinfra_hosts = ["ansible://test1"]
-TENANTS = labinfo.tenants("test1")
+TEST1_TENANTS = TENANTS["test1"]
 
 
 def test_tenants_run_v2_by_digest_healthy_with_their_labels(host):
-    v2 = labinfo.digest("v2")
-    for tenant in TENANTS:
+    v2 = registry_digest("v2")
+    for tenant in TEST1_TENANTS:
         container = labinfo.inspect(host, f"openwebui-{tenant['name']}")
-        assert container["Config"]["Image"] == f"{labinfo.REPOSITORY}@{v2}"
+        assert container["Config"]["Image"] == f"{APP_REPO}@{v2}"
         assert container["State"]["Health"]["Status"] == "healthy"
         labels = container["Config"]["Labels"]
         assert labels["pinned.release.managed"] == "true"
@@ -25,7 +28,7 @@ def test_tenants_run_v2_by_digest_healthy_with_their_labels(host):
 
 
 def test_data_written_on_v1_survived_the_move_to_v2_and_was_migrated(host):
-    for tenant in TENANTS:
+    for tenant in TEST1_TENANTS:
         assert labinfo.through_nginx(host, tenant["domain"], "/api/kv/sentinel") == f"written-on-v1-by-{tenant['name']}"
         config = json.loads(labinfo.through_nginx(host, tenant["domain"], "/api/config"))
         assert config["schema"] == 2
@@ -35,8 +38,8 @@ def test_data_written_on_v1_survived_the_move_to_v2_and_was_migrated(host):
 
 
 def test_the_v1_data_was_snapshotted_before_the_replace(host):
-    v1, v2 = labinfo.digest("v1"), labinfo.digest("v2")
-    for tenant in TENANTS:
+    v1, v2 = registry_digest("v1"), registry_digest("v2")
+    for tenant in TEST1_TENANTS:
         moves = [line for line in labinfo.audit(host) if line["tenant"] == tenant["name"] and line["to"] == v2]
         assert len(moves) == 1, moves
         assert moves[0]["from"] == v1, moves
@@ -49,7 +52,7 @@ def test_the_v1_data_was_snapshotted_before_the_replace(host):
 
 def test_nginx_serves_each_tenant_from_its_own_site(host):
     assert host.run("nginx -t").rc == 0
-    for tenant in TENANTS:
+    for tenant in TEST1_TENANTS:
         site = host.file(f"/etc/nginx/conf.d/pinned-release-{tenant['name']}.conf")
         assert site.exists
         assert site.mode == 0o644

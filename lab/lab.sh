@@ -4,7 +4,7 @@
 # stand-in images and three SSH-reachable Docker-in-Docker nodes.
 #
 #   lab/lab.sh up | down [--purge] | status | deps | release-tag VARIANT
-#              | reset-tenants | registry-stop | registry-start
+#              | reset-tenants [NODE] | registry-stop | registry-start
 #
 # Every step reuses what is already there, so `up` is safe to run again.
 set -euo pipefail
@@ -184,9 +184,14 @@ move_release_tag() { # variant
 }
 
 # ---------------------------------------------------------------- node image
+# How a node container runs (part of the node's identity: a change recreates the nodes).
+NODE_RUN_FLAGS=(--init --cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined
+  --security-opt apparmor=unconfined --security-opt systempaths=unconfined -v /sys/fs/cgroup:/sys/fs/cgroup:rw)
+
 node_image_tag() {
   local sum
-  sum=$(cat "$ROOT/lab/node/packages.txt" "$ROOT/lab/node/Dockerfile" "$ROOT/lab/node/entrypoint.sh" | sha256sum | cut -c1-12)
+  sum=$({ cat "$ROOT/lab/node/packages.txt" "$ROOT/lab/node/Dockerfile" "$ROOT/lab/node/entrypoint.sh"
+          echo "${NODE_RUN_FLAGS[*]}"; } | sha256sum | cut -c1-12)
   echo "pinned-release-lab/node:$sum"
 }
 
@@ -258,12 +263,8 @@ ensure_node() { # name ssh-port http-port group
         [ -z "$holder" ] || die "port 127.0.0.1:$port (node $name) is taken by $holder: free it, or run 'make lab-down' if it is an old lab"
       done
       say "node $name: starting (ssh 127.0.0.1:$ssh_port, http 127.0.0.1:$http_port)"
-      docker run -d --name "$container" --hostname "$name" --network "$NETWORK" \
+      docker run -d "${NODE_RUN_FLAGS[@]}" --name "$container" --hostname "$name" --network "$NETWORK" \
         --label pinned-release-lab=node --label pinned-release-lab.group="$group" \
-        --cap-add ALL --cap-drop SYS_RESOURCE \
-        --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
-        --security-opt systempaths=unconfined \
-        -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
         -v "${container}-docker:/var/lib/docker" \
         -v "$LAB_HOME/ssh/hostkeys/$name:/etc/ssh/lab-hostkeys:ro" \
         -v "$LAB_HOME/ssh/id_ed25519.pub:/etc/ssh/lab-authorized_keys:ro" \
@@ -341,16 +342,18 @@ cmd_status() {
   return $rc
 }
 
-# Lab only: remove the tenants' containers, data, locks, audit logs and nginx sites from every node.
+# Lab only: remove the tenants' containers, data, locks, audit logs and nginx sites from every node (or one).
 cmd_reset_tenants() {
-  local spec fields
+  local spec fields only=${1:-}
   for spec in "${NODES[@]}"; do
     read -r -a fields <<<"$spec"; set -- "${fields[@]}"
+    [ -z "$only" ] || [ "$only" = "$1" ] || continue
     node_ssh "$2" 'docker ps -aq --filter label=pinned.release.managed | xargs -r docker rm -f >/dev/null
       rm -rf /opt/openwebui /var/lib/pinned-release /var/log/pinned-release /etc/nginx/conf.d/pinned-release-*
+      : > /var/log/messages
       nginx -s reload' || die "node $1 did not answer: make lab"
   done
-  say "lab tenants removed from ${#NODES[@]} nodes"
+  say "lab tenants removed from ${only:-every node}"
 }
 
 # Host tools the test suite drives besides the lab itself.
@@ -362,7 +365,7 @@ cmd_deps() {
 case "${1:-}" in
   up) cmd_up ;;
   deps) cmd_deps ;;
-  reset-tenants) cmd_reset_tenants ;;
+  reset-tenants) cmd_reset_tenants "${2:-}" ;;
   deps-venv) # Debian's python3 keeps venv's pip in a separate package
     need_root "installing python3-venv" "apt-get install python3-venv"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null ;;

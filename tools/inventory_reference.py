@@ -35,11 +35,15 @@ PLAYBOOK_VARIABLES = {
     "release_state_dir": ("drift.yml, rollback", "Controller folder for drift reports and incident state."),
     "release_evidence_dir": ("test_deploy, promote.yml", "Controller folder of the test records, one per digest."),
     "release_pin_targets": ("promote.yml", "Legacy scripts whose repo@sha256 pins promote.yml rewrites too."),
-    "release_pin_on_unpinned": (
-        "promote.yml",
-        "What pin_digest does with a legacy script line that has no pin (fail, keep or pin).",
+    "release_pin_on_unpinned": ("promote.yml", {"module": "pin_digest", "option": "on_unpinned"}),
+    "release_serial": (
+        "deploy.yml",
+        "The production rollout's shape, Ansible's serial: default [1, 5], a canary host, then 5 hosts at a time.",
     ),
-    "release_serial": ("deploy.yml", "Production hosts updated at once (default 1)."),
+    "release_registry": (
+        "promote.yml",
+        "Registry access (username, password from the vault, ca_path) for resolving, pinning and re-pinning.",
+    ),
     "release_reason": ("all roles", "Why this run happens; recorded in the lock, audit log and pin history."),
 }
 
@@ -64,6 +68,18 @@ def default_of(option: dict) -> str:
     if "default" not in option:
         return "required" if option.get("required") else ""
     return f"`{option['default']}`" if option["default"] not in ("", None) else f"`{option['default']!r}`"
+
+
+def module_option_text(module: str, option: str) -> str:
+    """An option's description and choices, from the module's own DOCUMENTATION."""
+    source = (ROOT / f"plugins/modules/{module}.py").read_text()
+    doc = yaml.safe_load(source.split('DOCUMENTATION = r"""', 1)[1].split('"""', 1)[0])["options"][option]
+    text = cell(doc["description"])
+    if doc.get("choices"):
+        text += (
+            f" One of {', '.join(map(str, doc['choices']))} (default {doc.get('default')}), as `{module}`'s `{option}`."
+        )
+    return text
 
 
 def render() -> str:
@@ -96,6 +112,8 @@ def render() -> str:
         options = ", ".join(f"`{role}`: `{name}`" for role, name, _option in feeds.get(variable, []))
         if variable in PLAYBOOK_VARIABLES:  # described for itself: it means more than the one option it feeds
             readers, description = PLAYBOOK_VARIABLES[variable]
+            if isinstance(description, dict):  # the module option it feeds describes it
+                description = module_option_text(description["module"], description["option"])
             readers = ", ".join(filter(None, [readers, options]))
         else:
             readers, description = options, cell(feeds[variable][0][2].get("description", ""))

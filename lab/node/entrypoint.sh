@@ -1,6 +1,7 @@
 #!/bin/sh
-# Lab node: sshd for Ansible, nginx in front of tenants, a forwarder that makes
-# 127.0.0.1:5000 the lab registry here as on the controller, and dockerd.
+# Lab node: sshd for Ansible, syslog, nginx in front of tenants, a forwarder that makes
+# 127.0.0.1:5000 the lab registry here as on the controller, and dockerd. The node runs
+# under docker's --init (tini as PID 1), which reaps the containerd-shims dockerd leaves.
 set -eu
 for key in /etc/ssh/lab-hostkeys/ssh_host_*_key; do
   install -m 0600 "$key" /etc/ssh/
@@ -9,6 +10,9 @@ done
 mkdir -p /run/sshd /root/.ssh
 install -m 0600 /etc/ssh/lab-authorized_keys /root/.ssh/authorized_keys
 /usr/sbin/sshd -o PermitRootLogin=prohibit-password -o PasswordAuthentication=no -o UseDNS=no
+
+# A syslog like a real host's, so tests can check what modules log there (busybox syslogd: /var/log/messages).
+syslogd
 
 socat TCP-LISTEN:"${LAB_REGISTRY_PORT}",bind=127.0.0.1,fork,reuseaddr \
   TCP:"${LAB_REGISTRY_GATEWAY}:${LAB_REGISTRY_PORT}" &

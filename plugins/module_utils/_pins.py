@@ -25,7 +25,6 @@ from ansible_collections.pinned.release.plugins.module_utils._reference import (
 
 PIN_KEY = "release_pin"
 HISTORY_KEY = "release_pin_history"
-PIN_FIELDS = ("image", "repository", "digest", "tag", "pinned_at", "reason")
 HEADER = (
     "# Managed by pinned.release.pin_digest: do not edit by hand.\n"
     "# Change it with playbooks/promote.yml (or rollback.yml); history is newest first.\n"
@@ -150,18 +149,30 @@ class PinPlan:
     changed: bool
 
 
+PIN_KINDS = ("release", "rollback")
+
+
 def plan_pin(
     current: Optional[dict],
     history: list,
     ref: ImageReference,
+    *,
     reason: Optional[str],
     now: str,
     evidence: Optional[dict] = None,
     forced: bool = False,
+    kind: str = "release",
     history_limit: int = 50,
 ) -> PinPlan:
-    """The pin and history after pinning ``ref``. Pinning the current digest again changes nothing."""
+    """The pin and history after pinning ``ref``. Pinning the current digest again changes nothing,
+    except that a rollback to the current digest marks the pin as a rollback."""
+    if kind not in PIN_KINDS:
+        raise PinError(f"kind must be one of {', '.join(PIN_KINDS)}, got {kind!r}")
     if current and current["digest"] == ref.digest and current.get("repository") == ref.name:
+        if kind == "rollback" and current.get("kind") != "rollback":
+            if not reason or not reason.strip():
+                raise PinError("reason is required to mark the pin as a rollback")
+            return PinPlan({**current, "kind": "rollback", "reason": reason.strip()}, history, True)
         return PinPlan(current, history, False)
     if not reason or not reason.strip():
         raise PinError(f"reason is required to change the pin to {ref.by_digest}: say why (e.g. 'release 2026-11-24')")
@@ -178,6 +189,8 @@ def plan_pin(
         "pinned_at": now,
         "reason": reason.strip(),
     }
+    if kind != "release":
+        pin["kind"] = kind
     if evidence:
         pin["evidence"] = evidence
     if forced:
@@ -185,6 +198,8 @@ def plan_pin(
     new_history = list(history)
     if current:
         entry = {key: current.get(key) for key in ("image", "digest", "tag", "pinned_at")}
+        if current.get("kind"):
+            entry["kind"] = current["kind"]
         entry["unpinned_at"] = now
         entry["reason"] = current.get("reason")
         if current.get("forced"):

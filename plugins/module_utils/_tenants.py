@@ -1,14 +1,19 @@
 # Copyright (c) pinned.release contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Tenants as the inventory declares them -> what runs on a host, and the checks that prove it works."""
+"""Tenants as the inventory declares them -> what runs on a host: container, files, site, checks.
+
+Used on the controller (preflight, descriptions) and on the host (the release transaction), so the
+rules that decide what a tenant's container is live here once.
+"""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Optional
 
+from ansible_collections.pinned.release.plugins.module_utils._checks import check_problems
+from ansible_collections.pinned.release.plugins.module_utils._nginx import proxy_problem, tls_problem
 from ansible_collections.pinned.release.plugins.module_utils._reference import (
     ImageReferenceError,
     parse_pinned_reference,
@@ -17,19 +22,79 @@ from ansible_collections.pinned.release.plugins.module_utils._reference import (
 TENANT_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$")
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+CONTAINER_PREFIX_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+MEMORY_RE = re.compile(r"^[0-9]+[bkmgBKMG]?$")
 MANAGED_LABEL = "pinned.release.managed"
 TENANT_LABEL = "pinned.release.tenant"
 DIGEST_LABEL = "pinned.release.digest"
+TENANT_KEYS = {"name", "domain", "port", "env", "secrets", "memory", "tls_cert", "tls_key", "image"}
+APP_REQUIRED = ("container_prefix", "container_port", "data_path", "data_root", "bind_address", "restart_policy",
+                "scheme")  # fmt: skip
+RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
+# A tenant as modules take it (release_tenants as it is): its secrets are a no_log option.
+TENANT_ARGUMENT_SPEC = {
+    "name": {"type": "str", "required": True},
+    "domain": {"type": "str", "required": True},
+    "port": {"type": "int", "required": True},
+    "env": {"type": "dict"},
+    "secrets": {"type": "dict", "no_log": True},
+    "memory": {"type": "str"},
+    "tls_cert": {"type": "path"},
+    "tls_key": {"type": "path", "no_log": False},
+    "image": {"type": "str"},
+}
+
+
+def app_problems(app: object) -> list:
+    """One line per problem with the merged app profile (release_app over the defaults)."""
+    if not isinstance(app, dict):
+        return [f"release_app must be a mapping, got {type(app).__name__}"]
+    problems = [f"release_app.{key} is missing" for key in APP_REQUIRED if app.get(key) in (None, "")]
+    if problems:
+        return problems
+    if not CONTAINER_PREFIX_RE.fullmatch(str(app["container_prefix"])):
+        problems.append(f"release_app.container_prefix {app['container_prefix']!r} is not usable in a container name")
+    if not isinstance(app["container_port"], int) or isinstance(app["container_port"], bool):
+        problems.append(f"release_app.container_port must be a number, got {app['container_port']!r}")
+    for key in ("data_path", "data_root"):
+        if not str(app[key]).startswith("/"):
+            problems.append(f"release_app.{key} must be an absolute path, got {app[key]!r}")
+    if app["restart_policy"] not in RESTART_POLICIES:
+        problems.append(f"release_app.restart_policy must be one of {', '.join(RESTART_POLICIES)}")
+    for key in ("env", "url_path_env"):
+        if app.get(key) is not None and not isinstance(app[key], dict):
+            problems.append(f"release_app.{key} must be a mapping")
+    for key in ("url_env", "required_secrets", "snapshot_exclude"):
+        if app.get(key) is not None and not isinstance(app[key], list):
+            problems.append(f"release_app.{key} must be a list")
+    if app.get("health_json") is not None and not isinstance(app["health_json"], dict):
+        problems.append("release_app.health_json must be a mapping (a subset of the health answer)")
+    for exclude in app.get("snapshot_exclude") or []:
+        if not isinstance(exclude, str) or exclude.startswith("/") or ".." in exclude.split("/"):
+            problems.append(f"release_app.snapshot_exclude entry {exclude!r} must be a path inside the data folder")
+    proxy = proxy_problem(app)
+    if proxy:
+        problems.append(proxy)
+    return problems
+
+
+def _image_problem(image: object, where: str) -> Optional[str]:
+    try:
+        parse_pinned_reference(image)  # type: ignore[arg-type]
+    except ImageReferenceError as exc:
+        return f"{where}: {exc}"
+    return None
 
 
 def tenant_problems(tenants: object, app: dict, image: Optional[str] = None) -> list:
     """Every problem with the declared tenants, one line each; empty when they can be deployed."""
-    problems = []
+    problems = app_problems(app)
+    if problems:
+        return problems
     if image is not None:
-        try:
-            parse_pinned_reference(image)
-        except ImageReferenceError as exc:
-            problems.append(f"image: {exc}")
+        problem = _image_problem(image, "image")
+        if problem:
+            problems.append(problem)
     if not isinstance(tenants, list):
         return [*problems, f"release_tenants must be a list of tenants, got {type(tenants).__name__}"]
     seen: dict = {"name": {}, "port": {}, "domain": {}}
@@ -39,29 +104,44 @@ def tenant_problems(tenants: object, app: dict, image: Optional[str] = None) -> 
             problems.append(f"{where} must be a mapping with name, domain, port")
             continue
         name = tenant.get("name")
-        where = f"tenant {name!r}" if name else where
-        if not isinstance(name, str) or not TENANT_NAME_RE.match(name):
-            problems.append(f"{where}: name must be lowercase letters, digits and '-', e.g. 'acme'")
+        where = f"tenant {name!r}" if isinstance(name, str) and name else where
+        unknown = sorted(str(k) for k in set(tenant) - TENANT_KEYS)
+        if unknown:
+            problems.append(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(TENANT_KEYS))}")
+        if not isinstance(name, str) or not TENANT_NAME_RE.fullmatch(name):
+            problems.append(f"{where}: name must be lowercase letters, digits and '-', e.g. 'acme', got {name!r}")
         domain = tenant.get("domain")
-        if not isinstance(domain, str) or not DOMAIN_RE.match(domain):
+        if not isinstance(domain, str) or not DOMAIN_RE.fullmatch(domain):
             problems.append(f"{where}: domain {domain!r} is not a lowercase host name")
         port = tenant.get("port")
         if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
             problems.append(f"{where}: port {port!r} must be a number from 1 to 65535")
         for key, value in (("name", name), ("port", port), ("domain", domain)):
-            if value is None:
+            if not isinstance(value, (str, int)) or isinstance(value, bool):
                 continue
             if value in seen[key]:
                 problems.append(f"{where}: {key} {value!r} is already used by tenant {seen[key][value]!r}")
             seen[key][value] = name
+        if tenant.get("image") is not None:
+            problem = _image_problem(tenant["image"], f"{where}: image")
+            if problem:
+                problems.append(problem)
+        memory = tenant.get("memory")
+        if memory is not None and not MEMORY_RE.fullmatch(str(memory)):
+            problems.append(f"{where}: memory {memory!r} must be a size such as 700m or 2g")
+        tls = tls_problem(tenant.get("tls_cert"), tenant.get("tls_key"))
+        if tls:
+            problems.append(f"{where}: {tls}")
         for field in ("env", "secrets"):
             values = tenant.get(field) or {}
             if not isinstance(values, dict):
-                problems.append(f"{where}: {field} must be a mapping of VARIABLE: value")
+                problems.append(f"{where}: {field} must be a mapping of VARIABLE: value, got {type(values).__name__}")
                 continue
             for key, value in values.items():
-                if not isinstance(key, str) or not ENV_KEY_RE.match(key):
+                if not isinstance(key, str) or not ENV_KEY_RE.fullmatch(key):
                     problems.append(f"{where}: {field} key {key!r} is not a valid environment variable name")
+                elif isinstance(value, (dict, list)):
+                    problems.append(f"{where}: {field}.{key} must be a single value, got a {type(value).__name__}")
                 elif "\n" in str(value if value is not None else ""):
                     problems.append(f"{where}: {field}.{key} contains a line break, which an env file cannot hold")
         secrets = tenant.get("secrets") or {}
@@ -69,9 +149,10 @@ def tenant_problems(tenants: object, app: dict, image: Optional[str] = None) -> 
             for required in app.get("required_secrets") or []:
                 if not secrets.get(required):
                     problems.append(
-                        f"{where}: secret {required} is missing or empty: set it in the vault (never regenerated)"
+                        f"{where}: secret {required} is missing or empty: set it in the vault (without it the app "
+                        "makes a new one at every recreate, and every user is logged out)"
                     )
-            overlap = sorted(set(secrets) & set(tenant.get("env") or {}))
+            overlap = sorted(set(secrets) & set(tenant.get("env") or {}) if isinstance(tenant.get("env"), dict) else [])
             if overlap:
                 problems.append(
                     f"{where}: {', '.join(overlap)} set both in env and secrets: keep secrets in secrets only"
@@ -81,178 +162,129 @@ def tenant_problems(tenants: object, app: dict, image: Optional[str] = None) -> 
 
 def _env_file(values: dict) -> str:
     # docker --env-file takes KEY=VALUE literally, one per line.
-    return "".join(f"{key}={'' if value is None else value}\n" for key, value in sorted(values.items()))
+    return "".join(f"{key}={value}\n" for key, value in sorted(values.items()))
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def tenant_spec(tenant: dict, app: dict, image: str) -> dict:
-    """Everything needed to run, check and describe one tenant's container on its host."""
-    ref = parse_pinned_reference(image)
+    """Everything needed to run, check and describe one tenant's container (secret values under ``secret_env``)."""
+    ref = parse_pinned_reference(tenant.get("image") or image)
     name = tenant["name"]
     url = f"{app['scheme']}://{tenant['domain']}"
-    env = {key: str(value) for key, value in (app.get("env") or {}).items()}
+    env = {key: _text(value) for key, value in (app.get("env") or {}).items()}
     env.update({key: url for key in app.get("url_env") or []})
     env.update({key: url + path for key, path in (app.get("url_path_env") or {}).items()})
-    env.update({key: "" if value is None else str(value) for key, value in (tenant.get("env") or {}).items()})
-    secrets = {key: "" if value is None else str(value) for key, value in (tenant.get("secrets") or {}).items()}
-    base = f"{app['data_root']}/{name}"
+    env.update({key: _text(value) for key, value in (tenant.get("env") or {}).items()})
+    secrets = {key: _text(value) for key, value in (tenant.get("secrets") or {}).items()}
+    base = f"{app['data_root'].rstrip('/')}/{name}"
     container = f"{app['container_prefix']}{name}"
-    published = f"{app['bind_address']}:{tenant['port']}:{app['container_port']}"
-    labels = {MANAGED_LABEL: "true", TENANT_LABEL: name, DIGEST_LABEL: ref.digest}
     memory = tenant.get("memory", app.get("memory"))
-    argv = ["docker", "run", "--detach", "--name", container, "--restart", app["restart_policy"]]
-    argv += ["--publish", published, "--volume", f"{base}/data:{app['data_path']}"]
-    argv += ["--env-file", f"{base}/app.env", "--env-file", f"{base}/secrets.env"]
-    if memory:
-        argv += ["--memory", str(memory)]
-    for key, value in labels.items():
-        argv += ["--label", f"{key}={value}"]
-    argv.append(ref.by_digest)
     return {
         "name": name,
         "container": container,
         "domain": tenant["domain"],
         "port": tenant["port"],
         "url": url,
+        "image": ref.by_digest,
+        "digest": ref.digest,
         "dir": base,
         "data_dir": f"{base}/data",
         "snapshot_dir": f"{base}/snapshots",
         "env_file": f"{base}/app.env",
-        "env_file_content": _env_file(env),
         "secrets_file": f"{base}/secrets.env",
-        "secrets_file_content": _env_file(secrets),
+        "env": env,
+        "secret_env": secrets,
+        "labels": {MANAGED_LABEL: "true", TENANT_LABEL: name, DIGEST_LABEL: ref.digest},
+        "bind_address": app["bind_address"],
+        "container_port": app["container_port"],
+        "published": f"{app['bind_address']}:{tenant['port']}:{app['container_port']}",
+        "mount": f"{base}/data:{app['data_path']}",
+        "restart_policy": app["restart_policy"],
+        "memory": _text(memory) or None,
+        "stop_timeout": int(app.get("stop_timeout", 30)),
         "tls_cert": tenant.get("tls_cert"),
         "tls_key": tenant.get("tls_key"),
-        "run_argv": argv,
-        "expectation": {
-            "name": container,
-            "image": ref.by_digest,
-            "env": {**env, **secrets},
-            "secret_env": sorted(secrets),
-            "labels": labels,
-            "mounts": [f"{base}/data:{app['data_path']}"],
-            "published_ports": [published],
-            "restart_policy": app["restart_policy"],
-            "health": app.get("health", "healthy"),
-        },
     }
 
 
-def _checked_specs(tenants: list, app: dict, image: str) -> list:
+def env_file_content(spec: dict) -> str:
+    return _env_file(spec["env"])
+
+
+def secrets_file_content(spec: dict) -> str:
+    return _env_file(spec["secret_env"])
+
+
+def expectation(spec: dict, health: str = "running") -> dict:
+    """What verify_container (and the transaction's plan) expects of the tenant's container."""
+    return {
+        "name": spec["container"],
+        "image": spec["image"],
+        "env": {**spec["env"], **spec["secret_env"]},
+        "secret_env": sorted(spec["secret_env"]),
+        "labels": spec["labels"],
+        "mounts": [spec["mount"]],
+        "published_ports": [spec["published"]],
+        "restart_policy": spec["restart_policy"],
+        "health": health,
+    }
+
+
+def checked_specs(tenants: list, app: dict, image: str) -> list:
     problems = tenant_problems(tenants, app, image)
     if problems:
         raise ValueError("; ".join(problems))
     return [tenant_spec(tenant, app, image) for tenant in tenants]
 
 
-SECRET_KEYS = ("secrets_file_content", "expectation")
+def public_spec(spec: dict) -> dict:
+    """A spec without secret values (safe to show, loop over and log)."""
+    return {**spec, "secret_env": sorted(spec["secret_env"])}
 
 
 def tenant_specs(tenants: list, app: dict, image: str) -> list:
     """Specs without any secret value: safe to loop over and to show."""
-    return [{k: v for k, v in spec.items() if k not in SECRET_KEYS} for spec in _checked_specs(tenants, app, image)]
+    return [public_spec(spec) for spec in checked_specs(tenants, app, image)]
 
 
-def tenant_expectations(
-    tenants: list, app: dict, image: str, health: Optional[str] = None, names: Optional[list] = None
-) -> list:
-    """verify_container expectations (with secret values, which that module masks)."""
-    expectations = [spec["expectation"] for spec in _checked_specs(tenants, app, image)]
-    if names is not None:
-        expectations = [e for e in expectations if e["name"] in names]
-    if health:
-        expectations = [{**e, "health": health} for e in expectations]
-    return expectations
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
 
-def tenant_secret_files(tenants: list, app: dict, image: str) -> list:
-    """``{path, content}`` of each tenant's secrets env file: only for no_log tasks."""
-    return [
-        {"path": s["secrets_file"], "content": s["secrets_file_content"]} for s in _checked_specs(tenants, app, image)
-    ]
+def settings_problems(settings: dict) -> list:
+    """One line per problem with the transaction's settings (the tenant role's variables)."""
+    problems = []
 
-
-# ------------------------------------------------------------------ HTTP checks (smoke checks, release checklist)
-
-
-def _json_subset_mismatch(expected: dict, actual: object) -> Optional[str]:
-    if not isinstance(actual, dict):
-        return "body is not a JSON object"
-    for key, value in expected.items():
-        if key not in actual:
-            return f"JSON has no {key!r}"
-        if actual[key] != value:
-            return f"JSON {key!r} is {json.dumps(actual[key])}, expected {json.dumps(value)}"
-    return None
-
-
-def check_outcome(check: dict, response: dict) -> dict:
-    """Judge one ``ansible.builtin.uri`` result against a check; ``{name, passed, detail}``."""
-    name = check.get("name") or check.get("path", "?")
-    status = response.get("status", -1)
-    if status in (-1, None):
-        return {"name": name, "passed": False, "detail": f"no answer: {response.get('msg', 'request failed')}"}
-    if status != check.get("status", 200):
-        return {"name": name, "passed": False, "detail": f"HTTP {status}, expected {check.get('status', 200)}"}
-    content = response.get("content") or ""
-    if check.get("content_type"):
-        got = (response.get("content_type") or "").split(";", 1)[0].strip()
-        if got != check["content_type"]:
-            return {
-                "name": name,
-                "passed": False,
-                "detail": f"content type {got or 'none'}, expected {check['content_type']}",
-            }
-    if check.get("json") is not None or check.get("json_keys"):
+    def number(key: str, minimum: int, variable: str, why: str = "") -> None:
+        value = settings.get(key)
         try:
-            body = json.loads(content)
+            if isinstance(value, bool) or int(str(value)) < minimum:
+                raise ValueError
         except ValueError:
-            return {"name": name, "passed": False, "detail": "body is not JSON"}
-        mismatch = _json_subset_mismatch(check.get("json") or {}, body)
-        if mismatch is None:
-            missing = [key for key in check.get("json_keys") or [] if not isinstance(body, dict) or key not in body]
-            mismatch = f"JSON lacks {', '.join(missing)}" if missing else None
-        if mismatch:
-            return {"name": name, "passed": False, "detail": mismatch}
-    if check.get("contains") and check["contains"] not in content:
-        return {"name": name, "passed": False, "detail": f"body does not contain {check['contains']!r}"}
-    return {"name": name, "passed": True, "detail": f"HTTP {status}"}
+            problems.append(f"{variable} must be a number of at least {minimum}{why}, got {value!r}")
 
-
-def check_outcomes(results: list) -> list:
-    """Outcomes for a looped uri task whose items are ``{tenant, check}`` or ``[spec, check]``."""
-    outcomes = []
-    for result in results:
-        item = result.get("item") or {}
-        if isinstance(item, (list, tuple)):  # product(specs, checks)
-            tenant, check = item[0].get("name"), item[1]
-        else:
-            tenant, check = item.get("tenant"), item.get("check") or {}
-        if result.get("skipped"):
-            continue
-        outcome = check_outcome(check, result)
-        outcome["tenant"] = tenant
-        outcomes.append(outcome)
-    return outcomes
-
-
-def evidence_hosts(hosts: list, hostvars: object) -> dict:
-    """Per test host: passed, deploy_error, and the checks of each tenant (for the evidence record).
-
-    A host passes when it deployed and ran at least one check and every check passed.
-    """
-    record = {}
-    for host in hosts:
-        variables = hostvars[host]
-        outcomes = list(variables.get("_test_deploy_outcomes") or [])
-        failure = variables.get("_test_deploy_failure")
-        tenants: dict = {}
-        for outcome in outcomes:
-            entry = tenants.setdefault(outcome.get("tenant"), {"passed": True, "checks": []})
-            entry["checks"].append({k: outcome.get(k) for k in ("name", "passed", "detail")})
-            entry["passed"] = entry["passed"] and bool(outcome.get("passed"))
-        record[host] = {
-            "passed": failure is None and bool(outcomes) and all(o.get("passed") for o in outcomes),
-            "deploy_error": failure,
-            "tenants": tenants,
-        }
-    return record
+    if "batch" in settings:
+        number("batch", 1, "tenant_batch")
+    if "health_timeout" in settings:
+        number("health_timeout", 1, "tenant_health_timeout")
+    if "snapshot_keep" in settings:
+        number("snapshot_keep", 2, "tenant_snapshot_keep", " (with 1, the snapshot a rollback needs is rotated away)")
+    mode = settings.get("data_mode")
+    if mode is not None and mode not in ("current", "auto", "restore"):
+        problems.append(f"tenant_data_mode must be current, auto or restore, got {mode!r}")
+    lock = settings.get("break_lock")
+    if lock not in (None, "") and (
+        not isinstance(lock, str) or not RUN_ID_RE.fullmatch(lock) or lock.lower() in ("true", "yes", "false", "no")
+    ):
+        problems.append(
+            f"tenant_break_lock takes the run id the lock refusal names, or 'stale', got {lock!r} (docs/recovery.md)"
+        )
+    if settings.get("smoke_checks") is not None:
+        problems += check_problems(settings["smoke_checks"], "tenant_smoke_checks")
+    return problems

@@ -63,6 +63,19 @@ options:
         image ID passed in place of a repository digest.
     type: bool
     default: true
+  trust_history:
+    description:
+      - When the registry cannot be reached, still pin a digest that is in the pin history (it was checked when it was
+        pinned first). The result says so with RV(registry_verified=false). For emergency rollbacks.
+    type: bool
+    default: false
+  kind:
+    description:
+      - What the new pin is - C(release) (a tested release) or C(rollback) (an emergency rollback). Recorded in the pin
+        and its history, so the C(rollback) role can tell a rollback pin from a release without reading its reason.
+    type: str
+    choices: [release, rollback]
+    default: release
   history_limit:
     description:
       - How many earlier pins to keep in C(release_pin_history).
@@ -174,6 +187,12 @@ backup_files:
   returned: always
   type: list
   elements: str
+registry_verified:
+  description:
+    - Whether the registry confirmed the digest. False when O(trust_history) pinned a history digest without it; null
+      when nothing was asked of the registry.
+  returned: always
+  type: bool
 """
 
 import contextlib
@@ -228,12 +247,18 @@ def _evidence_summary(params: dict, digest: str):
     return None
 
 
-def _verify_in_registry(params: dict, ref) -> None:
+def _verify_in_registry(params: dict, ref, history: list) -> bool:
+    """True when the registry has the digest; False when it was not reachable but the history vouches for it."""
     try:
         with client_from_params(params) as client:
             client.resolve(ref)
     except ManifestNotFound as exc:
         raise PinError(f"cannot pin {ref.by_digest}: {exc}") from exc
+    except RegistryError:
+        if params["trust_history"] and any(entry.get("digest") == ref.digest for entry in history):
+            return False
+        raise
+    return True
 
 
 def run_module(params: dict, check_mode: bool, now: str) -> dict:
@@ -243,19 +268,21 @@ def run_module(params: dict, check_mode: bool, now: str) -> dict:
     with contextlib.nullcontext() if check_mode else exclusive_lock(lock_path):
         old_text = read_text(path, "pin file")
         pin, history = load_pin_file(old_text, path)
+        registry_verified = None
 
         if params["image"]:
             ref = parse_pinned_reference(params["image"])
             if params["force"] and not (params["reason"] or "").strip():
                 raise PinError("force: true needs a reason: it is recorded in the pin history")
             # Cheap checks first (reason, repository), then evidence, then the registry.
-            plan = plan_pin(pin, history, ref, params["reason"], now, None, params["force"], params["history_limit"])
+            plan = plan_pin(pin, history, ref, reason=params["reason"], now=now, forced=params["force"],
+                            kind=params["kind"], history_limit=params["history_limit"])  # fmt: skip
             if plan.changed:
                 evidence = _evidence_summary(params, ref.digest)
                 if evidence:
                     plan.pin["evidence"] = evidence
                 if params["verify_registry"]:
-                    _verify_in_registry(params, ref)
+                    registry_verified = _verify_in_registry(params, ref, history)
             pin, history, pin_changed = plan.pin, plan.history, plan.changed
         else:
             pin_changed = False
@@ -302,6 +329,7 @@ def run_module(params: dict, check_mode: bool, now: str) -> dict:
         "history": history,
         "targets": target_results,
         "backup_files": backups,
+        "registry_verified": registry_verified,
         "diff": diff,
         "_warnings": warnings,
     }
@@ -317,6 +345,8 @@ def main() -> None:
             "require_evidence": {"type": "bool", "default": True},
             "force": {"type": "bool", "default": False},
             "verify_registry": {"type": "bool", "default": True},
+            "trust_history": {"type": "bool", "default": False},
+            "kind": {"type": "str", "choices": ["release", "rollback"], "default": "release"},
             "history_limit": {"type": "int", "default": 50},
             "docs_path": {"type": "path"},
             "targets": {"type": "list", "elements": "path", "default": []},

@@ -46,14 +46,13 @@ options:
         description: Expected C(repository@sha256:...) (defaults to O(image)).
         type: str
       env:
-        description: Environment variables that must have these values; other variables are ignored.
+        description: Plain environment variables that must have these values; other variables are ignored.
         type: dict
       secret_env:
         description:
-          - Keys of O(containers[].env) whose values are secrets. They are compared, but their values are never
-            returned or logged; a difference is reported as C(differs).
-        type: list
-        elements: str
+          - Secret environment variables that must have these values. They are compared, but never returned or logged
+            (a C(no_log) option); a difference is reported as C(differs).
+        type: dict
       labels:
         description: Labels that must have these values (a subset).
         type: dict
@@ -113,8 +112,8 @@ EXAMPLES = r"""
         image: "{{ release_pin.image }}"
         env:
           WEBUI_URL: https://acme.example.com
+        secret_env:
           WEBUI_SECRET_KEY: "{{ vault_acme_secret_key }}"
-        secret_env: [WEBUI_SECRET_KEY]
         published_ports: ["127.0.0.1:3001:8080"]
         restart_policy: unless-stopped
     wait_timeout: 120
@@ -223,6 +222,7 @@ from ansible_collections.pinned.release.plugins.module_utils._reference import (
     ImageReferenceError,
     parse_pinned_reference,
 )
+from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask, finish
 
 POLL_SECONDS = 0.5
 
@@ -248,17 +248,31 @@ class Inspector:
         return container_facts(data, self._images[image_id], expected_image)
 
 
-def run_module(params: dict, client, protect_secrets) -> dict:
+def _expectation_spec(spec: dict) -> dict:
+    """The module's container entry (plain env, secret env) as _drift expects it (one env, secret keys)."""
+    secret = spec.get("secret_env") or {}
+    if not isinstance(secret, dict):
+        raise DriftSpecError(f"containers entry {spec.get('name')}: secret_env must be a mapping of names to values")
+    plain = spec.get("env") or {}
+    overlap = sorted(set(plain) & set(secret)) if isinstance(plain, dict) else []
+    if overlap:
+        raise DriftSpecError(f"containers entry {spec.get('name')}: {', '.join(overlap)} in both env and secret_env")
+    merged = {**plain, **secret} if isinstance(plain, dict) else plain
+    return {**{k: v for k, v in spec.items() if v is not None}, "env": merged, "secret_env": sorted(secret)}
+
+
+def run_module(params: dict, client, mask) -> dict:
     default_image = params["image"]
     if not params["containers"] and not params["selector"]:
         raise DriftSpecError("nothing to check: give containers, or a selector with an image")
     if default_image:
         parse_pinned_reference(default_image)
-    expectations = [parse_expectation(spec, i, default_image) for i, spec in enumerate(params["containers"])]
+    expectations = [
+        parse_expectation(_expectation_spec(spec), i, default_image) for i, spec in enumerate(params["containers"])
+    ]
     names = [e.name for e in expectations]
     if len(set(names)) != len(names):
         raise DriftSpecError(f"containers lists a name twice: {sorted({n for n in names if names.count(n) > 1})}")
-    protect_secrets({v for e in expectations for k, v in e.env.items() if k in e.secret_env})
 
     listing = client.containers(all=True)
     ids_by_name = {n.lstrip("/"): c["Id"] for c in listing for n in c.get("Names") or []}
@@ -270,13 +284,14 @@ def run_module(params: dict, client, protect_secrets) -> dict:
     waited, failures = 0.0, {}
     if params["wait_timeout"] > 0:
         waited, failures = wait_healthy(expectations, facts, inspector, ids_by_name, params["wait_timeout"])
-    protect_secrets(secret_values(expectations, facts))
-    secrets = secret_values(expectations, facts)
+    # The values the containers actually have for secret keys are secrets too.
+    mask.add(secret_values(expectations, facts))
+    secrets = set(mask.values)
 
     entries = []
     for expectation in expectations:
         entry = report_entry(expectation, facts[expectation.name], compare(expectation, facts[expectation.name]))
-        if expectation.name in failures:
+        if expectation.name in failures and expectation.name in ids_by_name:
             raw = client.logs(ids_by_name[expectation.name], tail=params["log_lines"] * 3).decode("utf-8", "replace")
             entry["logs"] = safe_log_lines(raw, secrets, params["log_lines"])
         entries.append(entry)
@@ -355,7 +370,7 @@ def main() -> None:
                     "name": {"type": "str", "required": True},
                     "image": {"type": "str"},
                     "env": {"type": "dict"},
-                    "secret_env": {"type": "list", "elements": "str", "no_log": False},
+                    "secret_env": {"type": "dict", "no_log": True},
                     "labels": {"type": "dict"},
                     "mounts": {"type": "list", "elements": "str"},
                     "published_ports": {"type": "list", "elements": "str"},
@@ -373,13 +388,17 @@ def main() -> None:
         required_by={"selector": "image"},
         supports_check_mode=True,
     )
+    mask = SecretMask(v for c in module.params["containers"] for v in (c.get("secret_env") or {}).values())
     try:
         client = connect(module.params)
-        result = run_module(module.params, client, module.no_log_values.update)
+        result = run_module(module.params, client, mask)
     except (EngineError, DriftSpecError, ImageReferenceError) as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(**finish(module, {"msg": str(exc)}, mask))
     except DockerException as exc:
-        module.fail_json(msg=f"Docker engine error at {module.params['docker_host']}: {exc}")
+        module.fail_json(
+            **finish(module, {"msg": f"Docker engine error at {module.params['docker_host']}: {exc}"}, mask)
+        )
+    result = finish(module, result, mask)
     if result.pop("failed", False):
         module.fail_json(**result)
     result.pop("msg", None)

@@ -97,8 +97,8 @@ def test_broken_forced_into_production_stops_at_the_first_host(ws):
     untouched = started("prod2")
     run = forced_rollout(ws)
     assert run.returncode != 0
-    assert "prod1: tenant(s) acme failed on" in run.text
-    assert "(healthy)" in run.text
+    assert f"prod1: acme failed on {broken}" in run.text
+    assert "previous image " + f"{APP_REPO}@{v1} healthy" in run.text
     all_on("prod1", v1)
     assert started("prod2") == untouched, "the rollout went on to prod2 after prod1 failed"
     all_on("prod2", v1)
@@ -134,8 +134,12 @@ def test_failure_after_a_migration_restores_the_snapshot_so_the_old_version_star
     )
     run = ws.play(TENANT_PLAYBOOK, "-l", "prod2", "-e", f"tenant_image={APP_REPO}@{v2}", "-e", impossible)
     assert run.returncode != 0
-    assert 'smoke checks failed: initech: impossible version: JSON \'version\' is "2.0.0", expected "9.9.9"' in run.text
-    assert "with the data snapshot restored" in run.text
+    assert (
+        f"prod2: initech failed on {v2} (smoke checks failed: impossible version: JSON 'version' is \"2.0.0\", "
+        'expected "9.9.9")' in run.text
+    )
+    assert "initech: FAILED" in run.text
+    assert "data restored from /opt/openwebui/initech/snapshots/" in run.text
     all_on("prod2", v1)
     initech = TENANTS["prod2"][0]
     assert json.loads(http("prod2", initech["domain"], "/api/config"))["schema"] == 1

@@ -94,7 +94,7 @@ def test_check_mode_reports_and_changes_nothing(ws):
     before = {(n, t["name"]): tenant(n, t["name"])["started_at"] for n in ["test1"] for t in TENANTS[n]}
     run = ws.play("playbooks/deploy.yml", "-l", "test", "--check", "--diff")
     assert run.returncode == 0, run.output[-3000:]
-    assert "would replace alpha" in run.text
+    assert "alpha: would replace (digest: expected " in run.text
     after = {(n, t["name"]): tenant(n, t["name"])["started_at"] for n in ["test1"] for t in TENANTS[n]}
     assert before == after
     assert not any(

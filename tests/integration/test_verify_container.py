@@ -64,8 +64,8 @@ def test_healthy_match_with_full_config(digests, containers):
     )  # fmt: skip
     wait_for(name)
     spec = {
-        "name": name, "image": ref, "env": {"WEBUI_URL": "http://ok.lab", "WEBUI_SECRET_KEY": SECRET},
-        "secret_env": ["WEBUI_SECRET_KEY"], "labels": {"pinned.release.managed": "vc"},
+        "name": name, "image": ref, "env": {"WEBUI_URL": "http://ok.lab"},
+        "secret_env": {"WEBUI_SECRET_KEY": SECRET}, "labels": {"pinned.release.managed": "vc"},
         "mounts": [f"/tmp/{PREFIX}ok:/app/backend/data"], "published_ports": ["127.0.0.1:3901:8080"],
         "restart_policy": "unless-stopped",
     }  # fmt: skip
@@ -113,7 +113,7 @@ def test_broken_image_fails_fast_with_logs(digests, containers):
     started = time.monotonic()
     result = check(
         {
-            "containers": [{"name": name, "env": {"WEBUI_SECRET_KEY": SECRET}, "secret_env": ["WEBUI_SECRET_KEY"]}],
+            "containers": [{"name": name, "secret_env": {"WEBUI_SECRET_KEY": SECRET}}],
             "wait_timeout": 180,
         }
     )
@@ -154,7 +154,7 @@ def test_secret_env_drift_never_shows_the_value(digests, containers):
     wait_for(name)
     result = check(
         {
-            "containers": [{"name": name, "env": {"WEBUI_SECRET_KEY": SECRET}, "secret_env": ["WEBUI_SECRET_KEY"]}],
+            "containers": [{"name": name, "secret_env": {"WEBUI_SECRET_KEY": SECRET}}],
             "fail_on_drift": False,
         }
     )
@@ -227,3 +227,21 @@ def test_bad_input(digests):
     assert "dictionary requested" in wrong_type["msg"]
     nothing = check({"fail_on_drift": False})
     assert "nothing to check" in nothing["msg"]
+
+
+def test_waiting_on_a_container_that_does_not_exist_names_it(digests):
+    result = check({"containers": [{"name": "vc-no-such-container"}], "wait_timeout": 5})
+    assert result["failed"] is True
+    assert "vc-no-such-container: container does not exist" in result["msg"]
+
+
+def test_a_short_secret_does_not_garble_the_digest_in_the_result(digests, containers):
+    """A secret that happens to be part of the digest: the digest comes back whole, the secret value never."""
+    v1 = digests["v1"]
+    short = v1.split(":")[1][10:16]
+    name = containers("short", f"{APP_REPO}@{v1}", f"-e SHORT={short}")
+    wait_for(name)
+    result = check({"containers": [{"name": name, "image": f"{APP_REPO}@{v1}", "secret_env": {"SHORT": short}}]})
+    assert result.get("failed") is not True, result
+    assert result["containers"][0]["digest"] == v1
+    assert result["invocation"]["module_args"]["containers"][0]["secret_env"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"

@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.lab import ROOT, run
 
-MODULES = ["resolve_digest", "pin_digest", "verify_container"]
+MODULES = ["resolve_digest", "pin_digest", "verify_container", "tenant_rollout", "run_checklist"]
 ROLES = ["tenant", "test_deploy", "production_deploy", "rollback"]
 
 
@@ -89,9 +89,35 @@ def test_role_doc_renders_from_argument_specs(role):
     strings_only(data)
 
 
-@pytest.mark.parametrize("name", ["tenant_specs"])
-def test_filter_doc_renders(name):
-    text = run(["ansible-doc", "-t", "filter", f"pinned.release.{name}"])
+def filter_names() -> list:
+    """Every filter the collection's filter plugins provide."""
+    names = []
+    for path in sorted((ROOT / "plugins/filter").glob("*.py")):
+        namespace: dict = {}
+        exec(compile(path.read_text(), str(path), "exec"), namespace)  # noqa: S102 - our own plugin files
+        names += sorted(namespace["FilterModule"]().filters())
+    return names
+
+
+def test_every_filter_is_listed_by_ansible_doc():
+    listed = run(["ansible-doc", "-t", "filter", "--list", "--json", "pinned.release"])
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(json.loads(listed.stdout)) == sorted(f"pinned.release.{n}" for n in filter_names())
+
+
+@pytest.mark.parametrize("name", filter_names())
+def test_every_filter_has_documentation(name):
+    text = run(["ansible-doc", "--json", "-t", "filter", f"pinned.release.{name}"])
+    assert text.returncode == 0, text.stderr
+    data = json.loads(text.stdout)[f"pinned.release.{name}"]
+    strings_only(data)
+    assert data["doc"]["description"], name
+    assert data["examples"].strip(), name
+    assert data["return"]["_value"]["description"], name
+
+
+def test_the_operator_lookup_is_documented():
+    text = run(["ansible-doc", "-t", "lookup", "pinned.release.operator"])
     assert text.returncode == 0, text.stderr
 
 
@@ -126,7 +152,7 @@ def test_controller_state_inside_an_inventory_folder_is_not_read_as_inventory(in
     shutil.copytree(ROOT / "inventories" / inventory, tmp_path / inventory)
     state = run(["ansible", "localhost", "-i", str(tmp_path / inventory), "-m", "debug", "-a", "var=release_state_dir"])
     state_dir = Path(re.search(r"release_state_dir: (\S+)", state.stdout).group(1))
-    (state_dir / "evidence").mkdir(parents=True)
+    (state_dir / "evidence").mkdir(parents=True, exist_ok=True)
     (state_dir / "evidence/candidate.json").write_text(json.dumps({"passed": True, "hosts": {"test1": {}}}))
     graph = run(["ansible-inventory", "-i", str(tmp_path / inventory), "--graph"])
     assert graph.returncode == 0, graph.stderr

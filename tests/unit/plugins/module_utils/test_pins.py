@@ -25,7 +25,7 @@ REF_A, REF_B = parse_pinned_reference(f"{REPO}:release@{A}"), parse_pinned_refer
 
 
 def pin_of(ref, when="2026-11-01T00:00:00Z", reason="r1"):
-    return plan_pin(None, [], ref, reason, when).pin
+    return plan_pin(None, [], ref, reason=reason, now=when).pin
 
 
 @pytest.mark.parametrize(
@@ -61,7 +61,7 @@ def test_render_and_load_round_trip():
 
 
 def test_plan_first_pin():
-    plan = plan_pin(None, [], REF_A, "first", "T1")
+    plan = plan_pin(None, [], REF_A, reason="first", now="T1")
     assert plan.changed
     assert plan.pin == {
         "image": f"{REPO}@{A}",
@@ -76,13 +76,13 @@ def test_plan_first_pin():
 
 def test_plan_same_digest_is_idempotent():
     pin = pin_of(REF_A)
-    plan = plan_pin(pin, [], parse_pinned_reference(f"{REPO}:other@{A}"), None, "T2")
+    plan = plan_pin(pin, [], parse_pinned_reference(f"{REPO}:other@{A}"), reason=None, now="T2")
     assert (plan.changed, plan.pin, plan.history) == (False, pin, [])
 
 
 def test_plan_moves_old_pin_into_history_newest_first():
     pin = pin_of(REF_A, "T1", "first")
-    plan = plan_pin(pin, [{"image": f"{REPO}@{C}", "digest": C}], REF_B, "second", "T2", forced=True)
+    plan = plan_pin(pin, [{"image": f"{REPO}@{C}", "digest": C}], REF_B, reason="second", now="T2", forced=True)
     assert plan.pin["forced"] is True
     assert plan.history[0] == {
         "image": f"{REPO}@{A}",
@@ -96,9 +96,9 @@ def test_plan_moves_old_pin_into_history_newest_first():
 
 
 def test_plan_rollback_to_older_digest_keeps_both_moves():
-    first = plan_pin(None, [], REF_A, "v1", "T1")
-    second = plan_pin(first.pin, first.history, REF_B, "v2", "T2")
-    back = plan_pin(second.pin, second.history, REF_A, "rollback: v2 broke", "T3")
+    first = plan_pin(None, [], REF_A, reason="v1", now="T1")
+    second = plan_pin(first.pin, first.history, REF_B, reason="v2", now="T2")
+    back = plan_pin(second.pin, second.history, REF_A, reason="rollback: v2 broke", now="T3")
     assert back.pin["digest"] == A
     assert [h["digest"] for h in back.history] == [B, A]
 
@@ -106,7 +106,7 @@ def test_plan_rollback_to_older_digest_keeps_both_moves():
 @pytest.mark.parametrize(("limit", "kept"), [(0, 0), (1, 1), (3, 3), (50, 6)])
 def test_plan_history_limit(limit, kept):
     older = [{"image": f"{REPO}@{C}", "digest": C}] * 5
-    plan = plan_pin(pin_of(REF_A), older, REF_B, "x", "T", history_limit=limit)
+    plan = plan_pin(pin_of(REF_A), older, REF_B, reason="x", now="T", history_limit=limit)
     assert len(plan.history) == kept
     if kept:
         assert plan.history[0]["digest"] == A
@@ -123,12 +123,12 @@ def test_plan_history_limit(limit, kept):
 def test_plan_refuses(current, ref, reason, forced, message):
     pin = pin_of(parse_pinned_reference(f"ghcr.io/acme/other@{C}")) if current else None
     with pytest.raises(PinError, match=message):
-        plan_pin(pin, [], ref, reason, "T", forced=forced)
+        plan_pin(pin, [], ref, reason=reason, now="T", forced=forced)
 
 
 def test_plan_repository_change_with_force():
     pin = pin_of(parse_pinned_reference(f"ghcr.io/acme/other@{C}"))
-    assert plan_pin(pin, [], REF_A, "moved", "T", forced=True).pin["repository"] == REPO
+    assert plan_pin(pin, [], REF_A, reason="moved", now="T", forced=True).pin["repository"] == REPO
 
 
 def record(digest=A, passed=True, checks=None):
@@ -170,8 +170,10 @@ def test_check_evidence_summary():
 
 
 def test_markdown_is_deterministic_and_complete():
-    first = plan_pin(None, [], REF_A, "v1 | first", "T1", evidence={"passed": True, "checks": 4, "hosts": ["test1"]})
-    second = plan_pin(first.pin, first.history, REF_B, "v2", "T2", forced=True)
+    first = plan_pin(
+        None, [], REF_A, reason="v1 | first", now="T1", evidence={"passed": True, "checks": 4, "hosts": ["test1"]}
+    )
+    second = plan_pin(first.pin, first.history, REF_B, reason="v2", now="T2", forced=True)
     text = render_markdown(second.pin, second.history)
     assert text == render_markdown(second.pin, second.history)
     assert f"| Digest | `{B}` |" in text
@@ -250,8 +252,10 @@ def test_rendered_pin_file_passes_the_project_yamllint(tmp_path):
 
     from tests.support.lab import ROOT
 
-    first = plan_pin(None, [], REF_A, "first", "T1", evidence={"passed": True, "checks": 2, "hosts": ["test1"]})
-    second = plan_pin(first.pin, first.history, REF_B, "second", "T2")
+    first = plan_pin(
+        None, [], REF_A, reason="first", now="T1", evidence={"passed": True, "checks": 2, "hosts": ["test1"]}
+    )
+    second = plan_pin(first.pin, first.history, REF_B, reason="second", now="T2")
     text = render_pin_file(second.pin, second.history)
     config = YamlLintConfig(file=str(ROOT / ".yamllint"))
     problems = [f"{p.line}: {p.desc}" for p in linter.run(text, config)]

@@ -7,12 +7,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible_collections.pinned.release.plugins.module_utils._engine import container_config
 from ansible_collections.pinned.release.plugins.module_utils._tenants import (
-    check_outcome,
-    evidence_hosts,
-    tenant_expectations,
+    checked_specs,
+    env_file_content,
+    expectation,
+    secrets_file_content,
+    settings_problems,
     tenant_problems,
-    tenant_secret_files,
     tenant_specs,
 )
 
@@ -44,6 +46,21 @@ T1 = {
         ([{**T1, "env": {"bad-key": "1"}}], IMAGE, "is not a valid environment variable name"),
         ([{**T1, "env": {"A": "x\ny"}}], IMAGE, "contains a line break"),
         ([{**T1, "env": {"WEBUI_SECRET_KEY": "x"}}], IMAGE, "set both in env and secrets"),
+        ([{**T1, "port": [3001]}], IMAGE, "port [3001] must be a number"),
+        ([{**T1, "name": ["acme"]}], IMAGE, "name must be lowercase"),
+        ([{**T1, "domain": {"a": 1}}], IMAGE, "is not a lowercase host name"),
+        ([{**T1, "env": ["A=1"]}], IMAGE, "env must be a mapping of VARIABLE: value, got list"),
+        ([{**T1, "env": {"A": {"b": 1}}}], IMAGE, "env.A must be a single value"),
+        ([{**T1, "hostname": "x"}], IMAGE, "unknown key(s) hostname"),
+        ([{**T1, "memory": "lots"}], IMAGE, "memory 'lots' must be a size"),
+        ([{**T1, "tls_cert": "/etc/ssl/a.pem"}], IMAGE, "tls_cert and tls_key go together"),
+        ([{**T1, "tls_cert": "/a.pem;\n include /x", "tls_key": "/k"}], IMAGE, "must be an absolute path"),
+        ([{**T1, "tls_cert": "relative.pem", "tls_key": "/k"}], IMAGE, "must be an absolute path"),
+        ([{**T1, "image": "repo:tag"}], IMAGE, "is not pinned"),
+        ([{**T1, "name": "acme\n"}], IMAGE, "name must be lowercase"),
+        ([{**T1, "domain": "acme.example\n"}], IMAGE, "is not a lowercase host name"),
+        ([{**T1, "env": {"KEY\n": "1"}}], IMAGE, "is not a valid environment variable name"),
+        ([{**T1, "memory": "700m\n"}], IMAGE, "must be a size"),
     ],
 )
 def test_tenant_problems(tenants, image, problem):
@@ -55,14 +72,16 @@ def test_valid_tenants_have_no_problem():
     assert tenant_problems([T1, {**T1, "name": "b", "domain": "b.example", "port": 3002}], APP, IMAGE) == []
 
 
-def test_spec_carries_no_secret_and_runs_by_digest_on_loopback():
-    (spec,) = tenant_specs([T1], {**APP, "scheme": "https"}, IMAGE)
-    assert "s3cr3t" not in repr(spec)
+def test_spec_keeps_secrets_apart_and_runs_by_digest_on_loopback():
+    (spec,) = checked_specs([T1], {**APP, "scheme": "https"}, IMAGE)
     assert spec["container"] == "openwebui-acme"
-    assert spec["run_argv"][-1] == IMAGE
-    assert "127.0.0.1:3001:8080" in spec["run_argv"]
-    assert "/opt/openwebui/acme/data:/app/backend/data" in spec["run_argv"]
-    assert spec["env_file_content"].splitlines() == sorted(
+    assert spec["image"] == IMAGE
+    assert spec["published"] == "127.0.0.1:3001:8080"
+    assert spec["mount"] == "/opt/openwebui/acme/data:/app/backend/data"
+    assert spec["secret_env"] == {"WEBUI_SECRET_KEY": "s3cr3t"}
+    assert "s3cr3t" not in env_file_content(spec)
+    assert secrets_file_content(spec) == "WEBUI_SECRET_KEY=s3cr3t\n"
+    assert env_file_content(spec).splitlines() == sorted(
         [
             "ENABLE_VERSION_UPDATE_CHECK=false",
             "OPENID_REDIRECT_URI=https://chat.acme.example/oauth/oidc/callback",
@@ -70,18 +89,31 @@ def test_spec_carries_no_secret_and_runs_by_digest_on_loopback():
             "WEBUI_URL=https://chat.acme.example",
         ]
     )
-    assert f"pinned.release.digest={IMAGE.split('@')[1]}" in spec["run_argv"]
+    assert spec["labels"]["pinned.release.digest"] == IMAGE.split("@")[1]
+    config = container_config(spec, "openwebui-acme.pinned-next")
+    assert config["port"] == (8080, "127.0.0.1", 3001)
+    assert config["env"]["WEBUI_SECRET_KEY"] == "s3cr3t"
+    assert config["bind"] == ("/opt/openwebui/acme/data", "/app/backend/data")
 
 
-def test_expectations_and_secret_files_carry_the_secret_for_their_consumers():
-    (expectation,) = tenant_expectations([T1], APP, IMAGE, "running", ["openwebui-acme"])
-    assert expectation["env"]["WEBUI_SECRET_KEY"] == "s3cr3t"
-    assert expectation["secret_env"] == ["WEBUI_SECRET_KEY"]
-    assert expectation["health"] == "running"
-    assert tenant_expectations([T1], APP, IMAGE, names=["other"]) == []
-    assert tenant_secret_files([T1], APP, IMAGE) == [
-        {"path": "/opt/openwebui/acme/secrets.env", "content": "WEBUI_SECRET_KEY=s3cr3t\n"}
-    ]
+def test_public_specs_carry_no_secret_value():
+    (spec,) = tenant_specs([T1], APP, IMAGE)
+    assert "s3cr3t" not in repr(spec)
+    assert spec["secret_env"] == ["WEBUI_SECRET_KEY"]
+
+
+def test_a_tenant_can_run_its_own_digest():
+    own = "other.example/app@sha256:" + "b" * 64
+    (spec,) = checked_specs([{**T1, "image": own}], APP, IMAGE)
+    assert spec["image"] == own
+
+
+def test_expectation_carries_the_secret_for_the_comparison_only():
+    (spec,) = checked_specs([T1], APP, IMAGE)
+    wanted = expectation(spec, "running")
+    assert wanted["env"]["WEBUI_SECRET_KEY"] == "s3cr3t"
+    assert wanted["secret_env"] == ["WEBUI_SECRET_KEY"]
+    assert wanted["health"] == "running"
 
 
 def test_specs_refuse_problems():
@@ -90,60 +122,29 @@ def test_specs_refuse_problems():
 
 
 @pytest.mark.parametrize(
-    ("check", "response", "passed", "detail"),
+    ("settings", "problem"),
     [
-        (
-            {"path": "/health", "json": {"status": True}},
-            {"status": 200, "content": '{"status": true}'},
-            True,
-            "HTTP 200",
-        ),
-        (
-            {"path": "/health", "json": {"status": True}},
-            {"status": 200, "content": '{"status": false}'},
-            False,
-            "JSON 'status' is false",
-        ),
-        ({"path": "/health"}, {"status": 503, "content": ""}, False, "HTTP 503, expected 200"),
-        ({"path": "/x", "status": 404}, {"status": 404, "content": ""}, True, "HTTP 404"),
-        ({"path": "/v", "json_keys": ["version"]}, {"status": 200, "content": '{"v": 1}'}, False, "JSON lacks version"),
-        ({"path": "/v", "json": {}}, {"status": 200, "content": "<html>"}, False, "body is not JSON"),
-        ({"path": "/s", "contains": "[DONE]"}, {"status": 200, "content": "data: 1"}, False, "does not contain"),
-        (
-            {"path": "/s", "content_type": "text/event-stream"},
-            {"status": 200, "content_type": "text/html", "content": ""},
-            False,
-            "content type text/html",
-        ),
-        (
-            {"path": "/s", "content_type": "text/event-stream"},
-            {"status": 200, "content_type": "text/event-stream; charset=utf-8", "content": ""},
-            True,
-            "HTTP 200",
-        ),
-        ({"path": "/h"}, {"status": -1, "msg": "Connection refused"}, False, "no answer: Connection refused"),
+        ({"batch": 0}, "tenant_batch must be a number of at least 1"),
+        ({"batch": "many"}, "tenant_batch must be a number"),
+        ({"snapshot_keep": 1}, "with 1, the snapshot a rollback needs is rotated away"),
+        ({"health_timeout": True}, "tenant_health_timeout must be a number"),
+        ({"data_mode": "sometimes"}, "tenant_data_mode must be current, auto or restore"),
+        ({"break_lock": True}, "tenant_break_lock takes the run id"),
+        ({"break_lock": "true"}, "tenant_break_lock takes the run id"),
+        ({"break_lock": "a b"}, "tenant_break_lock takes the run id"),
+        ({"smoke_checks": [{"name": "x"}]}, "path must start with /"),
+        ({"smoke_checks": "health"}, "tenant_smoke_checks must be a list"),
     ],
 )
-def test_check_outcome(check, response, passed, detail):
-    outcome = check_outcome(check, response)
-    assert outcome["passed"] is passed
-    assert detail in outcome["detail"]
+def test_settings_problems(settings, problem):
+    assert any(problem in p for p in settings_problems(settings)), settings_problems(settings)
 
 
-def test_evidence_hosts():
-    hostvars = {
-        "t1": {"_test_deploy_outcomes": [{"tenant": "a", "name": "health", "passed": True, "detail": "HTTP 200"}]},
-        "t2": {"_test_deploy_failure": "not healthy"},
-        "t3": {"_test_deploy_outcomes": []},
-    }
-    record = evidence_hosts(["t1", "t2", "t3"], hostvars)
-    assert record["t1"] == {
-        "passed": True,
-        "deploy_error": None,
-        "tenants": {"a": {"passed": True, "checks": [{"name": "health", "passed": True, "detail": "HTTP 200"}]}},
-    }
-    assert record["t2"]["passed"] is False
-    assert record["t3"]["passed"] is False, "no check run is no evidence"
+def test_good_settings_have_no_problem():
+    good = {"batch": "2", "health_timeout": 120, "snapshot_keep": 2, "data_mode": "auto",
+            "break_lock": "20261125T170000Z-laptop-4242", "smoke_checks": [{"name": "h", "path": "/health"}]}  # fmt: skip
+    assert settings_problems(good) == []
+    assert settings_problems({"break_lock": "stale"}) == []
 
 
 @pytest.mark.parametrize(

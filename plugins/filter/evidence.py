@@ -1,0 +1,41 @@
+# Copyright (c) pinned.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Filters for test evidence: evidence_path, evidence_record, evidence_gate (documented in their .yml files)."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.pinned.release.plugins.module_utils._reference import ImageReferenceError
+from ansible_collections.pinned.release.plugins.plugin_utils._evidence import (
+    evidence_gate,
+    evidence_path,
+    evidence_record,
+)
+
+
+def _path(digest, evidence_dir):
+    try:
+        return evidence_path(evidence_dir, digest)
+    except ImageReferenceError as exc:
+        raise AnsibleFilterError(f"evidence_path: {exc}") from exc
+
+
+def _record(outcomes, resolved, candidate, operator, now, previous=None):
+    if not isinstance(outcomes, dict) or not isinstance(resolved, dict) or "digest" not in resolved:
+        raise AnsibleFilterError(
+            "evidence_record: expects {host: outcome} and the resolve_digest result of the candidate"
+        )
+    return evidence_record(
+        outcomes, resolved, candidate, operator, now, previous if isinstance(previous, dict) else None
+    )
+
+
+def _gate(digest, evidence_dir):
+    return evidence_gate(evidence_dir, digest) or ""
+
+
+class FilterModule:
+    def filters(self):
+        return {"evidence_path": _path, "evidence_record": _record, "evidence_gate": _gate}

@@ -1,0 +1,242 @@
+# Copyright (c) pinned.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""HTTP checks (smoke checks, the testing checklist): what each one asks, and whether an answer passes.
+
+A check is one request and what its answer must show::
+
+    name: admin signs in            # shown in results and evidence
+    method: POST                    # default GET
+    path: /api/v1/auths/signin
+    headers: {Authorization: "Bearer ${token}"}
+    json_body: {email: "${admin_email}"}   # or body: raw text
+    status: 200                     # or a list of accepted codes
+    json: {status: true}            # a subset the JSON answer must contain (nested mappings too)
+    json_keys: [token]              # keys the JSON answer must have
+    contains: "[DONE]"              # text the body must contain
+    content_type: text/event-stream
+    sse: {min_events: 3, min_spread_ms: 150}   # streamed: events arrive spread over time, not in one lump
+    save: {token: token}            # remember answer values (dotted paths) for later checks as ${token}
+    enabled: true                   # false switches an entry off
+
+``${name}`` takes a value given to the run or saved by an earlier check. Values can be secrets (a
+password, a token): they are never put in a result; a failed check says what differed, not the body.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Callable, Optional
+
+from ansible_collections.pinned.release.plugins.module_utils._http import Response, request
+
+CHECK_KEYS = {
+    "name", "method", "path", "headers", "json_body", "body", "status", "json", "json_keys", "contains",
+    "content_type", "sse", "save", "enabled", "description", "timeout",
+}  # fmt: skip
+VARIABLE_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD")
+
+
+class CheckSpecError(ValueError):
+    """A check entry that cannot be run; the message names the entry and the field."""
+
+
+def check_problems(checks: object, where: str = "checks") -> list:
+    """One line per problem with a list of checks; empty when every entry can run."""
+    if not isinstance(checks, list):
+        return [f"{where} must be a list of checks, got {type(checks).__name__}"]
+    problems = []
+    names = set()
+    for index, check in enumerate(checks):
+        label = f"{where}[{index}]"
+        if not isinstance(check, dict):
+            problems.append(f"{label} must be a mapping with name and path, got {type(check).__name__}")
+            continue
+        label = f"{where}[{index}] ({check.get('name', '?')})"
+        unknown = sorted(set(check) - CHECK_KEYS)
+        if unknown:
+            problems.append(
+                f"{label} has unknown key(s) {', '.join(map(str, unknown))}; known: {', '.join(sorted(CHECK_KEYS))}"
+            )
+        if not isinstance(check.get("name"), str) or not check.get("name"):
+            problems.append(f"{label} needs a name")
+        elif check["name"] in names:
+            problems.append(f"{label}: the name {check['name']!r} is used twice")
+        else:
+            names.add(check["name"])
+        if not isinstance(check.get("path"), str) or not check.get("path", "").startswith("/"):
+            problems.append(f"{label}: path must start with /, got {check.get('path')!r}")
+        if str(check.get("method", "GET")).upper() not in METHODS:
+            problems.append(f"{label}: method must be one of {', '.join(METHODS)}")
+        status = check.get("status", 200)
+        statuses = status if isinstance(status, list) else [status]
+        if not statuses or not all(_status_number(s) is not None for s in statuses):
+            problems.append(f"{label}: status must be an HTTP status code or a list of them, got {status!r}")
+        for key, kind in (("json", dict), ("headers", dict), ("save", dict), ("sse", dict), ("json_keys", list)):
+            if check.get(key) is not None and not isinstance(check[key], kind):
+                problems.append(
+                    f"{label}: {key} must be a {'mapping' if kind is dict else 'list'}, got {type(check[key]).__name__}"
+                )
+        for key in ("contains", "content_type", "body"):
+            if check.get(key) is not None and not isinstance(check[key], str):
+                problems.append(f"{label}: {key} must be text, got {type(check[key]).__name__}")
+    return problems
+
+
+def _status_number(value: object) -> Optional[int]:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) and 100 <= value <= 599:
+        return value
+    if isinstance(value, str) and value.isdigit() and 100 <= int(value) <= 599:
+        return int(value)
+    return None
+
+
+def accepted_statuses(check: dict) -> list:
+    status = check.get("status", 200)
+    return [_status_number(s) for s in (status if isinstance(status, list) else [status])]
+
+
+def _subset_mismatch(expected: object, actual: object, where: str = "") -> Optional[str]:
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return f"JSON {where or 'body'} is not an object"
+        for key, value in expected.items():
+            path = f"{where}.{key}" if where else str(key)
+            if key not in actual:
+                return f"JSON has no {path!r}"
+            mismatch = _subset_mismatch(value, actual[key], path)
+            if mismatch:
+                return mismatch
+        return None
+    if expected != actual:
+        return f"JSON {where!r} is {json.dumps(actual)[:80]}, expected {json.dumps(expected)[:80]}"
+    return None
+
+
+def dig(data: object, path: str) -> object:
+    """``data.0.id`` -> data["data"][0]["id"]; None when absent."""
+    for part in path.split("."):
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return None
+    return data
+
+
+def check_outcome(check: dict, response: Response) -> dict:
+    """Judge one answer against a check: ``{name, passed, detail}`` (the detail never holds the body)."""
+    name = check.get("name") or check.get("path", "?")
+    if response.status in (-1, None):
+        return {"name": name, "passed": False, "detail": f"no answer: {response.error or 'request failed'}"}
+    accepted = accepted_statuses(check)
+    if response.status not in accepted:
+        wanted = " or ".join(str(s) for s in accepted)
+        return {"name": name, "passed": False, "detail": f"HTTP {response.status}, expected {wanted}"}
+    if check.get("content_type") and response.content_type != check["content_type"]:
+        got = response.content_type or "none"
+        return {"name": name, "passed": False, "detail": f"content type {got}, expected {check['content_type']}"}
+    body: object = None
+    if check.get("json") is not None or check.get("json_keys") or check.get("save"):
+        try:
+            body = json.loads(response.text)
+        except ValueError:
+            return {"name": name, "passed": False, "detail": "body is not JSON"}
+        mismatch = _subset_mismatch(check.get("json") or {}, body)
+        if mismatch is None and check.get("json_keys"):
+            missing = [key for key in check["json_keys"] if not isinstance(body, dict) or key not in body]
+            mismatch = f"JSON lacks {', '.join(map(str, missing))}" if missing else None
+        if mismatch:
+            return {"name": name, "passed": False, "detail": mismatch}
+    if check.get("contains") and check["contains"] not in response.text:
+        return {"name": name, "passed": False, "detail": f"body does not contain {check['contains']!r}"}
+    sse = check.get("sse")
+    if sse:
+        events = response.events
+        spread_ms = (events[-1][0] - events[0][0]) * 1000 if len(events) > 1 else 0.0
+        if len(events) < int(sse.get("min_events", 2)):
+            return {"name": name, "passed": False,
+                    "detail": f"{len(events)} streamed event(s), expected at least {sse.get('min_events', 2)}"}  # fmt: skip
+        if spread_ms < float(sse.get("min_spread_ms", 0)):
+            return {"name": name, "passed": False,
+                    "detail": f"the {len(events)} events arrived within {spread_ms:.0f} ms (buffered?), "
+                              f"expected spread over at least {sse['min_spread_ms']} ms"}  # fmt: skip
+        return {"name": name, "passed": True,
+                "detail": f"HTTP {response.status}, {len(events)} events over {spread_ms:.0f} ms"}  # fmt: skip
+    return {"name": name, "passed": True, "detail": f"HTTP {response.status}"}
+
+
+def _fill(value: object, variables: dict, missing: set) -> object:
+    if isinstance(value, str):
+
+        def replace(match):
+            if match.group(1) not in variables:
+                missing.add(match.group(1))
+                return match.group(0)
+            return str(variables[match.group(1)])
+
+        return VARIABLE_RE.sub(replace, value)
+    if isinstance(value, dict):
+        return {k: _fill(v, variables, missing) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, variables, missing) for v in value]
+    return value
+
+
+def run_checks(checks: list, base_url: str, host_header: Optional[str] = None, server_name: Optional[str] = None,
+               variables: Optional[dict] = None, send: Callable = request) -> tuple:  # fmt: skip
+    """Run enabled checks in order; returns (outcomes, variables including the saved ones).
+
+    ``send(method, url, headers=, body=, timeout=, server_name=)`` is the HTTP call (a fake in unit tests).
+    """
+    values = dict(variables or {})
+    secrets = {str(v) for v in values.values() if isinstance(v, str) and len(v) >= 4}
+    outcomes = []
+    for check in checks:
+        if check.get("enabled", True) is False:
+            continue
+        missing: set = set()
+        path = _fill(check["path"], values, missing)
+        headers = {str(k): str(v) for k, v in (_fill(check.get("headers") or {}, values, missing)).items()}
+        body = None
+        if check.get("json_body") is not None:
+            body = json.dumps(_fill(check["json_body"], values, missing)).encode("utf-8")
+            headers.setdefault("Content-Type", "application/json")
+        elif check.get("body") is not None:
+            body = str(_fill(check["body"], values, missing)).encode("utf-8")
+        judged = dict(check)
+        for key in ("json", "contains"):
+            if check.get(key) is not None:
+                judged[key] = _fill(check[key], values, missing)
+        if missing:
+            outcomes.append({"name": check["name"], "passed": False,
+                             "detail": f"needs {', '.join('${' + m + '}' for m in sorted(missing))}, "
+                                       "which no earlier check or setting provided"})  # fmt: skip
+            continue
+        if host_header:
+            headers.setdefault("Host", host_header)
+        response = send(str(check.get("method", "GET")).upper(), base_url + path, headers=headers, body=body,
+                        timeout=float(check.get("timeout", 30)), server_name=server_name)  # fmt: skip
+        outcome = check_outcome(judged, response)
+        outcome["elapsed_ms"] = round(response.elapsed * 1000)
+        if outcome["passed"] and check.get("save"):
+            parsed = json.loads(response.text)
+            for variable, path_in_answer in check["save"].items():
+                found = dig(parsed, str(path_in_answer))
+                if found is None:
+                    outcome.update(
+                        passed=False, detail=f"the answer has no {path_in_answer!r} to keep as ${{{variable}}}"
+                    )
+                    break
+                values[variable] = found
+                if isinstance(found, str) and len(found) >= 4:
+                    secrets.add(found)
+        for secret in secrets:
+            outcome["detail"] = outcome["detail"].replace(secret, "********")
+        outcomes.append(outcome)
+    return outcomes, values

@@ -1,0 +1,104 @@
+# Copyright (c) pinned.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""HTTP from a host to its own nginx or containers (loopback), with the arrival time of streamed events."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Optional
+
+MAX_BODY = 1024 * 1024
+
+
+@dataclass
+class Response:
+    status: int = -1
+    headers: dict = field(default_factory=dict)
+    body: bytes = b""
+    error: Optional[str] = None
+    elapsed: float = 0.0
+    # (seconds since the request, event text) of each server-sent event, for streamed answers
+    events: list = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";", 1)[0].strip()
+
+
+def request(method: str, url: str, headers: Optional[dict] = None, body: Optional[bytes] = None,
+            timeout: float = 10.0, server_name: Optional[str] = None) -> Response:  # fmt: skip
+    """One request; never raises for network errors (``error`` says what happened, ``status`` is -1)."""
+    parts = urllib.parse.urlsplit(url)
+    start = time.monotonic()
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    try:
+        if parts.scheme == "https":
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE  # loopback to this host's own nginx
+            connection: http.client.HTTPConnection = _SNIConnection(
+                parts.hostname, parts.port or 443, timeout=timeout, context=context, server_name=server_name
+            )
+        else:
+            connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+        connection.request(method, path, body=body, headers=headers or {})
+        answer = connection.getresponse()
+        result = Response(status=answer.status, headers={k.lower(): v for k, v in answer.getheaders()})
+        if result.content_type == "text/event-stream":
+            chunks = []
+            pending = b""
+            while True:
+                line = answer.readline()
+                if not line:
+                    break
+                chunks.append(line)
+                pending += line
+                if line in (b"\n", b"\r\n"):
+                    result.events.append((round(time.monotonic() - start, 4), pending.decode("utf-8", "replace")))
+                    pending = b""
+                if sum(len(c) for c in chunks) > MAX_BODY:
+                    break
+            result.body = b"".join(chunks)
+        else:
+            result.body = answer.read(MAX_BODY)
+        connection.close()
+    except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
+        return Response(error=_reason(exc), elapsed=time.monotonic() - start)
+    result.elapsed = time.monotonic() - start
+    return result
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, socket.timeout):
+        return "timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "closed without an answer"
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return " ".join(text.split())[:200]
+
+
+class _SNIConnection(http.client.HTTPSConnection):
+    """HTTPS to an address, presenting another name in SNI (a tenant's domain on 127.0.0.1)."""
+
+    def __init__(self, host, port, timeout, context, server_name) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self._server_name = server_name or host
+        self._ssl_context = context
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = self._ssl_context.wrap_socket(sock, server_hostname=self._server_name)

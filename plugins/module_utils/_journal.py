@@ -1,0 +1,285 @@
+# Copyright (c) pinned.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What a host remembers of a release transaction: its deploy lock, a journal per tenant, the audit log.
+
+Every file here is written atomically (a temporary file, fsync, rename, fsync of the folder), so a
+crash at any instant leaves either the old or the new content, never half of one.
+
+The lock is a file held with ``flock`` by the process running the transaction: the kernel drops the
+``flock`` when that process dies (killed, crashed, host rebooted), so a lock file whose ``flock`` can be
+taken but that still names a run was left by a run that is gone. Such a lock is only taken over when the
+caller says so (that run's id, or ``stale`` for a lock older than the documented age).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import tempfile
+import time
+from typing import Optional
+
+JOURNAL_MODE = 0o600
+
+
+class JournalError(OSError):
+    """A state file cannot be read or written; the message names it and what to do."""
+
+
+class LockBusy(Exception):
+    """Another transaction holds the host lock (``live``) or left it behind (not ``live``)."""
+
+    def __init__(self, holder: dict, live: bool) -> None:
+        super().__init__(holder.get("run_id", "?"))
+        self.holder = holder
+        self.live = live
+
+
+def fsync_dir(path: str) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_atomic(path: str, content: str, mode: int = JOURNAL_MODE) -> None:
+    """Replace ``path`` with ``content`` atomically, with ``mode``."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), mode)
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    fsync_dir(directory)
+
+
+def write_json(path: str, data: dict, mode: int = JOURNAL_MODE) -> None:
+    write_atomic(path, json.dumps(data, indent=1, sort_keys=True) + "\n", mode)
+
+
+def read_json(path: str, what: str) -> Optional[dict]:
+    """The JSON object in ``path``; None when the file does not exist."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise JournalError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise JournalError(
+            f"{what} {path} is not valid JSON: inspect it, then move it away (docs/recovery.md)"
+        ) from exc
+    if not isinstance(data, dict):
+        raise JournalError(f"{what} {path} is not a JSON object: inspect it, then move it away (docs/recovery.md)")
+    return data
+
+
+def append_line(path: str, record: dict) -> None:
+    """Append one JSON line (one write on an O_APPEND descriptor, then fsync)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o750, exist_ok=True)
+    line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------------------ the host lock
+
+
+def _parse_holder(text: str) -> dict:
+    if not text.strip():
+        return {}
+    try:
+        holder = json.loads(text)
+    except ValueError:
+        return {"run_id": "unknown", "corrupt": True}
+    return holder if isinstance(holder, dict) else {"run_id": "unknown", "corrupt": True}
+
+
+def lock_age_seconds(holder: dict, now: float) -> Optional[float]:
+    started = holder.get("started_epoch")
+    return now - float(started) if isinstance(started, (int, float)) else None
+
+
+class HostLock:
+    """The deploy lock of one host: ``flock`` on a file that also names its holder."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: Optional[int] = None
+        self.holder: dict = {}
+
+    def _open_locked(self, blocking_until: Optional[float]) -> tuple:
+        """(fd, content) with the flock held, or raise LockBusy/OSError. Re-opens if the file was replaced."""
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except OSError as exc:
+                        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                            raise
+                        if blocking_until is None or time.time() >= blocking_until:
+                            raise LockBusy(_parse_holder(self._read(fd)), live=True) from None
+                        time.sleep(0.2)
+                # The holder may have removed the file while we waited: then lock the new one.
+                try:
+                    same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+                except FileNotFoundError:
+                    same = False
+                if same:
+                    return fd, self._read(fd)
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)
+
+    @staticmethod
+    def _read(fd: int) -> str:
+        os.lseek(fd, 0, os.SEEK_SET)
+        chunks = []
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks).decode("utf-8", "replace")
+
+    def acquire(
+        self, holder: dict, may_take_over=None, wait_for_run: Optional[str] = None, wait_seconds: float = 0.0
+    ) -> dict:
+        """Take the lock for ``holder``; returns the dead holder it replaced ({} when the lock was free).
+
+        ``wait_for_run``: when that run still holds the lock, wait up to ``wait_seconds`` for it to end.
+        A lock left by a run that is gone is taken over only when ``may_take_over(dead holder)`` says so.
+        Raises LockBusy when another live run holds it, or a dead run left it and may not be taken over.
+        """
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), mode=0o700, exist_ok=True)
+        try:
+            fd, content = self._open_locked(None)
+        except LockBusy as busy:
+            if not wait_for_run or busy.holder.get("run_id") != wait_for_run:
+                raise
+            fd, content = self._open_locked(time.time() + wait_seconds)
+        left = _parse_holder(content)
+        if left and left.get("run_id") != holder.get("run_id"):
+            if may_take_over is None or not may_take_over(left):
+                os.close(fd)
+                raise LockBusy(left, live=False)
+        else:
+            left = {}
+        self._fd = fd
+        self._write(holder)
+        return left
+
+    def _write(self, holder: dict) -> None:
+        data = (json.dumps(holder, sort_keys=True) + "\n").encode("utf-8")
+        os.ftruncate(self._fd, 0)
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        os.write(self._fd, data)
+        os.fsync(self._fd)
+        self.holder = holder
+
+    def release(self) -> None:
+        """Remove the lock file (while holding the flock, so no waiter locks a removed file), then let go."""
+        if self._fd is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        fsync_dir(os.path.dirname(os.path.abspath(self.path)))
+        os.close(self._fd)
+        self._fd = None
+
+
+def peek_lock(path: str) -> tuple:
+    """(holder, live) of the lock without taking it: ({}, False) when free."""
+    lock = HostLock(path)
+    if not os.path.exists(path):
+        return {}, False
+    try:
+        fd, content = lock._open_locked(None)
+    except LockBusy as busy:
+        return busy.holder, True
+    except OSError:
+        return {}, False
+    os.close(fd)
+    return _parse_holder(content), False
+
+
+# ------------------------------------------------------------------ per-tenant journal
+
+
+class Journal:
+    """One JSON record per tenant in transit under ``<state_dir>/journal/``, plus kept copies of its files."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.directory = os.path.join(state_dir, "journal")
+
+    def path(self, tenant: str) -> str:
+        return os.path.join(self.directory, f"{tenant}.json")
+
+    def files_dir(self, tenant: str) -> str:
+        return os.path.join(self.directory, tenant)
+
+    def save(self, record: dict) -> None:
+        record["updated_epoch"] = time.time()
+        write_json(self.path(record["tenant"]), record)
+
+    def load(self, tenant: str) -> Optional[dict]:
+        return read_json(self.path(tenant), "journal")
+
+    def pending(self) -> dict:
+        """{tenant: record} of every tenant a transaction left in transit."""
+        records = {}
+        try:
+            names = sorted(os.listdir(self.directory))
+        except FileNotFoundError:
+            return records
+        for name in names:
+            if name.endswith(".json") and not name.startswith("."):
+                record = read_json(os.path.join(self.directory, name), "journal")
+                if record and record.get("tenant"):
+                    records[record["tenant"]] = record
+        return records
+
+    def keep_copy(self, tenant: str, label: str, content: Optional[str]) -> Optional[str]:
+        """Keep ``content`` (a config file's old or new content) in the journal; its path, or None."""
+        if content is None:
+            return None
+        path = os.path.join(self.files_dir(tenant), label)
+        write_atomic(path, content, JOURNAL_MODE)
+        return path
+
+    def done(self, tenant: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path(tenant))
+        directory = self.files_dir(tenant)
+        if os.path.isdir(directory):
+            for name in os.listdir(directory):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(directory, name))
+            with contextlib.suppress(OSError):
+                os.rmdir(directory)
+        fsync_dir(self.directory)

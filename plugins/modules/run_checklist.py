@@ -1,0 +1,235 @@
+#!/usr/bin/python
+# Copyright (c) pinned.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: run_checklist
+short_description: Run a testing checklist over HTTP against every tenant of a host, through its nginx
+version_added: 0.2.0
+description:
+  - Runs the named checks of a checklist, in order, against each tenant, from the host itself through its nginx
+    (the tenant's C(Host) header, and SNI for HTTPS sites) or directly on the tenant's published port.
+  - A check can keep values from an answer (a login token, an id) for later checks as C(${name}). With O(keep),
+    the values are kept in a private file on the host (C(<state_dir>/checklist/<keep>/<tenant>.json), mode 0600)
+    so a later call with O(use_kept) goes on from them - a token issued before an upgrade, tried after it. They
+    never leave the host.
+  - Secret values (O(variables), kept values) are never returned; a failed check says what differed, not the body.
+author:
+  - pinned.release maintainers (@pinned-release)
+attributes:
+  check_mode:
+    support: none
+    description: The checks send requests that may write (sign-ups, saved functions), so Ansible skips it in check mode.
+  diff_mode:
+    support: none
+    description: It changes no file but its kept values.
+options:
+  tenants:
+    description: The tenants to check (C(release_tenants) as it is); C(name), C(domain), C(port) and C(tls_cert) are used.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Tenant name.
+        type: str
+        required: true
+      domain:
+        description: The host name nginx serves the tenant on (the C(Host) header, and SNI for HTTPS).
+        type: str
+        required: true
+      port:
+        description: The tenant's published port (O(via=direct)).
+        type: int
+        required: true
+      tls_cert:
+        description: Set for an HTTPS site.
+        type: path
+      tls_key:
+        description: Not used here.
+        type: path
+      env:
+        description: Not used here.
+        type: dict
+      secrets:
+        description: Not used here; never logged.
+        type: dict
+      memory:
+        description: Not used here.
+        type: str
+      image:
+        description: Not used here.
+        type: str
+  checks:
+    description:
+      - "The checklist, in order. Each check - C(name), C(path), C(method), C(headers), C(json_body) or C(body),
+        C(status) (a code or a list), C(json) (a subset of the JSON answer), C(json_keys), C(contains),
+        C(content_type), C(sse) (C(min_events), C(min_spread_ms) - streamed events spread over time), C(save)
+        (C({variable: dotted.path}) of the answer), C(enabled), C(timeout). C(${name}) takes a variable."
+    type: list
+    elements: dict
+    required: true
+  variables:
+    description: Values the checks can use as C(${name}) (credentials...); never returned or logged.
+    type: dict
+    default: {}
+  per_tenant_variables:
+    description: "C({tenant: {name: value}}): values for one tenant only (its expected version...)."
+    type: dict
+    default: {}
+  keep:
+    description: Keep every variable at the end (including the saved ones) under this name on the host.
+    type: str
+  use_kept:
+    description: Start from the variables kept earlier under this name (an absent file starts empty).
+    type: str
+  via:
+    description: C(nginx) sends through the host's nginx; C(direct) to the tenant's published port on 127.0.0.1.
+    type: str
+    choices: [nginx, direct]
+    default: nginx
+  http_port:
+    description: nginx's HTTP port.
+    type: int
+    default: 80
+  https_port:
+    description: nginx's HTTPS port (tenants with C(tls_cert)).
+    type: int
+    default: 443
+  state_dir:
+    description: Where kept values go.
+    type: path
+    default: /var/lib/pinned-release
+"""
+
+EXAMPLES = r"""
+- name: Checklist through nginx
+  pinned.release.run_checklist:
+    tenants: "{{ release_tenants }}"
+    checks:
+      - name: health
+        path: /health
+        json: {status: true}
+      - name: admin signs in
+        method: POST
+        path: /api/v1/auths/signin
+        json_body: {email: "${admin_email}", password: "${admin_password}"}
+        save: {token: token}
+    variables:
+      admin_email: "{{ vault_test_admin_email }}"
+      admin_password: "{{ vault_test_admin_password }}"
+  register: checklist
+"""
+
+RETURN = r"""
+tenants:
+  description: Per tenant, whether every check passed, and each check's outcome.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Tenant name.
+      type: str
+      returned: always
+    passed:
+      description: Every enabled check passed (and at least one ran).
+      type: bool
+      returned: always
+    checks:
+      description: C(name), C(passed), C(detail), C(elapsed_ms) of each check run.
+      type: list
+      elements: dict
+      returned: always
+passed:
+  description: Every tenant passed.
+  returned: always
+  type: bool
+"""
+
+import os
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.pinned.release.plugins.module_utils._checks import check_problems, run_checks
+from ansible_collections.pinned.release.plugins.module_utils._journal import JournalError, read_json, write_json
+from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask, finish
+from ansible_collections.pinned.release.plugins.module_utils._tenants import TENANT_ARGUMENT_SPEC
+
+KEEP_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def kept_path(state_dir: str, name: str, tenant: str) -> str:
+    if not KEEP_NAME_RE.fullmatch(name) or not KEEP_NAME_RE.fullmatch(tenant):
+        raise ValueError(f"keep/use_kept name {name!r} must be letters, digits, '.', '_' or '-'")
+    return os.path.join(state_dir, "checklist", name, f"{tenant}.json")
+
+
+def run_module(params: dict, mask: SecretMask, send=None) -> dict:
+    problems = check_problems(params["checks"], "checks")
+    if problems:
+        raise ValueError("; ".join(problems))
+    kwargs = {"send": send} if send else {}
+    results = []
+    for tenant in params["tenants"]:
+        values = dict(params["variables"] or {})
+        values.update((params["per_tenant_variables"] or {}).get(tenant["name"]) or {})
+        if params["use_kept"]:
+            values.update(
+                read_json(kept_path(params["state_dir"], params["use_kept"], tenant["name"]), "kept values") or {}
+            )
+        mask.add(v for v in values.values() if isinstance(v, str) and len(v) >= 4)
+        if params["via"] == "direct":
+            base, server_name = f"http://127.0.0.1:{tenant['port']}", None
+        elif tenant.get("tls_cert"):
+            base, server_name = f"https://127.0.0.1:{params['https_port']}", tenant["domain"]
+        else:
+            base, server_name = f"http://127.0.0.1:{params['http_port']}", None
+        outcomes, values = run_checks(params["checks"], base, host_header=tenant["domain"], server_name=server_name,
+                                      variables=values, **kwargs)  # fmt: skip
+        mask.add(v for v in values.values() if isinstance(v, str) and len(v) >= 4)
+        if params["keep"]:
+            write_json(kept_path(params["state_dir"], params["keep"], tenant["name"]),
+                       {k: v for k, v in values.items() if isinstance(v, (str, int, float, bool))})  # fmt: skip
+        results.append({"name": tenant["name"], "passed": bool(outcomes) and all(o["passed"] for o in outcomes),
+                        "checks": outcomes})  # fmt: skip
+    return {"changed": False, "tenants": results, "passed": all(r["passed"] for r in results)}
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "tenants": {"type": "list", "elements": "dict", "required": True, "options": TENANT_ARGUMENT_SPEC},
+            "checks": {"type": "list", "elements": "dict", "required": True},
+            "variables": {"type": "dict", "default": {}, "no_log": True},
+            "per_tenant_variables": {"type": "dict", "default": {}},
+            "keep": {"type": "str", "no_log": False},
+            "use_kept": {"type": "str"},
+            "via": {"type": "str", "choices": ["nginx", "direct"], "default": "nginx"},
+            "http_port": {"type": "int", "default": 80},
+            "https_port": {"type": "int", "default": 443},
+            "state_dir": {"type": "path", "default": "/var/lib/pinned-release"},
+        },
+        supports_check_mode=False,
+    )
+    secrets = [v for t in module.params["tenants"] if isinstance(t, dict) for v in (t.get("secrets") or {}).values()]
+    mask = SecretMask([*secrets, *(module.params["variables"] or {}).values()])
+    if module.check_mode:
+        module.exit_json(
+            **finish(
+                module, {"changed": False, "skipped": True, "msg": "checks send requests: not run in check mode"}, mask
+            )
+        )
+    try:
+        result = run_module(module.params, mask)
+    except (ValueError, JournalError, OSError) as exc:
+        module.fail_json(**finish(module, {"msg": str(exc)}, mask))
+    module.exit_json(**finish(module, result, mask))
+
+
+if __name__ == "__main__":
+    main()

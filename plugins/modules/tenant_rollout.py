@@ -1,0 +1,582 @@
+#!/usr/bin/python
+# Copyright (c) pinned.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: tenant_rollout
+short_description: Bring the tenants of one host to a digest in one crash-safe transaction on the host
+version_added: 0.2.0
+description:
+  - Runs the whole release transaction of a host on that host, in one call - take the host's deploy lock,
+    pull the image first (and check the exact digest is there), then per batch of tenants - create the new
+    container, stop the old one (kept, renamed), snapshot the whole data folder, start the new one, wait until it
+    is ready (failing fast on exit, crash loop or unhealthy), switch its nginx site to it, run the smoke checks
+    through nginx, and commit; append an audit line per tenant; release the lock.
+  - Before each step that changes something it writes the tenant's journal under O(state_dir). A failed batch is
+    put back - the old container itself (its exact image and config), the data from the snapshot (the failed data
+    kept aside as C(data.failed-<time>)), the previous nginx site and env files - every put-back step running even
+    when an earlier one failed. The result and the audit line say per tenant where it stands.
+  - A run that finds a journal left by a run that died (host rebooted, process killed) first finishes an
+    interrupted commit or puts the tenant back, then goes on as planned. A lock left by such a run is taken over
+    only when O(break_lock) names it (the action plugin does so by itself when the run that left it was started by
+    this same controller and that process is gone), or is C(stale) and the lock is older than O(lock_max_age).
+  - Tenants whose container already matches their declaration are left alone; nginx sites of tenants no longer
+    declared are removed; the snapshots a rollback of the current or previous pin needs are never rotated away.
+  - Secret values are passed only in O(tenants[].secrets), which is C(no_log), so Ansible never logs them on the
+    host; the result masks them by exact value.
+author:
+  - pinned.release maintainers (@pinned-release)
+extends_documentation_fragment:
+  - pinned.release.docker
+attributes:
+  check_mode:
+    support: full
+    description: Reports per tenant what would be done and why (the drift), changes nothing, takes no lock.
+  diff_mode:
+    support: full
+    description: Shows each container, env file and nginx file that would change (secret values never shown).
+  action:
+    support: full
+    description: The action plugin adds the controller's identity and run id, and takes over a lock left by a dead run
+      of this same controller.
+options:
+  image:
+    description:
+      - The C(repository@sha256:...) reference every tenant runs (a tag is refused), unless a tenant sets its own.
+    type: str
+    required: true
+  tenants:
+    description:
+      - The tenants of this host (C(release_tenants) in inventory). Each becomes the container
+        C(<app.container_prefix><name>), its data in C(<app.data_root>/<name>/data).
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Lowercase letters, digits and C(-).
+        type: str
+        required: true
+      domain:
+        description: The host name nginx serves the tenant on.
+        type: str
+        required: true
+      port:
+        description: Port published on the app's bind address (loopback by default).
+        type: int
+        required: true
+      env:
+        description: Plain environment variables.
+        type: dict
+      secrets:
+        description: Secret environment variables (never logged, never returned).
+        type: dict
+      memory:
+        description: Memory limit, for example C(700m).
+        type: str
+      tls_cert:
+        description: Certificate path on the host, for an HTTPS site.
+        type: path
+      tls_key:
+        description: Key path on the host, with O(tenants[].tls_cert).
+        type: path
+      image:
+        description: This tenant's own C(repository@sha256:...), instead of O(image).
+        type: str
+  app:
+    description:
+      - The app profile (the C(tenant) role's C(tenant_app_defaults) merged with C(release_app)) - container prefix
+        and port, data path and root, bind address, restart policy, env, health path and JSON, version check,
+        snapshot excludes, nginx settings.
+    type: dict
+    required: true
+  batch_size:
+    description: Tenants replaced together; the health gate waits for the whole batch, a failure puts it all back.
+    type: int
+    default: 1
+  health_timeout:
+    description: Seconds a new container has to become ready (a crash loop or an unhealthy healthcheck fails at once).
+    type: int
+    default: 120
+  snapshot_keep:
+    description: Snapshots kept per tenant, at least 2; the rollback point of each digest in O(protect_digests) is kept too.
+    type: int
+    default: 5
+  protect_digests:
+    description: Digests (the current and previous pin) whose pre-upgrade snapshot rotation never deletes.
+    type: list
+    elements: str
+    default: []
+  aside_keep:
+    description:
+      - Set-aside data folders kept per tenant. Older ones are deleted only when a snapshot holds the same bytes;
+        the others (the only copy of some writes) are reported as a warning, never deleted.
+    type: int
+    default: 2
+  restore_data_on_failure:
+    description: When a new version that ran fails, put the data snapshot back (the failed data is kept aside).
+    type: bool
+    default: true
+  data_mode:
+    description:
+      - C(current) runs the target on the data as it is. C(auto) (rollbacks) - when the target fails on the current
+        data, restore the data from the snapshot taken when the tenant last left the target, and try again.
+        C(restore) restores that data first.
+    type: str
+    choices: [current, auto, restore]
+    default: current
+  restore_snapshots:
+    description: "C({tenant: snapshot path}): start these tenants from this snapshot (the data replaced is set aside)."
+    type: dict
+    default: {}
+  smoke_checks:
+    description: Checks through nginx once a tenant is ready (see the C(tenant) role's C(tenant_smoke_checks)).
+    type: list
+    elements: dict
+    default: []
+  remove_undeclared:
+    description: Remove managed containers no tenant declares (their data stays). Otherwise they are reported.
+    type: bool
+    default: false
+  nginx:
+    description: nginx in front of the tenants.
+    type: dict
+    default: {}
+    suboptions:
+      enabled:
+        description: Manage one site per tenant, a shared map and a default server.
+        type: bool
+        default: true
+      site_dir:
+        description: Folder nginx includes C(*.conf) from.
+        type: path
+        default: /etc/nginx/conf.d
+      http_port:
+        description: Port nginx listens on for HTTP.
+        type: int
+        default: 80
+      https_port:
+        description: Port nginx listens on for HTTPS (tenants with O(tenants[].tls_cert)).
+        type: int
+        default: 443
+      default_server:
+        description: Answer requests for unknown names (Host or SNI) with nothing, instead of the first tenant's site.
+        type: bool
+        default: true
+      test_command:
+        description: Command that validates the configuration.
+        type: list
+        elements: str
+        default: [nginx, -t]
+      reload_command:
+        description: Command that reloads nginx.
+        type: list
+        elements: str
+        default: [nginx, -s, reload]
+      pid_file:
+        description: nginx's pid file, to wait for the reload's new workers.
+        type: path
+        default: /run/nginx.pid
+  state_dir:
+    description: Where the host keeps its deploy lock (C(deploy.lock)) and the journal.
+    type: path
+    default: /var/lib/pinned-release
+  audit_log:
+    description: The host's audit log, one JSON line per tenant change, lock takeover and recovery.
+    type: path
+    default: /var/log/pinned-release/audit.jsonl
+  reason:
+    description: Why this happens; in the lock and the audit log.
+    type: str
+    default: deploy
+  operator:
+    description: Who runs it; in the lock and the audit log.
+    type: str
+    default: unknown
+  run_id:
+    description: This run's id (the action plugin sets one per controller run, shared by every host).
+    type: str
+  controller:
+    description: The controller running this (host, pid, process start, command); set by the action plugin.
+    type: dict
+    default: {}
+  host_name:
+    description: This host's name in messages (the action plugin sets the inventory name).
+    type: str
+  break_lock:
+    description:
+      - Take over a lock left by a run that is no longer running on this host - that run's id, or C(stale) for a
+        lock older than O(lock_max_age). A lock whose run is still running is never taken; when it names that run,
+        this call waits up to O(lock_wait) seconds for it to finish first.
+    type: str
+    default: ""
+  lock_max_age:
+    description: Seconds after which O(break_lock=stale) may take over a dead run's lock.
+    type: int
+    default: 21600
+  lock_wait:
+    description: Seconds to wait for the run named by O(break_lock) to finish when it is still running.
+    type: int
+    default: 600
+  log_lines:
+    description: Last log lines returned for a container that failed (lines with a secret value are dropped).
+    type: int
+    default: 20
+notes:
+  - The transaction keeps going when the controller disappears (the connection drops); a re-run waits for it.
+  - Progress of a long run shows on the host in the audit log and C(<state_dir>/journal/).
+"""
+
+EXAMPLES = r"""
+- name: Bring this host's tenants to the pin
+  pinned.release.tenant_rollout:
+    image: "{{ release_pin.image }}"
+    tenants: "{{ release_tenants }}"
+    app: "{{ tenant_app_defaults | combine(release_app | default({}), recursive=true) }}"
+    reason: rollout of the pin
+    operator: "{{ lookup('ansible.builtin.env', 'USER') }}"
+    smoke_checks:
+      - name: health through nginx
+        path: /health
+        json: {status: true}
+  register: rollout
+
+- name: What a drift check sees (nothing changes)
+  pinned.release.tenant_rollout:
+    image: "{{ release_pin.image }}"
+    tenants: "{{ release_tenants }}"
+    app: "{{ app_profile }}"
+  check_mode: true
+  register: drift
+"""
+
+RETURN = r"""
+tenants:
+  description: One entry per declared tenant.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Tenant name.
+      type: str
+      returned: always
+    outcome:
+      description:
+        - C(unchanged), C(created), C(replaced), C(put_back) (failed, then put back; see RV(tenants[].standing)),
+          C(not_attempted) (a batch before it failed). In check mode, RV(tenants[].action) instead.
+      type: str
+      returned: when not in check mode
+    action:
+      description: In check mode, C(none), C(create) or C(replace).
+      type: str
+      returned: in check mode
+    drift:
+      description: In check mode, what differs (C(field), C(expected), C(actual)); secret values masked.
+      type: list
+      elements: dict
+      returned: in check mode
+    image:
+      description: The image the tenant is to run.
+      type: str
+      returned: always
+    previous_image:
+      description: The exact image reference that ran before (whatever its repository).
+      type: str
+      returned: when a container existed
+    snapshot:
+      description: The data snapshot taken before the change.
+      type: str
+      returned: when replaced or put back
+    timings:
+      description: Seconds - C(total_s), C(unavailable_s) (old stopped to new ready), C(start_to_ready_s), C(snapshot_s), C(checks_s).
+      type: dict
+      returned: when replaced or put back
+    standing:
+      description: After a put-back, where the tenant stands - previous image healthy, running but not ready, or DOWN with the command to fix it.
+      type: str
+      returned: when put back
+    failure:
+      description: Why the tenant failed.
+      type: str
+      returned: when put back
+    lost_writes:
+      description: After a restore, files written since the restored snapshot (kept in the set-aside folder).
+      type: list
+      elements: str
+      returned: when data was restored
+recovered:
+  description: What a run that died had left in the journal, and what was done about it.
+  returned: always
+  type: list
+  elements: dict
+lock:
+  description: The lock holder when the lock could not be taken (C(holder), C(live), C(down) tenants).
+  returned: when the host is locked
+  type: dict
+lock_taken_over:
+  description: The dead run whose lock this run took over.
+  returned: when a lock was taken over
+  type: dict
+nginx_changed:
+  description: nginx files written or removed.
+  returned: always
+  type: list
+  elements: str
+removed_undeclared:
+  description: Managed containers removed because no tenant declares them.
+  returned: always
+  type: list
+  elements: str
+unexpected:
+  description: In check mode, managed containers no tenant declares.
+  returned: in check mode
+  type: list
+  elements: dict
+"""
+
+import os
+import signal
+import socket
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.pinned.release.plugins.module_utils._docker import (
+    DOCKER_ARGUMENT_SPEC,
+    DockerException,
+    EngineError,
+    connect,
+)
+from ansible_collections.pinned.release.plugins.module_utils._engine import DockerEngine
+from ansible_collections.pinned.release.plugins.module_utils._journal import (
+    HostLock,
+    Journal,
+    JournalError,
+    LockBusy,
+    append_line,
+    lock_age_seconds,
+    peek_lock,
+)
+from ansible_collections.pinned.release.plugins.module_utils._nginx import Nginx
+from ansible_collections.pinned.release.plugins.module_utils._rollout import Rollout, RolloutError, Settings
+from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask, finish
+from ansible_collections.pinned.release.plugins.module_utils._snapshots import iso
+from ansible_collections.pinned.release.plugins.module_utils._tenants import TENANT_ARGUMENT_SPEC, checked_specs
+
+FAILPOINT_ENV = "PINNED_RELEASE_FAILPOINT"
+
+
+class ModuleFailure(Exception):
+    """The call cannot go on; ``result`` holds what to return with the message."""
+
+    def __init__(self, msg: str, **result) -> None:
+        super().__init__(msg)
+        self.result = result
+
+
+def settings_from(params: dict) -> Settings:
+    app, nginx = params["app"], params["nginx"]
+    return Settings(
+        batch_size=params["batch_size"],
+        health_timeout=float(params["health_timeout"]),
+        snapshot_keep=params["snapshot_keep"],
+        aside_keep=params["aside_keep"],
+        protect_digests=tuple(d for d in params["protect_digests"] if d),
+        restore_data_on_failure=params["restore_data_on_failure"],
+        data_mode=params["data_mode"],
+        restore_snapshots=dict(params["restore_snapshots"] or {}),
+        remove_undeclared=params["remove_undeclared"],
+        smoke_checks=list(params["smoke_checks"] or []),
+        health_path=app.get("health_path") or None,
+        health_json=dict(app.get("health_json") or {}),
+        version_path=app.get("version_path") or None,
+        version_key=app.get("version_key") or "version",
+        version_label=app.get("version_label") or None,
+        snapshot_exclude=tuple(app.get("snapshot_exclude") or ()),
+        nginx_enabled=nginx["enabled"],
+        nginx_http_port=nginx["http_port"],
+        nginx_https_port=nginx["https_port"],
+        nginx_default_server=nginx["default_server"],
+        log_lines=params["log_lines"],
+    )
+
+
+def failpoint_from(environ: dict):
+    """A test hook: PINNED_RELEASE_FAILPOINT=<step>[:<tenant>] kills this process right after that journal write."""
+    wanted = environ.get(FAILPOINT_ENV)
+    if not wanted:
+        return None
+    step, _sep, tenant = wanted.partition(":")
+
+    def crash(at: str, name: str) -> None:
+        if at == step and (not tenant or tenant == name):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return crash
+
+
+def _holder_text(holder: dict) -> str:
+    controller = holder.get("controller") or {}
+    where = f", from {controller.get('host')} pid {controller.get('pid')}" if controller.get("host") else ""
+    return (f"{holder.get('operator', '?')} since {holder.get('started_at', '?')} "
+            f"({holder.get('reason', '')}, run {holder.get('run_id', '?')}{where})")  # fmt: skip
+
+
+def lock_refusal(host: str, busy: LockBusy, journal: Journal, down: list) -> str:
+    holder = busy.holder
+    if busy.live:
+        return (f"{host} is locked by another deploy: {_holder_text(holder)}; its transaction is still running on "
+                f"this host (pid {holder.get('pid', '?')}). Wait for it to finish, then re-run.")  # fmt: skip
+    pending = journal.pending()
+    where = "; ".join(f"{t} (step {r.get('step')})" for t, r in pending.items()) or "between tenants"
+    downs = f" Tenants down now: {', '.join(down)}." if down else " No tenant is down."
+    return (f"{host} is locked by a deploy that is no longer running: {_holder_text(holder)}, interrupted at {where}."
+            f"{downs} If that run is dead, re-run with -e tenant_break_lock={holder.get('run_id', '?')} (or "
+            "break_lock for the module): the re-run recovers from the journal first (docs/recovery.md).")  # fmt: skip
+
+
+def down_tenants(engine, specs: list) -> list:
+    down = []
+    for spec in specs:
+        facts = engine.container(spec["container"])
+        if facts is None or facts["status"] != "running":
+            down.append(f"{spec['name']} ({'no container' if facts is None else facts['status']})")
+    return down
+
+
+def run_module(params: dict, engine, check_mode: bool, environ: dict, mask: SecretMask) -> dict:
+    host = params["host_name"] or socket.gethostname()
+    specs = checked_specs(params["tenants"], params["app"], params["image"])
+    settings = settings_from(params)
+    if settings.snapshot_keep < 2:
+        raise ModuleFailure("snapshot_keep must be at least 2: with 1, the snapshot a rollback needs is rotated away")
+    if settings.batch_size < 1 or settings.health_timeout < 1:
+        raise ModuleFailure("batch_size and health_timeout must be at least 1")
+    state_dir = params["state_dir"]
+    journal = Journal(state_dir)
+    nginx_params = params["nginx"]
+    nginx = Nginx(nginx_params["site_dir"], nginx_params["test_command"], nginx_params["reload_command"],
+                  nginx_params["pid_file"]) if nginx_params["enabled"] else None  # fmt: skip
+    audit_log = params["audit_log"]
+    run = {"run_id": params["run_id"] or f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}",
+           "operator": params["operator"], "reason": params["reason"], "host": host}  # fmt: skip
+
+    def audit(record: dict) -> None:
+        append_line(audit_log, dict(mask.apply(record), time=iso(), host=host))
+
+    rollout = Rollout(engine, specs, params["app"], settings, run, journal, nginx, audit=audit,
+                      failpoint=failpoint_from(environ), mask=mask.text)  # fmt: skip
+    if check_mode:
+        plan = rollout.plan()
+        holder, live = peek_lock(os.path.join(state_dir, "deploy.lock"))
+        changed = bool(plan["sites_to_change"] or plan["sites_to_remove"] or plan["pending_journal"]
+                       or any(t["action"] != "none" or t["files_changed"] for t in plan["tenants"]))  # fmt: skip
+        result = {"changed": changed, "tenants": plan["tenants"], "unexpected": plan["unexpected"],
+                  "sites_to_change": plan["sites_to_change"], "sites_to_remove": plan["sites_to_remove"],
+                  "pending_journal": plan["pending_journal"], "diff": plan["diff"], "recovered": [],
+                  "nginx_changed": [], "removed_undeclared": []}  # fmt: skip
+        if holder:
+            result["lock"] = {"holder": holder, "live": live}
+        return result
+
+    lock = HostLock(os.path.join(state_dir, "deploy.lock"))
+    now = time.time()
+    holder = {"run_id": run["run_id"], "operator": run["operator"], "reason": run["reason"], "image": params["image"],
+              "started_at": iso(now), "started_epoch": now, "pid": os.getpid(), "host": host,
+              "controller": params["controller"] or {}}  # fmt: skip
+    breaking = params["break_lock"]
+
+    def may_take_over(dead: dict) -> bool:
+        if breaking and breaking == dead.get("run_id"):
+            return True
+        age = lock_age_seconds(dead, time.time())
+        return breaking == "stale" and age is not None and age > params["lock_max_age"]
+
+    try:
+        dead = lock.acquire(holder, may_take_over, wait_for_run=breaking or None, wait_seconds=params["lock_wait"])
+    except LockBusy as busy:
+        down = down_tenants(engine, specs)
+        raise ModuleFailure(lock_refusal(host, busy, journal, down),
+                            lock={"holder": busy.holder, "live": busy.live, "down": down}) from None  # fmt: skip
+    # The transaction finishes (or puts back) even when the controller's connection drops.
+    previous_hup = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        if dead:
+            audit({"tenant": None, "result": f"lock taken over from run {dead.get('run_id')}", "previous_holder": dead,
+                   "why": "break_lock=stale (older than lock_max_age)" if breaking == "stale" else f"break_lock={breaking}"})  # fmt: skip
+        result = rollout.execute()
+        if dead:
+            result["lock_taken_over"] = dead
+        return result
+    finally:
+        lock.release()
+        signal.signal(signal.SIGHUP, previous_hup)
+
+
+def main() -> None:
+    nginx_options = {
+        "enabled": {"type": "bool", "default": True},
+        "site_dir": {"type": "path", "default": "/etc/nginx/conf.d"},
+        "http_port": {"type": "int", "default": 80},
+        "https_port": {"type": "int", "default": 443},
+        "default_server": {"type": "bool", "default": True},
+        "test_command": {"type": "list", "elements": "str", "default": ["nginx", "-t"]},
+        "reload_command": {"type": "list", "elements": "str", "default": ["nginx", "-s", "reload"]},
+        "pid_file": {"type": "path", "default": "/run/nginx.pid"},
+    }
+    module = AnsibleModule(
+        argument_spec={
+            "image": {"type": "str", "required": True},
+            "tenants": {"type": "list", "elements": "dict", "required": True, "options": TENANT_ARGUMENT_SPEC},
+            "app": {"type": "dict", "required": True},
+            "batch_size": {"type": "int", "default": 1},
+            "health_timeout": {"type": "int", "default": 120},
+            "snapshot_keep": {"type": "int", "default": 5},
+            "protect_digests": {"type": "list", "elements": "str", "default": []},
+            "aside_keep": {"type": "int", "default": 2},
+            "restore_data_on_failure": {"type": "bool", "default": True},
+            "data_mode": {"type": "str", "choices": ["current", "auto", "restore"], "default": "current"},
+            "restore_snapshots": {"type": "dict", "default": {}},
+            "smoke_checks": {"type": "list", "elements": "dict", "default": []},
+            "remove_undeclared": {"type": "bool", "default": False},
+            "nginx": {"type": "dict", "default": {}, "options": nginx_options},
+            "state_dir": {"type": "path", "default": "/var/lib/pinned-release"},
+            "audit_log": {"type": "path", "default": "/var/log/pinned-release/audit.jsonl"},
+            "reason": {"type": "str", "default": "deploy"},
+            "operator": {"type": "str", "default": "unknown"},
+            "run_id": {"type": "str"},
+            "controller": {"type": "dict", "default": {}},
+            "host_name": {"type": "str"},
+            "break_lock": {"type": "str", "default": "", "no_log": False},
+            "lock_max_age": {"type": "int", "default": 21600},
+            "lock_wait": {"type": "int", "default": 600},
+            "log_lines": {"type": "int", "default": 20},
+            **DOCKER_ARGUMENT_SPEC,
+        },
+        supports_check_mode=True,
+    )
+    mask = SecretMask(v for t in module.params["tenants"] for v in (t.get("secrets") or {}).values())
+    try:
+        engine = DockerEngine(connect(module.params))
+        result = run_module(module.params, engine, module.check_mode, dict(os.environ), mask)
+    except ModuleFailure as exc:
+        module.fail_json(**finish(module, dict(exc.result, msg=str(exc)), mask))
+    except (ValueError, RolloutError, EngineError, JournalError) as exc:
+        module.fail_json(**finish(module, {"msg": str(exc)}, mask))
+    except (DockerException, OSError) as exc:
+        module.fail_json(**finish(module, {"msg": f"{type(exc).__name__}: {exc}"}, mask))
+    for warning in result.pop("warnings", []):
+        module.warn(mask.text(warning))
+    result = finish(module, result, mask)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    result.pop("msg", None)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

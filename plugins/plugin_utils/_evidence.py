@@ -1,0 +1,88 @@
+# Copyright (c) pinned.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Test evidence on the controller: one record per tested digest, where it lives, and the gate that reads it.
+
+Built by test_deploy, read by promote (through pin_digest) and production_deploy; the gate is
+``_pins.check_evidence``, the same code pin_digest runs, so the rule lives in one place.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from ansible_collections.pinned.release.plugins.module_utils._files import read_text
+from ansible_collections.pinned.release.plugins.module_utils._pins import PinError, check_evidence
+from ansible_collections.pinned.release.plugins.module_utils._reference import ImageReferenceError, parse_digest
+
+SCHEMA = 1
+
+
+def evidence_path(evidence_dir: str, digest: str) -> str:
+    """``<evidence_dir>/sha256-<hex>.json``: found by digest, wherever the pin was made."""
+    return os.path.join(evidence_dir, parse_digest(digest).replace(":", "-") + ".json")
+
+
+def host_record(outcome: Optional[dict]) -> dict:
+    """One test host's part of a record, from what test_deploy registered on it.
+
+    ``outcome``: ``{tested, deploy_error, checklist}`` - tested is false when the host never got to deploy the
+    candidate (refused by its lock, unreachable, the pull failed): such a host proves nothing either way.
+    """
+    outcome = outcome or {}
+    checklist = outcome.get("checklist") or {}
+    tenants = {}
+    for tenant in checklist.get("tenants") or []:
+        checks = [{k: check.get(k) for k in ("name", "passed", "detail")} for check in tenant.get("checks") or []]
+        tenants[tenant["name"]] = {"passed": bool(checks) and all(c["passed"] for c in checks), "checks": checks}
+    error = outcome.get("deploy_error")
+    passed = bool(outcome.get("tested")) and not error and bool(tenants) and all(t["passed"] for t in tenants.values())
+    failures = [
+        f"{name}: {c['name']}: {c['detail']}" for name, t in tenants.items() for c in t["checks"] if not c["passed"]
+    ]
+    if not error and not tenants and outcome.get("tested"):
+        failures.append("no check ran (an empty checklist, or no tenant on this host, proves nothing)")
+    return {"tested": bool(outcome.get("tested")), "passed": passed, "deploy_error": error, "failures": failures,
+            "tenants": tenants}  # fmt: skip
+
+
+def evidence_record(outcomes: dict, resolved: dict, candidate: str, operator: str, now: str,
+                    previous: Optional[dict] = None) -> Optional[dict]:  # fmt: skip
+    """The record for the resolved digest, or None when no host actually tested it (then nothing is written).
+
+    A re-test with the same results keeps the earlier record's time, so a second run changes nothing.
+    """
+    hosts = {host: host_record(outcome) for host, outcome in sorted(outcomes.items())}
+    tested = {host: record for host, record in hosts.items() if record["tested"]}
+    if not tested:
+        return None
+    same = previous is not None and previous.get("hosts") == tested and previous.get("digest") == resolved["digest"]
+    return {
+        "schema": SCHEMA,
+        "image": resolved["image_ref"],
+        "digest": resolved["digest"],
+        "tag": resolved.get("tag"),
+        "candidate": candidate,
+        "operator": previous.get("operator") if same else operator,
+        "finished_at": previous.get("finished_at") if same else now,
+        "passed": all(record["passed"] for record in tested.values()),
+        "hosts": tested,
+        "not_tested": sorted(set(hosts) - set(tested)),
+    }
+
+
+def evidence_gate(evidence_dir: str, digest: str) -> Optional[str]:
+    """Why ``digest`` may not go to production (no passing record for it), or None when it may."""
+    try:
+        path = evidence_path(evidence_dir, digest)
+    except ImageReferenceError as exc:
+        return str(exc)
+    text = read_text(path, "evidence")
+    if text is None:
+        return f"{digest} has no test evidence (looked for {path}): run deploy.yml -l test for it"
+    try:
+        check_evidence(text, path, digest)
+    except PinError as exc:
+        return str(exc)
+    return None

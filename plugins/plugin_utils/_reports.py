@@ -1,0 +1,160 @@
+# Copyright (c) pinned.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What the operator reads on the controller: one line per tenant of a transaction, and the fleet drift report."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+NO_RESULT = "no result (unreachable, or failed before the check)"
+
+
+def _short(digest: object) -> str:
+    return str(digest)[:19] if digest else "-"
+
+
+def rollout_lines(result: dict) -> list:
+    """``acme: replaced sha256:... -> sha256:... in 3.1 s (unavailable 1.2 s)`` for each tenant of a tenant_rollout result."""
+    if not isinstance(result, dict):
+        return []
+    lines = []
+    for entry in result.get("recovered") or []:
+        lines.append(f"{entry.get('tenant')}: recovered from run {entry.get('run_id')}: {entry.get('outcome')}")
+    for entry in result.get("tenants") or []:
+        name = entry.get("name")
+        if "action" in entry:  # check mode
+            if entry["action"] == "none":
+                lines.append(f"{name}: up to date")
+            else:
+                why = "; ".join(f"{d['field']}: expected {_text(d['expected'])}, actual {_text(d['actual'])}"
+                                for d in entry.get("drift") or [])  # fmt: skip
+                lines.append(f"{name}: would {entry['action']} ({why or 'files differ'})")
+            continue
+        outcome = entry.get("outcome")
+        image = str(entry.get("image", "")).rsplit("@", 1)[-1]
+        timings = entry.get("timings") or {}
+        if outcome == "unchanged":
+            lines.append(f"{name}: up to date on {_short(image)}")
+        elif outcome in ("replaced", "created"):
+            was = (
+                f"{_short(entry.get('previous_digest') or entry.get('previous_image'))} -> "
+                if outcome == "replaced"
+                else ""
+            )
+            line = f"{name}: {outcome} {was}{_short(image)} in {timings.get('total_s', '?')} s"
+            if timings.get("unavailable_s") is not None:
+                line += f" (unavailable {timings['unavailable_s']} s)"
+            lines.append(line)
+            if entry.get("restored_from"):
+                lost = entry.get("lost_writes") or []
+                lines.append(f"{name}: restored {entry['restored_from']} (taken {entry.get('restored_taken_at', '?')}); " + (
+                    "no writes since then were lost" if not lost else
+                    f"{len(lost)} file(s) written since then are not in the restored data (kept in "
+                    f"{entry.get('set_aside')}): {', '.join(lost[:10])}"
+                ))  # fmt: skip
+        elif outcome == "put_back":
+            line = f"{name}: FAILED on {_short(image)} ({entry.get('failure')}); {entry.get('standing')}"
+            if entry.get("data_restored_from"):
+                line += (f"; data restored from {entry['data_restored_from']} (the data it failed on is kept in "
+                         f"{entry.get('failed_data_aside')})")  # fmt: skip
+            for error in entry.get("putback_errors") or []:
+                line += f"; put-back step failed: {error}"
+            lines.append(line)
+        elif outcome == "not_attempted":
+            lines.append(f"{name}: not attempted (an earlier batch failed)")
+    for name in result.get("removed_undeclared") or []:
+        lines.append(f"{name}: removed (no tenant declares it; its data stays)")
+    lines.extend(f"warning: {w}" for w in result.get("warnings") or [])
+    return lines
+
+
+def _text(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    return "-" if value is None else str(value)
+
+
+def drift_report(hosts: list, results: dict, pin_image: str) -> dict:
+    """A fleet report from each host's tenant_rollout check-mode result (None: unreachable or failed)."""
+    rows, per_host, tenants = [], {}, {}
+    for host in hosts:
+        result = results.get(host)
+        if not isinstance(result, dict) or "tenants" not in result:
+            reason = (result or {}).get("msg") if isinstance(result, dict) else None
+            rows.append(
+                {"host": host, "container": "-", "field": "host", "expected": "checked", "actual": reason or NO_RESULT}
+            )
+            per_host[host] = {"checked": False, "drifted": True, "error": reason or NO_RESULT}
+            tenants[host] = []
+            continue
+        host_rows = []
+        for entry in result["tenants"]:
+            for item in entry.get("drift") or []:
+                host_rows.append({"host": host, "container": entry["container"], **item})
+            for name in entry.get("files_changed") or []:
+                host_rows.append({"host": host, "container": entry["container"], "field": f"file {name}",
+                                  "expected": "as declared", "actual": "differs"})  # fmt: skip
+        for extra in result.get("unexpected") or []:
+            host_rows.append({"host": host, "container": extra["name"], "field": "unexpected", "expected": "not running",
+                              "actual": f"{extra.get('status')} on {extra.get('digest') or extra.get('image')}"})  # fmt: skip
+        for name in result.get("sites_to_change") or []:
+            host_rows.append({"host": host, "container": name, "field": "nginx site", "expected": "as declared",
+                              "actual": "differs or missing"})  # fmt: skip
+        for name in result.get("sites_to_remove") or []:
+            host_rows.append({"host": host, "container": name, "field": "nginx site", "expected": "absent",
+                              "actual": "present (no tenant declares it)"})  # fmt: skip
+        for name in result.get("pending_journal") or []:
+            host_rows.append({"host": host, "container": name, "field": "journal", "expected": "no transaction in progress",
+                              "actual": "an interrupted transaction (the next deploy recovers it)"})  # fmt: skip
+        rows += host_rows
+        per_host[host] = {"checked": True, "drifted": bool(host_rows), "tenants": len(result["tenants"])}
+        tenants[host] = [{"name": e["container"], "status": e.get("status"), "health": e.get("health"),
+                          "digest": e.get("current_digest")} for e in result["tenants"]]  # fmt: skip
+    return {"pin": pin_image, "drifted": bool(rows), "hosts": per_host, "rows": rows, "containers": tenants}
+
+
+def drift_markdown(report: dict, generated_at: str) -> str:
+    drifted_hosts = sum(1 for h in report["hosts"].values() if h["drifted"])
+    lines = ["# Drift report", "", f"Generated {generated_at} against the pin `{report['pin']}`.", "",
+             f"**DRIFT** on {drifted_hosts} of {len(report['hosts'])} host(s)." if report["drifted"]
+             else f"**No drift** on {len(report['hosts'])} host(s).", ""]  # fmt: skip
+    if report["rows"]:
+        lines += ["| Host | Container | Field | Expected | Actual |", "|---|---|---|---|---|"]
+        for row in report["rows"]:
+            cells = [row["host"], row["container"], row["field"], _text(row["expected"]), _text(row["actual"])]
+            lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+        lines.append("")
+    lines += ["## Containers", "", "| Host | Container | Status | Health | Digest |", "|---|---|---|---|---|"]
+    for host, entries in report["containers"].items():
+        for entry in entries:
+            lines.append(f"| {host} | {entry['name']} | {entry.get('status') or 'missing'} | {entry.get('health') or '-'} "
+                         f"| `{_short(entry.get('digest'))}` |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def drift_junit(report: dict) -> str:
+    """JUnit XML: one test case per host and container, failing where it drifted."""
+    suite = ET.Element("testsuite", name="pinned.release drift")
+    cases = failures = 0
+    for host, entries in report["containers"].items():
+        names = [e["name"] for e in entries] or ["-"]
+        names += sorted({r["container"] for r in report["rows"] if r["host"] == host and r["container"] not in names})
+        for name in names:
+            cases += 1
+            case = ET.SubElement(suite, "testcase", classname=host, name=name)
+            problems = [r for r in report["rows"] if r["host"] == host and r["container"] == name]
+            if problems:
+                failures += 1
+                message = "; ".join(
+                    f"{p['field']}: expected {_text(p['expected'])}, actual {_text(p['actual'])}" for p in problems
+                )
+                ET.SubElement(case, "failure", message=message, type="drift").text = message
+    suite.set("tests", str(cases))
+    suite.set("failures", str(failures))
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+
+
+def drift_row(row: dict) -> str:
+    """``prod2 openwebui-acme digest: expected X, actual Y`` for the console."""
+    return f"{row['host']} {row['container']} {row['field']}: expected {_text(row['expected'])}, actual {_text(row['actual'])}"

@@ -1,0 +1,318 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The host release transaction on the lab: each way a deploy used to lose data or leave a tenant down.
+
+Every test starts from v1 on test1 with data (``fresh``), breaks something on purpose, and then looks at
+the node itself: which container runs which image, the data, the files, the lock, the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.support.lab import APP_REPO, lab_script, node_sh, registry_digest
+from tests.support.workflow import TENANTS, audit_lines, diagnostics, http, read_sentinel, tenant, wait_healthy
+
+PLAYBOOK = "tests/playbooks/tenant.yml"
+NODE = "test1"
+ALPHA = TENANTS[NODE][0]
+LOCK = "/var/lib/pinned-release/deploy.lock"
+
+
+def image(variant: str) -> str:
+    return f"{APP_REPO}@{registry_digest(variant)}"
+
+
+def deploy(ws, variant_or_image: str, *extra: str, node: str = NODE):
+    target = variant_or_image if "@" in variant_or_image else image(variant_or_image)
+    return ws.play(PLAYBOOK, "-l", node, "-e", f"tenant_image={target}", *extra)
+
+
+def failpoint(step: str, tenant_name: str = "alpha") -> tuple:
+    return ("-e", json.dumps({"lab_environment": {"PINNED_RELEASE_FAILPOINT": f"{step}:{tenant_name}"}}))
+
+
+def on(node: str, name: str, variant: str) -> dict:
+    state = wait_healthy(node, name, 60)
+    assert (state.get("digest"), state.get("health")) == (registry_digest(variant), "healthy"), (
+        f"{node}/{name}: {state}\n{diagnostics([node])}"
+    )
+    return state
+
+
+def all_whole(node: str = NODE, value: str = "v1-data") -> None:
+    for t in TENANTS[node]:
+        assert read_sentinel(node, t) == value, f"{node}/{t['name']} lost its data"
+
+
+@pytest.fixture
+def fresh(ws):
+    """test1 freshly on v1, every tenant with a sentinel, no lock, no journal."""
+    lab_script("reset-tenants", NODE)
+    run = deploy(ws, "v1")
+    assert run.returncode == 0, run.output[-3000:]
+    for t in TENANTS[NODE]:
+        assert "stored" in http(NODE, t["domain"], f"/api/kv/sentinel-{t['name']}", "v1-data")
+    return ws
+
+
+# ------------------------------------------------------------------ 10. crashes, then a plain re-run
+
+
+@pytest.mark.parametrize("step", ["create", "stop", "snapshot", "swap", "start", "verify", "commit", "putback"])
+def test_the_host_process_killed_at_any_step_then_a_plain_rerun_recovers(fresh, step):
+    """kill -9 of the transaction itself on the host (as a reboot would), at each step, then the same command again."""
+    target = "broken" if step == "putback" else "v2"
+    crashed = deploy(fresh, target, *failpoint(step), "-e", "tenant_health_timeout=30")
+    assert crashed.returncode != 0, "the failpoint did not fire"
+    assert node_sh(NODE, f"test -s {LOCK}", check=False).returncode == 0, "the dead run's lock stays behind"
+    rerun = deploy(fresh, target, "-e", "tenant_health_timeout=30")
+    expected = "v1" if target == "broken" else "v2"
+    if target == "broken":
+        assert rerun.returncode != 0
+        assert "healthcheck reports unhealthy" in rerun.text
+    else:
+        assert rerun.returncode == 0, rerun.output[-3000:] + diagnostics([NODE])
+    assert "recovered from run" in rerun.text
+    for t in TENANTS[NODE]:
+        on(NODE, t["name"], expected)
+    all_whole()
+    assert node_sh(NODE, f"test -e {LOCK}", check=False).returncode != 0, "the lock is released"
+    assert node_sh(NODE, "ls /var/lib/pinned-release/journal 2>/dev/null").stdout.split() == []
+    names = node_sh(NODE, "docker ps -a --format '{{.Names}}'").stdout.split()
+    assert not [n for n in names if ".pinned-" in n], names
+    results = [line["result"] for line in audit_lines(NODE)]
+    assert any(r.startswith("lock taken over from run") for r in results)
+    assert any(r.startswith("recovered: ") for r in results)
+
+
+@pytest.mark.parametrize("moment", ["stopped", "started", "journal verify"])
+def test_the_controller_killed_mid_rollout_then_a_plain_rerun_finishes(fresh, moment):
+    """kill -9 of ansible-playbook (the laptop dies): the host finishes its transaction; the re-run waits, then converges."""
+    slow = registry_digest("slow")
+    proc = fresh.start(PLAYBOOK, "-l", NODE, "-e", f"tenant_image={APP_REPO}@{slow}")
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        state = tenant(NODE, "alpha")
+        journal = node_sh(NODE, "cat /var/lib/pinned-release/journal/alpha.json 2>/dev/null", check=False).stdout
+        if (moment == "stopped" and state.get("status") == "exited") or (
+            moment == "started" and state.get("digest") == slow) or (
+            moment == "journal verify" and '"step": "verify"' in journal):  # fmt: skip
+            break
+        time.sleep(0.05)
+    fresh.kill(proc)
+    rerun = deploy(fresh, "slow")
+    assert rerun.returncode == 0, rerun.output[-3000:] + diagnostics([NODE])
+    for t in TENANTS[NODE]:
+        on(NODE, t["name"], "slow")
+    all_whole()
+    assert node_sh(NODE, f"test -e {LOCK}", check=False).returncode != 0
+
+
+def test_another_controller_is_refused_with_the_command_and_the_tenants_that_are_down(fresh):
+    crashed = deploy(fresh, "v2", *failpoint("start"))
+    assert crashed.returncode != 0
+    holder = json.loads(node_sh(NODE, f"cat {LOCK}").stdout)
+    node_sh(NODE, f'sed -i \'s/"host": "[^"]*"/"host": "someone-elses-laptop"/\' {LOCK}')
+    refused = deploy(fresh, "v2")
+    assert refused.returncode != 0
+    text = refused.text
+    assert f"{NODE} is locked by a deploy that is no longer running" in text
+    assert "interrupted at alpha (step start)" in text
+    assert "Tenants down now: alpha" in text
+    assert f"-e tenant_break_lock={holder['run_id']}" in text
+    assert f"tests/playbooks/tenant.yml -l {NODE}" in text, "the refusal names the command to run"
+    broke = deploy(fresh, "v2", "-e", f"tenant_break_lock={holder['run_id']}")
+    assert broke.returncode == 0, broke.output[-3000:]
+    for t in TENANTS[NODE]:
+        on(NODE, t["name"], "v2")
+    all_whole()
+    takeover = [line for line in audit_lines(NODE) if line["result"].startswith("lock taken over")]
+    assert takeover[-1]["previous_holder"]["run_id"] == holder["run_id"]
+    assert takeover[-1]["why"] == f"break_lock={holder['run_id']}"
+    deploy(fresh, "v1")
+
+
+# ------------------------------------------------------------------ 9. breaking a lock
+
+
+def test_break_lock_true_is_refused_and_a_live_lock_is_never_broken(fresh):
+    refused = deploy(fresh, "v1", "-e", "tenant_break_lock=true")
+    assert refused.returncode != 0
+    assert "tenant_break_lock takes the run id the lock refusal names, or 'stale'" in refused.text
+    proc = fresh.start(PLAYBOOK, "-l", NODE, "-e", f"tenant_image={image('slow')}")
+    try:
+        deadline = time.monotonic() + 60
+        while node_sh(NODE, f"test -s {LOCK}", check=False).returncode != 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        holder = json.loads(node_sh(NODE, f"cat {LOCK}").stdout)
+        stale = deploy(fresh, "v1", "-e", "tenant_break_lock=stale", "-e", "tenant_lock_max_age=0")
+        assert stale.returncode != 0
+        assert f"{NODE} is locked by another deploy: pytest since {holder['started_at']}" in stale.text
+        assert "its transaction is still running on this host" in stale.text
+        # Naming the live run waits for it to end, then goes on: two transactions never overlap.
+        named = deploy(fresh, "slow", "-e", f"tenant_break_lock={holder['run_id']}")
+    finally:
+        first = fresh.finish(proc)
+    assert first.returncode == 0, first.output[-3000:]
+    assert named.returncode == 0, named.output[-3000:]
+    lines = audit_lines(NODE)
+    first_done = max(i for i, line in enumerate(lines) if line.get("run_id") == holder["run_id"])
+    assert all(line.get("run_id") == holder["run_id"] for line in lines[: first_done + 1] if line.get("tenant") in ("alpha", "beta")
+               and line.get("time", "") >= holder["started_at"])  # fmt: skip
+    assert not any(
+        line["result"].startswith("lock taken over") for line in lines if line.get("time", "") >= holder["started_at"]
+    )
+    deploy(fresh, "v1")
+
+
+# ------------------------------------------------------------------ 1. and 3. snapshots keep the rollback point
+
+
+def test_tenant_snapshot_keep_1_is_refused(fresh):
+    run = deploy(fresh, "v1", "-e", "tenant_snapshot_keep=1")
+    assert run.returncode != 0
+    assert "with 1, the snapshot a rollback needs is rotated away" in run.text
+
+
+def test_rotation_with_keep_exhausted_still_keeps_the_rollback_point(fresh):
+    v1, v2 = registry_digest("v1"), registry_digest("v2")
+    assert deploy(fresh, "v2", "-e", "tenant_snapshot_keep=2").returncode == 0
+    for number in range(3):  # config changes since the upgrade, each taking a snapshot
+        changed = json.dumps({"tenant_tenants": [{**ALPHA, "env": {"WEBUI_NAME": f"Alpha {number}"}}],
+                              "tenant_snapshot_keep": 2, "tenant_protect_digests": [v2, v1]})  # fmt: skip
+        assert deploy(fresh, "v2", "-e", changed).returncode == 0
+    listing = "import glob, json; print(json.dumps([json.load(open(f)) for f in glob.glob('/opt/openwebui/alpha/snapshots/*.json')]))"
+    metas = json.loads(node_sh(NODE, f'python3 -c "{listing}"').stdout)
+    assert any((m["from_digest"], m["to_digest"]) == (v1, v2) for m in metas), (
+        "the pre-upgrade snapshot was rotated away"
+    )
+    back = deploy(fresh, "v1", "-e", json.dumps({"tenant_tenants": [{**ALPHA, "env": {"WEBUI_NAME": "Alpha 2"}}],
+                                                 "tenant_data_mode": "auto"}))  # fmt: skip
+    assert back.returncode == 0, back.output[-3000:]
+    on(NODE, "alpha", "v1")
+    assert read_sentinel(NODE, ALPHA) == "v1-data"
+    deploy(fresh, "v1")
+
+
+def test_not_enough_space_for_the_snapshot_is_refused_before_anything_stops(fresh):
+    before = tenant(NODE, "alpha")["started_at"]
+    node_sh(NODE, "mkdir -p /opt/openwebui/alpha/snapshots && mount -t tmpfs -o size=256k tmpfs /opt/openwebui/alpha/snapshots "
+                  "&& dd if=/dev/urandom of=/opt/openwebui/alpha/data/blob bs=1M count=2 2>/dev/null")  # fmt: skip
+    try:
+        run = deploy(fresh, "v2")
+    finally:
+        node_sh(NODE, "umount /opt/openwebui/alpha/snapshots; rm -f /opt/openwebui/alpha/data/blob")
+    assert run.returncode != 0
+    assert "not enough free space for the data snapshots under /opt/openwebui" in run.text
+    assert "(alpha 2.0 MB" in run.text
+    assert "KB free" in run.text
+    assert "Nothing was stopped" in run.text
+    assert tenant(NODE, "alpha")["started_at"] == before
+
+
+# ------------------------------------------------------------------ 2. 3. 4. the put-back always finishes, exactly
+
+
+def test_a_failing_restore_still_restarts_the_previous_image_on_its_data(fresh):
+    proc = fresh.start(PLAYBOOK, "-l", NODE, "-e", f"tenant_image={image('broken')}")
+    deadline = time.monotonic() + 60
+    while tenant(NODE, "alpha").get("label") != registry_digest("broken") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    node_sh(NODE, "for f in /opt/openwebui/alpha/snapshots/*.tar.gz; do echo garbage > $f; done")
+    run = fresh.finish(proc)
+    assert run.returncode != 0
+    assert "put-back step failed: restore_data: restoring" in run.text
+    on(NODE, "alpha", "v1")
+    assert read_sentinel(NODE, ALPHA) == "v1-data"
+    assert audit_lines(NODE)[-1]["result"] == "failed, put back"
+    assert "healthy" in audit_lines(NODE)[-1]["standing"]
+
+
+def test_a_previous_container_from_another_repository_is_put_back_as_it_ran(fresh):
+    other = "127.0.0.1:5000/pinned/handmade:v1"
+    node_sh(NODE, f"docker pull -q {image('v1')} >/dev/null && docker tag {image('v1')} {other}")
+    base = "/opt/openwebui/alpha"
+    node_sh(NODE, f"docker rm -f openwebui-alpha >/dev/null && docker run -d --name openwebui-alpha -p 127.0.0.1:3001:8080 "
+                  f"-v {base}/data:/app/backend/data --env-file {base}/app.env --env-file {base}/secrets.env {other} >/dev/null")  # fmt: skip
+    wait_healthy(NODE, "alpha")
+    run = deploy(fresh, "broken")
+    assert run.returncode != 0
+    state = json.loads(node_sh(NODE, "docker inspect openwebui-alpha").stdout)[0]
+    assert state["Config"]["Image"] == other, "the exact reference that ran, whatever its repository"
+    assert state["State"]["Status"] == "running"
+    assert f"previous image {other} healthy" in run.text
+    assert read_sentinel(NODE, ALPHA) == "v1-data"
+    deploy(fresh, "v1")
+
+
+def test_a_config_change_that_fails_the_gate_brings_the_previous_config_back(fresh):
+    env_before = node_sh(NODE, "cat /opt/openwebui/alpha/app.env").stdout
+    changed = json.dumps({
+        "tenant_tenants": [{**ALPHA, "env": {"WEBUI_NAME": "Broken name"}}, TENANTS[NODE][1]],
+        "tenant_smoke_checks": [{"name": "name is kept", "path": "/api/config", "json": {"name": ALPHA["env"]["WEBUI_NAME"]}}],
+    })  # fmt: skip
+    run = deploy(fresh, "v1", "-e", changed)
+    assert run.returncode != 0
+    assert "smoke checks failed: name is kept: JSON 'name' is \"Broken name\"" in run.text
+    config = json.loads(http(NODE, ALPHA["domain"], "/api/config"))
+    assert config["name"] == ALPHA["env"]["WEBUI_NAME"]
+    assert node_sh(NODE, "cat /opt/openwebui/alpha/app.env").stdout == env_before
+
+
+# ------------------------------------------------------------------ 8. nginx
+
+
+def test_unknown_names_get_no_answer_and_a_removed_tenants_site_goes(fresh):
+    unknown = node_sh(
+        NODE, "curl -s -o /dev/null -w '%{http_code}' -H 'Host: nobody.lab' http://127.0.0.1/health", check=False
+    )
+    assert unknown.stdout == "000", "the default server closes the connection without an answer"
+    only_alpha = json.dumps({"tenant_tenants": [ALPHA]})
+    run = deploy(fresh, "v1", "-e", only_alpha)
+    assert run.returncode == 0, run.output[-3000:]
+    assert node_sh(NODE, "test -e /etc/nginx/conf.d/pinned-release-beta.conf", check=False).returncode != 0
+    beta = TENANTS[NODE][1]
+    gone = node_sh(NODE, f"curl -s -m 5 -H 'Host: {beta['domain']}' http://127.0.0.1/health", check=False)
+    assert gone.returncode == 52, "beta's domain no longer routes anywhere (the default server answers nothing)"
+    assert gone.stdout == ""
+    assert "openwebui-beta" in run.text, "its container stays, and the output says so"
+    deploy(fresh, "v1")
+
+
+def test_a_site_nginx_rejects_is_removed_and_the_message_says_so(fresh):
+    gamma = {"name": "gamma", "domain": "gamma.test.lab", "port": 3003, "secrets": {"WEBUI_SECRET_KEY": "lab-secret-gamma-000001"},
+             "tls_cert": "/etc/ssl/gamma.pem", "tls_key": "/etc/ssl/gamma.key"}  # fmt: skip
+    missing = deploy(fresh, "v1", "-e", json.dumps({"tenant_tenants": [*TENANTS[NODE], gamma]}))
+    assert missing.returncode != 0
+    assert "tenant gamma: tls_cert /etc/ssl/gamma.pem is not a file on this host: nothing was changed" in missing.text
+    node_sh(NODE, "echo not-a-certificate > /etc/ssl/gamma.pem && echo not-a-key > /etc/ssl/gamma.key")
+    run = deploy(fresh, "v1", "-e", json.dumps({"tenant_tenants": [*TENANTS[NODE], gamma]}))
+    assert run.returncode != 0
+    assert "nginx -t rejected the change (new file(s) removed: pinned-release-gamma.conf)" in run.text
+    assert node_sh(NODE, "test -e /etc/nginx/conf.d/pinned-release-gamma.conf", check=False).returncode != 0
+    assert node_sh(NODE, "nginx -t", check=False).returncode == 0
+    on(NODE, "alpha", "v1")
+    node_sh(NODE, "docker rm -f openwebui-gamma >/dev/null 2>&1; rm -f /etc/ssl/gamma.pem /etc/ssl/gamma.key")
+    deploy(fresh, "v1")
+
+
+def test_tls_paths_that_would_inject_nginx_directives_are_refused_before_anything(fresh):
+    evil = json.dumps(
+        {"tenant_tenants": [{**ALPHA, "tls_cert": "/etc/ssl/a.pem;\n include /etc/passwd", "tls_key": "/k"}]}
+    )
+    run = deploy(fresh, "v1", "-e", evil)
+    assert run.returncode != 0
+    assert "tls_cert" in run.text
+    assert "must be an absolute path" in run.text
+
+
+def test_a_port_change_switches_the_site_only_once_the_new_container_is_ready(fresh):
+    moved = json.dumps({"tenant_tenants": [{**ALPHA, "port": 3011}, TENANTS[NODE][1]]})
+    run = deploy(fresh, "v1", "-e", moved)
+    assert run.returncode == 0, run.output[-3000:]
+    assert "127.0.0.1:3011" in node_sh(NODE, "cat /etc/nginx/conf.d/pinned-release-alpha.conf").stdout
+    assert read_sentinel(NODE, ALPHA) == "v1-data"
+    deploy(fresh, "v1")

@@ -1,0 +1,128 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Checks: what each one asks, how an answer is judged, and how a checklist carries values from check to check."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.pinned.release.plugins.module_utils._checks import check_outcome, check_problems, run_checks
+from ansible_collections.pinned.release.plugins.module_utils._http import Response
+
+
+def answer(status=200, body="", content_type="application/json", events=()):
+    return Response(status=status, headers={"content-type": content_type}, body=body.encode(), events=list(events))
+
+
+@pytest.mark.parametrize(
+    ("check", "response", "passed", "detail"),
+    [
+        ({"path": "/health", "json": {"status": True}}, answer(body='{"status": true}'), True, "HTTP 200"),
+        ({"path": "/health", "json": {"status": True}}, answer(body='{"status": false}'), False, "JSON 'status' is false"),
+        ({"path": "/c", "json": {"a": {"b": 1}}}, answer(body='{"a": {"b": 2, "c": 3}}'), False, "JSON 'a.b' is 2, expected 1"),
+        ({"path": "/c", "json": {"a": {"b": 1}}}, answer(body='{"a": {"b": 1, "c": 3}}'), True, "HTTP 200"),
+        ({"path": "/health"}, answer(503), False, "HTTP 503, expected 200"),
+        ({"path": "/x", "status": 404}, answer(404), True, "HTTP 404"),
+        ({"path": "/x", "status": "200"}, answer(200), True, "HTTP 200"),
+        ({"path": "/x", "status": [200, 201]}, answer(201), True, "HTTP 201"),
+        ({"path": "/x", "status": [200, 201]}, answer(500), False, "HTTP 500, expected 200 or 201"),
+        ({"path": "/v", "json_keys": ["version"]}, answer(body='{"v": 1}'), False, "JSON lacks version"),
+        ({"path": "/v", "json": {}}, answer(body="<html>"), False, "body is not JSON"),
+        ({"path": "/s", "contains": "[DONE]"}, answer(body="data: 1"), False, "does not contain"),
+        ({"path": "/s", "content_type": "text/event-stream"}, answer(content_type="text/html"), False, "content type text/html"),
+        ({"path": "/s", "content_type": "text/event-stream"}, answer(content_type="text/event-stream; charset=utf-8"), True, "HTTP 200"),
+        ({"path": "/h"}, Response(error="connection refused"), False, "no answer: connection refused"),
+        ({"path": "/s", "sse": {"min_events": 3}}, answer(events=[(0.1, "a"), (0.2, "b")]), False, "2 streamed event(s), expected at least 3"),
+        ({"path": "/s", "sse": {"min_events": 2, "min_spread_ms": 300}}, answer(events=[(0.1, "a"), (0.1, "b"), (0.12, "c")]),
+         False, "arrived within 20 ms (buffered?)"),
+        ({"path": "/s", "sse": {"min_events": 2, "min_spread_ms": 100}}, answer(events=[(0.1, "a"), (0.5, "b")]), True, "2 events over 400 ms"),
+    ],
+)  # fmt: skip
+def test_check_outcome(check, response, passed, detail):
+    outcome = check_outcome(check, response)
+    assert outcome["passed"] is passed
+    assert detail in outcome["detail"]
+
+
+@pytest.mark.parametrize(
+    ("checks", "problem"),
+    [
+        ("health", "checks must be a list of checks, got str"),
+        (["health"], "checks[0] must be a mapping"),
+        ([{"path": "/h"}], "needs a name"),
+        ([{"name": "a", "path": "h"}], "path must start with /"),
+        ([{"name": "a", "path": "/h", "json": ["status"]}], "json must be a mapping, got list"),
+        ([{"name": "a", "path": "/h", "status": "ok"}], "status must be an HTTP status code"),
+        ([{"name": "a", "path": "/h", "status": True}], "status must be an HTTP status code"),
+        ([{"name": "a", "path": "/h", "contains": 5}], "contains must be text"),
+        ([{"name": "a", "path": "/h", "method": "FETCH"}], "method must be one of"),
+        ([{"name": "a", "path": "/h", "expect": 200}], "unknown key(s) expect"),
+        ([{"name": "a", "path": "/h"}, {"name": "a", "path": "/i"}], "the name 'a' is used twice"),
+    ],
+)
+def test_check_problems(checks, problem):
+    assert any(problem in p for p in check_problems(checks)), check_problems(checks)
+
+
+class Recorder:
+    """A fake HTTP peer: answers by path, records what was sent."""
+
+    def __init__(self, answers: dict) -> None:
+        self.answers = answers
+        self.sent: list = []
+
+    def __call__(self, method, url, headers=None, body=None, timeout=10.0, server_name=None):
+        self.sent.append({"method": method, "url": url, "headers": headers, "body": body, "server_name": server_name})
+        return self.answers.get(url.split("127.0.0.1:80", 1)[-1]) or answer(404)
+
+
+def test_values_flow_from_check_to_check_and_never_into_results():
+    send = Recorder({
+        "/api/v1/auths/signin": answer(body=json.dumps({"token": "tok-abcdef-123", "id": "u1"})),
+        "/api/v1/auths/": answer(body=json.dumps({"email": "admin@lab.test"})),
+    })  # fmt: skip
+    checks = [
+        {"name": "sign in", "method": "POST", "path": "/api/v1/auths/signin",
+         "json_body": {"email": "${email}", "password": "${password}"}, "save": {"token": "token"}},
+        {"name": "who am I", "path": "/api/v1/auths/", "headers": {"Authorization": "Bearer ${token}"},
+         "json": {"email": "${email}"}},
+        {"name": "off", "path": "/never", "enabled": False},
+    ]  # fmt: skip
+    outcomes, values = run_checks(checks, "http://127.0.0.1:80", host_header="a.lab",
+                                  variables={"email": "admin@lab.test", "password": "pw-secret-1"}, send=send)  # fmt: skip
+    assert [o["passed"] for o in outcomes] == [True, True]
+    assert values["token"] == "tok-abcdef-123"
+    assert json.loads(send.sent[0]["body"]) == {"email": "admin@lab.test", "password": "pw-secret-1"}
+    assert send.sent[1]["headers"]["Authorization"] == "Bearer tok-abcdef-123"
+    assert send.sent[1]["headers"]["Host"] == "a.lab"
+    assert len(send.sent) == 2, "a switched-off check is not sent"
+    assert "pw-secret-1" not in json.dumps(outcomes)
+    assert "tok-abcdef-123" not in json.dumps(outcomes)
+
+
+def test_a_check_needing_a_value_nobody_provided_fails_without_a_request():
+    send = Recorder({})
+    outcomes, _values = run_checks([{"name": "me", "path": "/me", "headers": {"Authorization": "Bearer ${token}"}}],
+                                   "http://127.0.0.1:80", send=send)  # fmt: skip
+    assert outcomes[0]["passed"] is False
+    assert "needs ${token}, which no earlier check or setting provided" in outcomes[0]["detail"]
+    assert send.sent == []
+
+
+def test_a_saved_value_missing_from_the_answer_fails_the_check():
+    send = Recorder({"/login": answer(body='{"detail": "no"}')})
+    outcomes, values = run_checks(
+        [{"name": "login", "path": "/login", "save": {"token": "token"}}], "http://127.0.0.1:80", send=send
+    )
+    assert outcomes[0]["passed"] is False
+    assert "the answer has no 'token' to keep as ${token}" in outcomes[0]["detail"]
+    assert "token" not in values
+
+
+def test_a_secret_echoed_in_an_answer_is_masked_in_the_detail():
+    send = Recorder({"/x": answer(body=json.dumps({"who": "pw-secret-1"}))})
+    outcomes, _values = run_checks([{"name": "x", "path": "/x", "json": {"who": "someone"}}], "http://127.0.0.1:80",
+                             variables={"password": "pw-secret-1"}, send=send)  # fmt: skip
+    assert "pw-secret-1" not in outcomes[0]["detail"]
+    assert "********" in outcomes[0]["detail"]

@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The controller's identity, whether an earlier run of it is gone, and the command shown back to the operator."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from ansible_collections.pinned.release.plugins.plugin_utils._controller import (
+    controller_identity,
+    controller_run_gone,
+    operator,
+    safe_command,
+)
+
+
+def test_identity_of_this_process():
+    me = controller_identity(os.getpid())
+    assert me["pid"] == os.getpid()
+    assert me["start_ticks"] is not None
+    assert me["run_id"].endswith(f"-{os.getpid()}")
+    assert controller_identity(os.getpid())["run_id"] == me["run_id"], "stable for the whole run"
+
+
+def test_a_run_is_gone_when_its_process_is_gone_or_replaced():
+    me = controller_identity(os.getpid())
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        alive = controller_identity(child.pid)
+        assert controller_run_gone(alive, me) is False
+        assert controller_run_gone({**alive, "start_ticks": alive["start_ticks"] + 1}, me) is True, "pid reused"
+    finally:
+        child.kill()
+        child.wait()
+    assert controller_run_gone(alive, me) is True
+    assert controller_run_gone({**alive, "host": "another-laptop"}, me) is False, (
+        "another controller's run is not ours to judge"
+    )
+    assert controller_run_gone({**alive, "boot_id": "other-boot"}, me) is True
+
+
+def test_the_command_shown_drops_secret_looking_extra_vars():
+    shown = safe_command(["ansible-playbook", "playbooks/deploy.yml", "-l", "production", "-e", "vault_password=x",
+                          "-e", "reason=two words", "-e", "tenant_break_lock=r1", "--extra-vars", "api_token=t"])  # fmt: skip
+    assert shown == "ansible-playbook playbooks/deploy.yml -l production -e 'reason=two words'"
+
+
+def test_operator(monkeypatch):
+    monkeypatch.setenv("PINNED_OPERATOR", "alice")
+    assert operator() == "alice"
+    monkeypatch.delenv("PINNED_OPERATOR")
+    monkeypatch.setenv("USER", "bob")
+    assert operator() == "bob"

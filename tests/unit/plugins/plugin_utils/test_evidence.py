@@ -1,0 +1,76 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Evidence: built from what each test host found, written only when someone tested, gated by one rule."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.pinned.release.plugins.plugin_utils._evidence import (
+    evidence_gate,
+    evidence_path,
+    evidence_record,
+    host_record,
+)
+
+DIGEST = "sha256:" + "a" * 64
+RESOLVED = {"image_ref": f"repo@{DIGEST}", "digest": DIGEST, "tag": "release"}
+PASSED = {"tested": True, "deploy_error": None,
+          "checklist": {"tenants": [{"name": "alpha", "checks": [{"name": "health", "passed": True, "detail": "HTTP 200"}]}]}}  # fmt: skip
+FAILED = {"tested": True, "deploy_error": None,
+          "checklist": {"tenants": [{"name": "alpha", "checks": [{"name": "health", "passed": False, "detail": "HTTP 503"}]}]}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("outcome", "passed", "failure"),
+    [
+        (PASSED, True, None),
+        (FAILED, False, "alpha: health: HTTP 503"),
+        ({"tested": True, "deploy_error": "alpha failed (unhealthy)", "checklist": {}}, False, None),
+        ({"tested": True, "deploy_error": None, "checklist": {"tenants": []}}, False, "no check ran"),
+        ({"tested": False, "deploy_error": "locked by another deploy"}, False, None),
+        (None, False, None),
+    ],
+)
+def test_host_record(outcome, passed, failure):
+    record = host_record(outcome)
+    assert record["passed"] is passed
+    if failure:
+        assert any(failure in line for line in record["failures"])
+
+
+def test_a_run_in_which_no_host_tested_writes_no_record():
+    refused = {"tested": False, "deploy_error": "test1 is locked by another deploy"}
+    assert evidence_record({"test1": refused}, RESOLVED, "repo:release", "me", "T1") is None
+
+
+def test_a_record_passes_only_when_every_tested_host_passed():
+    record = evidence_record(
+        {"t1": PASSED, "t2": FAILED, "t3": {"tested": False}}, RESOLVED, "repo:release", "me", "T1"
+    )
+    assert record["passed"] is False
+    assert sorted(record["hosts"]) == ["t1", "t2"]
+    assert record["not_tested"] == ["t3"]
+    assert evidence_record({"t1": PASSED}, RESOLVED, "repo:release", "me", "T1")["passed"] is True
+
+
+def test_the_same_results_again_keep_the_earlier_record():
+    first = evidence_record({"t1": PASSED}, RESOLVED, "repo:release", "alice", "T1")
+    again = evidence_record({"t1": PASSED}, RESOLVED, "repo:release", "bob", "T2", first)
+    assert again == first
+    changed = evidence_record({"t1": FAILED}, RESOLVED, "repo:release", "bob", "T2", first)
+    assert (changed["finished_at"], changed["operator"]) == ("T2", "bob")
+
+
+def test_the_gate_uses_the_record_of_exactly_that_digest(tmp_path):
+    assert "has no test evidence" in evidence_gate(str(tmp_path), DIGEST)
+    path = evidence_path(str(tmp_path), DIGEST)
+    assert path.endswith("sha256-" + "a" * 64 + ".json")
+    with open(path, "w") as handle:
+        json.dump(evidence_record({"t1": FAILED}, RESOLVED, "c", "me", "T"), handle)
+    assert "says the checklist failed" in evidence_gate(str(tmp_path), DIGEST)
+    with open(path, "w") as handle:
+        json.dump(evidence_record({"t1": PASSED}, RESOLVED, "c", "me", "T"), handle)
+    assert evidence_gate(str(tmp_path), DIGEST) is None
+    assert "invalid digest" in evidence_gate(str(tmp_path), "abc")

@@ -190,7 +190,7 @@ NODE_RUN_FLAGS=(--init --cap-add ALL --cap-drop SYS_RESOURCE --security-opt secc
 
 node_image_tag() {
   local sum
-  sum=$({ cat "$ROOT/lab/node/packages.txt" "$ROOT/lab/node/Dockerfile" "$ROOT/lab/node/entrypoint.sh"
+  sum=$({ cat "$ROOT/lab/node/packages.txt" "$ROOT/lab/node/Dockerfile" "$ROOT/lab/node/entrypoint.sh" "$ROOT/lab/node/syslog.py"
           echo "${NODE_RUN_FLAGS[*]}"; } | sha256sum | cut -c1-12)
   echo "pinned-release-lab/node:$sum"
 }

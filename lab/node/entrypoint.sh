@@ -11,8 +11,8 @@ mkdir -p /run/sshd /root/.ssh
 install -m 0600 /etc/ssh/lab-authorized_keys /root/.ssh/authorized_keys
 /usr/sbin/sshd -o PermitRootLogin=prohibit-password -o PasswordAuthentication=no -o UseDNS=no
 
-# A syslog like a real host's, so tests can check what modules log there (busybox syslogd: /var/log/messages).
-syslogd
+# A syslog, so tests can check what modules log on a host (lab/node/syslog.py: /var/log/messages).
+python3 /usr/local/lib/lab-syslog.py &
 
 socat TCP-LISTEN:"${LAB_REGISTRY_PORT}",bind=127.0.0.1,fork,reuseaddr \
   TCP:"${LAB_REGISTRY_GATEWAY}:${LAB_REGISTRY_PORT}" &

@@ -508,7 +508,10 @@ def run_module(params: dict, engine, check_mode: bool, environ: dict, mask: Secr
         if dead:
             audit({"tenant": None, "result": f"lock taken over from run {dead.get('run_id')}", "previous_holder": dead,
                    "why": "break_lock=stale (older than lock_max_age)" if breaking == "stale" else f"break_lock={breaking}"})  # fmt: skip
-        result = rollout.execute()
+        try:
+            result = rollout.execute()
+        except RolloutError as exc:
+            raise ModuleFailure(f"{host}: {exc}") from None
         if dead:
             result["lock_taken_over"] = dead
         return result

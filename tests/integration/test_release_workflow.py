@@ -127,6 +127,23 @@ def test_drift_is_clean_after_the_cycle(ws):
     assert sorted(report["hosts"]) == PRODUCTION
 
 
+def test_no_secret_in_any_host_log_nor_in_verbose_or_failed_output(ws):
+    """Ansible logs module parameters to each host's syslog: secrets must only ever be no_log parameters."""
+    verbose = ws.play("playbooks/deploy.yml", "-l", "production", "-vvv")
+    assert verbose.returncode == 0, verbose.output[-3000:]
+    assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in verbose.output, "-vvv shows the invocation, secrets marked"
+    bad_type = ws.play("tests/playbooks/tenant.yml", "-l", "test1", "-e", "tenant_image=x", "-e", '{"tenant_batch": [1]}')
+    assert bad_type.returncode != 0
+    assert "argument_spec" in bad_type.output or "Validating arguments" in bad_type.output
+    for run in (verbose, bad_type):
+        assert_no_secret_in(run.output)
+    for node in NODES:
+        syslog = node_sh(node, "cat /var/log/messages").stdout
+        assert "ansible-pinned.release.tenant_rollout: Invoked with" in syslog, f"{node}: the module's invocation is logged"
+        assert "'secrets': {'WEBUI_SECRET_KEY': '********'}" in syslog
+        assert_no_secret_in(syslog)
+
+
 def test_no_secret_in_any_output_or_file(ws):
     for run in ws.runs:
         assert_no_secret_in(run.output)

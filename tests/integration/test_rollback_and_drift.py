@@ -154,3 +154,19 @@ def test_drift_is_reported_and_remediated(ws, case, node, expected_in_output):
     for t in TENANTS[node]:
         assert read_sentinel(node, t) == "before-upgrade"
     assert node_sh(node, "docker ps -aq --filter name=openwebui-ghost").stdout.strip() == ""
+
+
+@pytest.mark.parametrize("declared", ["release_tenants: []\n", "release_tenant:\n  - name: acme\n"])
+def test_remediation_refuses_a_host_that_declares_no_tenants_but_runs_some(ws, declared):
+    """An empty or misspelled tenant list must not make remediation remove every tenant of the host."""
+    host_vars = ws.directory / "host_vars/prod1.yml"
+    kept = host_vars.read_text()
+    before = {t["name"]: tenant("prod1", t["name"])["started_at"] for t in TENANTS["prod1"]}
+    host_vars.write_text(declared)
+    try:
+        run = ws.play("playbooks/drift.yml", "-e", "remediate=true", "-e", "remediate_remove_undeclared=true")
+    finally:
+        host_vars.write_text(kept)
+    assert run.returncode != 0
+    assert "prod1: this host declares no tenants but runs 2 managed container(s): refusing to touch them" in run.text
+    assert {t["name"]: tenant("prod1", t["name"])["started_at"] for t in TENANTS["prod1"]} == before

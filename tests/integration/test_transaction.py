@@ -316,3 +316,42 @@ def test_a_port_change_switches_the_site_only_once_the_new_container_is_ready(fr
     assert "127.0.0.1:3011" in node_sh(NODE, "cat /etc/nginx/conf.d/pinned-release-alpha.conf").stdout
     assert read_sentinel(NODE, ALPHA) == "v1-data"
     deploy(fresh, "v1")
+
+
+def test_while_a_tenant_is_replaced_nginx_answers_503_with_retry_after_never_502(fresh):
+    """Requests to alpha during its upgrade: 200, or 503 + Retry-After from the maintenance page; no 502, no error."""
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from tests.support.lab import NODES
+
+    seen: list = []
+    stop = threading.Event()
+
+    def hammer():
+        url = f"http://127.0.0.1:{NODES[NODE].http_port}/health"
+        while not stop.is_set():
+            request = urllib.request.Request(url, headers={"Host": ALPHA["domain"]})
+            try:
+                with urllib.request.urlopen(request, timeout=5) as answer:
+                    seen.append((answer.status, None))
+            except urllib.error.HTTPError as error:
+                seen.append((error.code, error.headers.get("Retry-After")))
+            except OSError as error:
+                seen.append((-1, str(error)))
+            time.sleep(0.01)
+
+    worker = threading.Thread(target=hammer, daemon=True)
+    worker.start()
+    try:
+        run = deploy(fresh, "v2")
+    finally:
+        stop.set()
+        worker.join()
+    assert run.returncode == 0, run.output[-3000:]
+    statuses = {status for status, _ in seen}
+    assert 503 in statuses, "the upgrade was never observed (the maintenance answer did not show)"
+    assert statuses <= {200, 503}, [s for s in seen if s[0] not in (200, 503)][:5]
+    assert all(retry == "5" for status, retry in seen if status == 503), "a 503 without Retry-After"
+    assert seen[-1][0] == 200

@@ -29,7 +29,9 @@ def test_tenants_run_v1_again_healthy_on_their_pre_upgrade_data(host):
 
 def test_the_migrated_data_was_kept_aside_not_deleted(host):
     for tenant in TENANTS[host.backend.get_hostname()]:
-        aside = host.check_output(f"ls -d /opt/openwebui/{tenant['name']}/data.replaced-* 2>/dev/null || true").split()
+        aside = host.check_output(
+            f"find /opt/openwebui/{tenant['name']} -maxdepth 1 -type d -name 'data.replaced-*'"
+        ).split()
         assert len(aside) == 1, f"{tenant['name']}: {aside}"
         assert host.file(f"{aside[0]}/schema_version").content_string.strip() == "2"
 

@@ -327,9 +327,9 @@ def test_a_host_that_declares_no_tenants_but_runs_managed_containers_is_refused(
 
 def test_not_enough_space_for_the_snapshots_is_refused_before_anything_stops(host, monkeypatch):
     on_v1_with_data(host)
-    from ansible_collections.pinned.release.plugins.module_utils import _rollout
+    from ansible_collections.pinned.release.plugins.module_utils import _rollout_plan
 
-    monkeypatch.setattr(_rollout, "free_bytes", lambda path: 1000)
+    monkeypatch.setattr(_rollout_plan, "free_bytes", lambda path: 1000)
     with pytest.raises(RolloutError, match=r"not enough free space .* need 1\.0 MB .*1000 B free. Nothing was stopped"):
         host.run(V2)
     assert not [c for c in host.engine.calls if c[0] == "stop"]

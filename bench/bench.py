@@ -402,7 +402,9 @@ def bench_rollout(scratch: Path) -> None:
     space = workspace({"test1": 1, "prod1": per_host, "prod2": per_host}, scratch)
     v1 = space.cycle("v1", "-e", f"tenant_batch={per_host}")
     watched = {"node": "prod1", "domain": "prod1t00.bench.lab"}
-    ours, plain, careful, rerun, rollback, errors, maintenance, gaps, changed, ready, healthy = ([] for _figure in range(11))
+    ours, plain, careful, rerun, rollback, errors, maintenance, gaps, changed, ready, healthy = (
+        [] for _figure in range(11)
+    )
     for _run in range(RUNS):
         v2 = space.release("v2")
         plain.append(manual_rollout(v1, v2, per_host, careful=False))

@@ -132,14 +132,18 @@ def test_no_secret_in_any_host_log_nor_in_verbose_or_failed_output(ws):
     verbose = ws.play("playbooks/deploy.yml", "-l", "production", "-vvv")
     assert verbose.returncode == 0, verbose.output[-3000:]
     assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in verbose.output, "-vvv shows the invocation, secrets marked"
-    bad_type = ws.play("tests/playbooks/tenant.yml", "-l", "test1", "-e", "tenant_image=x", "-e", '{"tenant_batch": [1]}')
+    bad_type = ws.play(
+        "tests/playbooks/tenant.yml", "-l", "test1", "-e", "tenant_image=x", "-e", '{"tenant_batch": [1]}'
+    )
     assert bad_type.returncode != 0
     assert "argument_spec" in bad_type.output or "Validating arguments" in bad_type.output
     for run in (verbose, bad_type):
         assert_no_secret_in(run.output)
     for node in NODES:
         syslog = node_sh(node, "cat /var/log/messages").stdout
-        assert "ansible-pinned.release.tenant_rollout: Invoked with" in syslog, f"{node}: the module's invocation is logged"
+        assert "ansible-pinned.release.tenant_rollout: Invoked with" in syslog, (
+            f"{node}: the module's invocation is logged"
+        )
         assert "'secrets': {'WEBUI_SECRET_KEY': '********'}" in syslog
         assert_no_secret_in(syslog)
 

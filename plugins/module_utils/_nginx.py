@@ -16,6 +16,7 @@ import contextlib
 import os
 import re
 import subprocess
+import threading
 import time
 from typing import Optional
 
@@ -150,6 +151,7 @@ class Nginx:
     def __init__(self, site_dir: str, test_command=("nginx", "-t"), reload_command=("nginx", "-s", "reload"),
                  pid_file: str = "/run/nginx.pid") -> None:  # fmt: skip
         self.site_dir = site_dir
+        self._lock = threading.Lock()  # one change at a time: each is checked and reloaded whole
         self.test_command = list(test_command)
         self.reload_command = list(reload_command)
         self.pid_file = pid_file
@@ -176,6 +178,10 @@ class Nginx:
 
         Returns the names changed. Raises NginxError (after undoing) with nginx's own words.
         """
+        with self._lock:
+            return self._apply(changes, reload)
+
+    def _apply(self, changes: dict, reload: bool) -> list:
         before = self.current()
         real = {name: content for name, content in changes.items() if before.get(name) != content}
         if not real:

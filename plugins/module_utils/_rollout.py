@@ -173,19 +173,14 @@ class Rollout(PlanMixin, ReadinessMixin, UndoMixin, ReportMixin):
         started = self.clock()
         for move in moves:
             move.timings["begin"] = started
+        # The tenants of a batch go through each step side by side; a failure of one fails the step for the batch.
         try:
-            for move in moves:
-                self._create(move)
+            self._parallel(self._create, moves)
             self._parallel(self._stop, moves)
-            for move in moves:
-                self._snapshot(move)
-            for move in moves:
-                if move.restore_meta:
-                    self._restore(move, move.restore_meta, exact=True)
-            for move in moves:
-                self._swap(move)
-            for move in moves:
-                self._start(move)
+            self._parallel(self._snapshot, moves)
+            self._parallel(self._restore_requested, [m for m in moves if m.restore_meta])
+            self._parallel(self._swap, moves)
+            self._parallel(self._start, moves)
             self._verify(moves)
         except Exception as exc:  # whatever failed, the batch is put back
             if not isinstance(exc, RolloutError):
@@ -196,20 +191,25 @@ class Rollout(PlanMixin, ReadinessMixin, UndoMixin, ReportMixin):
                     move.failure = (
                         str(exc) if move in failed else f"put back with its batch ({failed[0].spec['name']} failed)"
                     )
-            for move in moves:
-                self._put_back(move)
+            self._parallel(self._put_back, moves)
             return False
-        for move in moves:
-            self._commit(move)
+        self._parallel(self._commit, moves)
         return True
 
     def _parallel(self, function: Callable, moves: list) -> None:
-        if len(moves) == 1:
-            function(moves[0])
+        """``function(move)`` for each move side by side; the first error is raised once all are done."""
+        if len(moves) <= 1:
+            for move in moves:
+                function(move)
             return
         with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(moves), 8)) as pool:
-            for future in [pool.submit(function, m) for m in moves]:
-                future.result()
+            futures = [pool.submit(function, m) for m in moves]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise errors[0]
+
+    def _restore_requested(self, move: Move) -> None:
+        self._restore(move, move.restore_meta, exact=True)
 
     def _fail(self, move: Move, why: str) -> None:
         move.failure = why
@@ -303,7 +303,7 @@ class Rollout(PlanMixin, ReadinessMixin, UndoMixin, ReportMixin):
             self.engine.start(move.record["next"]["id"])
         except Exception as exc:
             self._fail(move, f"starting the new container failed: {exc}")
-        move.timings["started"] = self.clock()
+        move.timings["started"] = move.timings["first_started"] = self.clock()
 
     def _verify(self, moves: list) -> None:
         for move in moves:
@@ -312,32 +312,40 @@ class Rollout(PlanMixin, ReadinessMixin, UndoMixin, ReportMixin):
         if failures and self.settings.data_mode == "auto":
             retry = [m for m in moves if m.spec["name"] in failures and self._can_retry_on_restored_data(m)]
             for move in retry:
-                self._retry_on_restored_data(move)
+                move.timings["first_attempt_failed"] = self.clock()
+            self._parallel(self._retry_on_restored_data, retry)
             if retry:
                 for move in retry:
                     failures.pop(move.spec["name"], None)
                 failures.update(self._wait_moves(retry))
         if failures:
-            for move in moves:
-                if move.spec["name"] in failures:
-                    move.failure = failures[move.spec["name"]]
+            failed = [m for m in moves if m.spec["name"] in failures]
+            for move in failed:
+                move.failure = failures[move.spec["name"]]
+            self._parallel(self._keep_logs, failed)
             first = next(iter(failures))
             raise RolloutError(f"{first}: {failures[first]}")
-        for move in moves:
-            if move.site is not None and move.record["previous_site"] != move.site:
-                move.record["site_switched"] = True
-                self.journal.save(move.record)
-                try:
-                    self.nginx_changes += self.nginx.apply({site_file(move.spec["name"]): move.site})
-                except NginxError as exc:
-                    self._fail(move, f"nginx: {exc}")
-        for move in moves:
-            begin = self.clock()
-            outcomes = self.smoke_checks(move.spec)
-            move.timings["checks_s"] = round(self.clock() - begin, 3)
-            failed = [o for o in outcomes if not o["passed"]]
-            if failed:
-                self._fail(move, "smoke checks failed: " + "; ".join(f"{o['name']}: {o['detail']}" for o in failed))
+        # Every site of the batch switches in one nginx change (one check, one reload).
+        switching = [m for m in moves if m.site is not None and m.record["previous_site"] != m.site]
+        for move in switching:
+            move.record["site_switched"] = True
+            self.journal.save(move.record)
+        if switching:
+            try:
+                self.nginx_changes += self.nginx.apply({site_file(m.spec["name"]): m.site for m in switching})
+            except NginxError as exc:
+                for move in switching:
+                    move.failure = f"nginx: {exc}"
+                raise RolloutError(f"nginx: {exc}") from exc
+        self._parallel(self._smoke, moves)
+
+    def _smoke(self, move: Move) -> None:
+        begin = self.clock()
+        outcomes = self.smoke_checks(move.spec)
+        move.timings["checks_s"] = round(self.clock() - begin, 3)
+        failed = [o for o in outcomes if not o["passed"]]
+        if failed:
+            self._fail(move, "smoke checks failed: " + "; ".join(f"{o['name']}: {o['detail']}" for o in failed))
 
     def _can_retry_on_restored_data(self, move: Move) -> bool:
         if move.record["restore"] is not None:
@@ -351,10 +359,18 @@ class Rollout(PlanMixin, ReadinessMixin, UndoMixin, ReportMixin):
         rec["attempt"] = 2
         self._step(move, "retry")
         try:
-            self.engine.stop(rec["next"]["id"], move.spec["stop_timeout"])
+            # A container in a crash loop has nothing to stop gracefully (and docker stop would wait out its timeout).
+            self.engine.remove(rec["next"]["id"])
+            rec["next"]["id"] = None
+            self.journal.save(rec)
         except Exception as exc:
-            self._fail(move, f"stopping the container that failed on the current data failed: {exc}")
+            self._fail(move, f"removing the container that failed on the current data failed: {exc}")
         self._restore(move, move.restore_meta, exact=False)
+        try:
+            rec["next"]["id"] = self.engine.create(container_config(move.spec, move.spec["container"]))
+        except Exception as exc:
+            self._fail(move, f"creating its container again failed: {exc}")
+        self.journal.save(rec)
         rec["started"] = True
         self._step(move, "start")
         try:

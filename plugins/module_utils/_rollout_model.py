@@ -74,4 +74,4 @@ class Probe:
     port: int
     image: str
     ready_at: Optional[float] = None
-    logs: list = field(default_factory=list)
+    restarts: Optional[int] = None  # restarts before the wait (None: count from the first look)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 from typing import Optional
 
@@ -20,8 +21,9 @@ class ReadinessMixin:
     """The health gate and smoke checks of ``Rollout``."""
 
     def _probe(self, move: Move) -> Probe:
+        # A new container has never restarted: any restart seen is a crash loop.
         return Probe(move.spec["name"], move.record["next"]["id"] or move.spec["container"], move.spec["port"],
-                     move.spec["image"])  # fmt: skip
+                     move.spec["image"], restarts=0)  # fmt: skip
 
     def wait_ready(self, probes: list, timeout: Optional[float] = None) -> dict:
         """Wait until each probe's container is ready; {name: why} of those that are not (fails fast)."""
@@ -31,14 +33,18 @@ class ReadinessMixin:
         pending = {p.name: p for p in probes}
         failures: dict = {}
         while pending:
-            for name, probe in list(pending.items()):
-                verdict, why = self._readiness(probe, baseline)
+            batch = list(pending.items())
+            if len(batch) == 1:
+                verdicts = [self._readiness(batch[0][1], baseline)]
+            else:  # a batch's containers are looked at side by side: a slow answer from one delays no other
+                with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(batch), 8)) as pool:
+                    verdicts = list(pool.map(lambda item: self._readiness(item[1], baseline), batch))
+            for (name, probe), (verdict, why) in zip(batch, verdicts):
                 if verdict == "ok":
                     probe.ready_at = self.clock()
                     del pending[name]
                 elif verdict == "fail":
                     failures[name] = why
-                    probe.logs = self._logs(probe.container)
                     del pending[name]
             if not pending:
                 break
@@ -47,7 +53,6 @@ class ReadinessMixin:
                     failures[name] = (
                         f"not ready after the {timeout:g} s health timeout ({self._readiness(probe, baseline)[1]})"
                     )
-                    probe.logs = self._logs(probe.container)
                 break
             self.sleep(POLL_SECONDS)
         return failures
@@ -58,8 +63,11 @@ class ReadinessMixin:
         for move, probe in zip(moves, probes):
             if probe.ready_at is not None:
                 move.timings["ready"] = probe.ready_at
-            move.logs = probe.logs
         return failures
+
+    def _keep_logs(self, move: Move) -> None:
+        """The failed container's last log lines (without a line holding a secret), for the result."""
+        move.logs = self._logs(move.record["next"]["id"] or move.spec["container"])
 
     def _logs(self, container: str) -> list:
         raw = self.engine.logs(container, self.settings.log_lines * 3)
@@ -70,7 +78,7 @@ class ReadinessMixin:
         if facts is None:
             return "fail", "its container disappeared"
         restarts = facts.get("restart_count") or 0
-        baseline.setdefault(probe.name, restarts)
+        baseline.setdefault(probe.name, restarts if probe.restarts is None else probe.restarts)
         if facts["status"] in ("exited", "dead"):
             return "fail", f"container exited (exit code {facts.get('exit_code')})"
         if facts["status"] == "restarting" or restarts > baseline[probe.name]:
@@ -85,7 +93,7 @@ class ReadinessMixin:
             return "wait", f"health is {facts['health']}"
         base = f"http://127.0.0.1:{probe.port}"
         answer = self.send(
-            "GET", base + self.settings.health_path, headers={}, body=None, timeout=2.0, server_name=None
+            "GET", base + self.settings.health_path, headers={}, body=None, timeout=1.0, server_name=None
         )
         if answer.status != 200:
             return "wait", f"{self.settings.health_path} answers {answer.status if answer.status > 0 else answer.error}"
@@ -98,7 +106,7 @@ class ReadinessMixin:
                 return "wait", f"{self.settings.health_path} answers {answer.text[:60]}"
         expected = self._expected_versions.get(probe.image)
         if expected and self.settings.version_path:
-            version = self.send("GET", base + self.settings.version_path, headers={}, body=None, timeout=2.0,
+            version = self.send("GET", base + self.settings.version_path, headers={}, body=None, timeout=1.0,
                                 server_name=None)  # fmt: skip
             try:
                 actual = dig(json.loads(version.text), self.settings.version_key)

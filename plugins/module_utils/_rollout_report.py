@@ -35,6 +35,12 @@ class ReportMixin:
                 "start_to_ready_s": round(timings["ready"] - timings["started"], 3) if "ready" in timings and "started" in timings else None,
                 "snapshot_s": timings.get("snapshot_s"),
                 "checks_s": timings.get("checks_s"),
+                "first_attempt_s": round(timings["first_attempt_failed"] - timings["first_started"], 3)
+                if "first_attempt_failed" in timings and "first_started" in timings
+                else None,
+                "stop_to_start_s": round(timings["first_started"] - timings["stop"], 3)
+                if "first_started" in timings and "stop" in timings
+                else None,
             }.items() if v is not None}  # fmt: skip
             if rec.get("restore"):
                 entry["restored_from"] = rec["restore"]["snapshot"]

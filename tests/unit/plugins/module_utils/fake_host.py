@@ -119,6 +119,7 @@ class FakeEngine:
         os.makedirs(data, exist_ok=True)
         marker = os.path.join(data, "schema_version")
         current = int(open(marker).read()) if os.path.exists(marker) else 0  # noqa: SIM115
+        container.logs.append(f"open-webui {app.version} starting with key={container.env.get('WEBUI_SECRET_KEY')}")
         if app.crash or (app.schema is not None and current > app.schema):
             container.status, container.exit_code = "exited", 1
             container.logs.append(f"open-webui {app.version}: data schema {current} is newer; refusing to start")
@@ -126,7 +127,7 @@ class FakeEngine:
         if app.schema is not None:
             with open(marker, "w") as handle:
                 handle.write(str(app.schema))
-        container.logs.append(f"open-webui {app.version} listening; key={container.env.get('WEBUI_SECRET_KEY')}")
+        container.logs.append(f"open-webui {app.version} listening on :8080")
         container.status = "running"
         container.started_at = self.clock()
 

@@ -18,6 +18,7 @@ from ansible_collections.pinned.release.plugins.module_utils._rollout import (
     Settings,
     SimulatedCrash,
 )
+from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask
 from ansible_collections.pinned.release.plugins.module_utils._tenants import checked_specs
 
 from .fake_host import BROKEN, CRASH, OTHER_REPO_V1, SLOW, V1, V2, Clock, FakeEngine, FakeHttp
@@ -57,9 +58,10 @@ class Host:
         nginx = Nginx(
             self.site_dir, test_command=self.nginx_test, reload_command=["true"], pid_file=str(self.tmp / "none")
         )
+        mask = SecretMask(v for spec in specs for v in spec["secret_env"].values())
         return Rollout(self.engine, specs, self.app, Settings(**options), {"run_id": f"run-{self.clock():.0f}", "reason": "test"},
                        self.journal, nginx, send=self.http, audit=self.audit.append, clock=self.clock,
-                       sleep=self.clock.sleep, failpoint=failpoint)  # fmt: skip
+                       sleep=self.clock.sleep, failpoint=failpoint, mask=mask.text)  # fmt: skip
 
     def run(self, image: str, **kwargs) -> dict:
         self.clock.sleep(1)
@@ -487,3 +489,33 @@ def test_journal_and_copies_are_private_files(host):
     for path in (host.tmp / "state/journal").rglob("*"):
         if path.is_file():
             assert oct(os.stat(path).st_mode & 0o777) == "0o600", path
+
+
+@pytest.mark.parametrize("step", ["retry", "restore", "start", "verify", "commit"])
+def test_a_crash_during_a_rollback_with_restore_then_a_rerun_ends_on_the_pre_upgrade_data(host, step):
+    upgraded_with_writes(host)
+
+    def crash(at, name):
+        if at == step and name == "acme":
+            raise SimulatedCrash(at)
+
+    with pytest.raises(SimulatedCrash):
+        host.rollout(V1, data_mode="auto", failpoint=crash).execute()
+    result = host.run(V1, data_mode="auto")
+    assert not result.get("failed"), result
+    for t in TENANTS:
+        assert host.running(t["name"]) == (V1, "running")
+        assert host.read(t["name"], "sentinel") == f"v1-data-{t['name']}"
+    assert host.names() == {"openwebui-acme", "openwebui-globex"}
+    assert host.journal.pending() == {}
+    kept = [p for p in (host.tmp / "opt/acme").glob("data.*") if p.is_dir() and (p / "kv/written-on-v2").exists()]
+    assert kept, "the writes made on v2 are kept aside somewhere, never deleted"
+
+
+def test_a_failed_tenant_comes_with_its_last_log_lines_without_secrets(host):
+    on_v1_with_data(host)
+    (host.data("acme") / "schema_version").write_text("7")  # data newer than any version understands
+    result = host.run(V2, tenants=TENANTS[:1])
+    acme = result["tenants"][0]
+    assert any("refusing to start" in line for line in acme["logs"]), acme["logs"]
+    assert not any("key-of-acme" in line for line in acme["logs"]), "a log line with the secret key is dropped"

@@ -37,7 +37,8 @@ ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
 OUT = ROOT / "bench"
 BIG_REPO = f"{REGISTRY}/pinned/bench-big"
 BIG_TAG = "200mb"
-ENV = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", PINNED_OPERATOR="bench")
+ENV = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", PINNED_OPERATOR="bench",
+           PINNED_LAB_APP="standin")  # fmt: skip
 JSON_ENV = dict(ENV, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
 
 rows: list = []  # (section, what, stats, peer_of, note)

@@ -1,78 +1,63 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""make demo: a whole release cycle on the embedded lab, step by step.
+"""make demo: a whole release cycle of the real Open WebUI on the embedded lab, step by step.
 
-:release=v1 -> test -> promote -> production; :release=v2 (migrates data) -> test -> promote ->
-production; drift clean; someone starts an old digest by hand on prod2; drift reports it;
-emergency rollback to v1 (with the pre-upgrade data snapshot); drift clean; a summary table.
+0.12.0 -> test -> promote -> production; users sign in and save data; a 0.12.4 build whose pipe save is broken
+is caught on test and cannot be promoted; 0.12.4 (migrates the database) -> test -> promote -> production, users
+still logged in; someone recreates a tenant by hand without its secret key (everyone logged out), drift reports
+it, remediation puts it back; emergency rollback to 0.12.0 across the migration (the pre-upgrade snapshot);
+drift clean; a table of every tenant.
 
 Starts from fresh lab tenants each time (lab/lab.sh reset-tenants), so it is safe to run again.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LAB_HOME = Path(os.environ.get("PINNED_LAB_HOME", "/var/lib/pinned-release-lab"))
-REPO = "127.0.0.1:5000/pinned/openwebui"
-NODES = {"test1": 2201, "prod1": 2202, "prod2": 2203}
+sys.path.insert(0, str(ROOT))
+
+from tests.support.lab import node_sh, registry_digest  # noqa: E402
+from tests.support.openwebui import OpenWebUI  # noqa: E402
+from tests.support.workflow import LAB_VARS, TENANTS  # noqa: E402
+
+REPO = "pinned/open-webui"
+OLD, NEW = "0.12.0", "0.12.4"
+BROKEN = f"{NEW}-pipe-save-broken"
 PRODUCTION = ("prod1", "prod2")
+ADMIN = LAB_VARS["release_checklist_variables"]
 LOG = ROOT / "inventories/lab/.release_state/demo.log"
 BOLD, GREEN, RED, DIM, OFF = (
     ("\033[1m", "\033[32m", "\033[31m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
 )
 step_number = 0
-
-
-def short(digest: str | None) -> str:
-    return (digest or "-")[:19]
-
-
-def ssh(node: str, command: str) -> str:
-    cmd = ["ssh", "-q", "-i", str(LAB_HOME / "ssh/id_ed25519"), "-o", f"UserKnownHostsFile={LAB_HOME / 'ssh/known_hosts'}",
-           "-o", "BatchMode=yes", "-p", str(NODES[node]), "root@127.0.0.1", command]  # fmt: skip
-    return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
-
-
-def digest_of(tag: str) -> str:
-    request = urllib.request.Request(
-        f"http://{REPO.split('/', maxsplit=1)[0]}/v2/pinned/openwebui/manifests/{tag}",
-        method="HEAD",
-        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the lab registry, http only
-        return response.headers["Docker-Content-Digest"]
-
-
-def tenants(node: str) -> list:
-    import yaml
-
-    return yaml.safe_load((ROOT / f"inventories/lab/host_vars/{node}.yml").read_text())["release_tenants"]
+tokens: dict = {}
 
 
 def step(title: str, command: list | None = None, expect_failure: bool = False, action=None) -> str:
     """Run one step, print one line with its outcome and time; stop the demo if it misbehaves."""
     global step_number
     step_number += 1
-    print(f"{BOLD}[{step_number:2}]{OFF} {title[:70]:<70}", end="", flush=True)
+    print(f"{BOLD}[{step_number:2}]{OFF} {title[:72]:<72}", end="", flush=True)
     started = time.monotonic()
     output, ok = "", True
     if command:
-        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", PINNED_OPERATOR="demo")
+        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", PINNED_OPERATOR="demo",
+                   PINNED_LAB_APP="open-webui")  # fmt: skip
         proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
         output = proc.stdout + proc.stderr
         with LOG.open("a") as log:
             log.write(f"\n===== [{step_number}] {title}\n$ {' '.join(command)}\n{output}")
         ok = (proc.returncode != 0) if expect_failure else (proc.returncode == 0)
     if action:
-        output = action() or ""
+        try:
+            output = action() or ""
+        except AssertionError as exc:
+            ok, output = False, str(exc)
     elapsed = time.monotonic() - started
     verdict = ("failed, as expected" if expect_failure else "ok") if ok else "UNEXPECTED"
     print(f"{GREEN if ok else RED}{verdict:>20}{OFF} {DIM}{elapsed:5.1f}s{OFF}")
@@ -87,89 +72,122 @@ def playbook(name: str, *args: str) -> list:
     return [str(ROOT / ".venv/bin/ansible-playbook"), f"playbooks/{name}", *args]
 
 
-def lines_matching(output: str, marker: str) -> list:
+def lab(*args: str) -> list:
+    return [str(ROOT / "lab/lab.sh"), *args]
+
+
+def say(text: str) -> None:
+    print(f"       {DIM}{text[:150]}{OFF}")
+
+
+def lines_with(output: str, marker: str) -> list:
     text = " ".join(output.split())
-    return [part.strip(" -'") for part in text.split(" - '") if marker in part]
+    return [part.strip(" -'\"") for part in text.split(" - ") if marker in part]
+
+
+def app(node: str, tenant: dict) -> OpenWebUI:
+    return OpenWebUI(node, tenant["domain"])
+
+
+def users_save_data() -> None:
+    for node in PRODUCTION:
+        for tenant in TENANTS[node]:
+            user = app(node, tenant)
+            tokens[tenant["name"]] = user.admin_token(ADMIN["admin_email"], ADMIN["admin_password"])
+            user.write_function(tokens[tenant["name"]], "saved_before_the_upgrade")
+
+
+def users_still_logged_in() -> str:
+    for node in PRODUCTION:
+        for tenant in TENANTS[node]:
+            user = app(node, tenant)
+            assert user.token_works(tokens[tenant["name"]]), f"{tenant['name']}: its users were logged out"
+            assert user.has_function(tokens[tenant["name"]], "saved_before_the_upgrade"), f"{tenant['name']}: data lost"
+    return ""
+
+
+def recreate_without_secret_key() -> None:
+    tenant = TENANTS["prod2"][1]
+    base = f"/opt/openwebui/{tenant['name']}"
+    node_sh("prod2", f"docker rm -f openwebui-{tenant['name']} >/dev/null && docker run -d --name openwebui-{tenant['name']} "
+                     f"--restart unless-stopped -p 127.0.0.1:{tenant['port']}:8080 -v {base}/data:/app/backend/data "
+                     f"--env-file {base}/app.env --label pinned.release.managed=true 127.0.0.1:5000/{REPO}@{registry_digest(NEW, REPO)}"
+                     " >/dev/null")  # fmt: skip
+    user = app("prod2", tenant)
+    user.wait_ready()
+    assert not user.token_works(tokens[tenant["name"]]), "expected the hand-made container to log its users out"
 
 
 def main() -> None:
     LOG.parent.mkdir(parents=True, exist_ok=True)
     LOG.write_text("")
-    v1, v2 = digest_of("v1"), digest_of("v2")
-    print(f"{BOLD}pinned.release demo{OFF}: v1 = {short(v1)}, v2 = {short(v2)} (full log: {LOG})\n")
-
+    old, new = registry_digest(OLD, REPO), registry_digest(NEW, REPO)
+    print(f"{BOLD}pinned.release demo{OFF}: the real Open WebUI {OLD} ({old[:19]}) and {NEW} ({new[:19]}), "
+          f"built from PyPI by the lab (full log: {LOG})\n")  # fmt: skip
     for state in ("group_vars/production/release_pin.yml", "group_vars/production/DOCKER_IMAGE_PIN.md",
                   "group_vars/production/ROLLBACK_INCIDENTS.md"):  # fmt: skip
         (ROOT / "inventories/lab" / state).unlink(missing_ok=True)
-    step("fresh lab tenants and pin (lab/lab.sh reset-tenants)", [str(ROOT / "lab/lab.sh"), "reset-tenants"])
-    step(f":release -> v1 ({short(v1)})", [str(ROOT / "lab/lab.sh"), "release-tag", "v1"])
-    step("deploy.yml -l test: deploy the candidate, run the checklist", playbook("deploy.yml", "-l", "test"))
-    step("promote.yml: pin the tested digest", playbook("promote.yml", "-e", "reason='demo: first release'"))
-    step("deploy.yml -l production: rolling, health-gated", playbook("deploy.yml", "-l", "production"))
+    step("fresh lab tenants and pin (lab/lab.sh reset-tenants)", lab("reset-tenants"))
+    step(f":release -> {OLD}", lab("release-tag", OLD))
+    step("deploy.yml -l test: deploy the candidate, run the testing checklist", playbook("deploy.yml", "-l", "test"))
+    step("promote.yml: pin the tested digest", playbook("promote.yml", "-e", f"reason='demo: first release {OLD}'"))
+    step("deploy.yml -l production: canary host first, health-gated", playbook("deploy.yml", "-l", "production"))
+    step("users sign in and save data on every production tenant", action=users_save_data)
 
-    def write_sentinels():
-        for node in PRODUCTION:
-            for t in tenants(node):
-                ssh(
-                    node,
-                    f"curl -s -X PUT --data demo-data-{t['name']} -H 'Host: {t['domain']}' http://127.0.0.1/api/kv/demo",
-                )
+    step(f":release -> {BROKEN} (a build whose pipe save fails)", lab("release-tag", BROKEN))
+    caught = step(
+        "deploy.yml -l test: the checklist catches it", playbook("deploy.yml", "-l", "test"), expect_failure=True
+    )
+    for line in lines_with(caught, "pipe save that broke")[:1]:
+        say(line)
+    step("promote.yml refuses the failed candidate", playbook("promote.yml"), expect_failure=True)
 
-    step("users write data into every production tenant", action=write_sentinels)
+    step(f":release -> {NEW} (two database migrations)", lab("release-tag", NEW))
+    step("deploy.yml -l test: a login and data from before carried over", playbook("deploy.yml", "-l", "test"))
+    step("promote.yml", playbook("promote.yml", "-e", f"reason='demo: {NEW}'"))
     step(
-        f":release -> v2 ({short(v2)}, migrates the data schema 1 -> 2)",
-        [str(ROOT / "lab/lab.sh"), "release-tag", "v2"],
+        "deploy.yml -l production (snapshot of each tenant before it changes)",
+        playbook("deploy.yml", "-l", "production"),
     )
-    step("deploy.yml -l test", playbook("deploy.yml", "-l", "test"))
-    step("promote.yml", playbook("promote.yml", "-e", "reason='demo: v2'"))
-    step("deploy.yml -l production (snapshot before each tenant)", playbook("deploy.yml", "-l", "production"))
-    step("drift.yml: fleet on the pin", playbook("drift.yml"))
+    step("users are still logged in, their data is there", action=users_still_logged_in)
+    step("drift.yml: the fleet is on the pin", playbook("drift.yml"))
 
-    def start_old_by_hand():
-        base = "/opt/openwebui/umbrella"
-        ssh("prod2", f"docker rm -f openwebui-umbrella >/dev/null; docker run -d --name openwebui-umbrella --restart unless-stopped "
-                     f"-p 127.0.0.1:3002:8080 -v {base}/data:/app/backend/data --env-file {base}/app.env --env-file {base}/secrets.env "
-                     f"--label pinned.release.managed=true {REPO}@{v1} >/dev/null")  # fmt: skip
+    step("someone recreates umbrella by hand, without its secret key", action=recreate_without_secret_key)
+    drift = step("drift.yml reports it (users were logged out)", playbook("drift.yml"), expect_failure=True)
+    for line in lines_with(drift, "prod2 openwebui-umbrella")[:3]:
+        say(line)
+    step("drift.yml -e remediate=true puts it back", playbook("drift.yml", "-e", "remediate=true"))
+    step("users are logged in again", action=users_still_logged_in)
 
-    step(f"someone starts the old digest by hand on prod2 ({short(v1)})", action=start_old_by_hand)
-    time.sleep(3)
-    drift = step("drift.yml reports it", playbook("drift.yml"), expect_failure=True)
-    for line in lines_matching(drift, "prod2 openwebui-umbrella")[:3]:
-        print(f"       {DIM}{line[:150]}{OFF}")
-    rollback = step(
-        "rollback.yml -l production: emergency rollback to v1",
-        playbook("rollback.yml", "-l", "production", "-e", "reason='demo: v2 rejected'"),
+    rollback = step(f"rollback.yml -l production: emergency rollback to {OLD}",
+                    playbook("rollback.yml", "-l", "production", "-e", f"reason='demo: {NEW} rejected'"))  # fmt: skip
+    for line in lines_with(rollback, ": restored ")[:4]:
+        say(line)
+    step("drift.yml: the fleet is clean again", playbook("drift.yml"))
+
+    print(
+        f"\n{BOLD}{'host':<7} {'tenant':<10} {'version':<8} {'health':<9} {'login from before':<18} data from before{OFF}"
     )
-    text = " ".join(rollback.split())
-    for match in re.finditer(
-        r"msg: '?(\w+): restored (\S+) \(taken (\S+), before the upgrade to \S+\); ([^']*?)'", text
-    ):
-        tenant_name, snapshot, taken, lost = match.groups()
-        print(f"       {DIM}{tenant_name}: restored {Path(snapshot).name} (taken {taken}); {lost[:90]}{OFF}")
-    step("drift.yml: fleet clean again", playbook("drift.yml"))
-
-    print(f"\n{BOLD}{'host':<7} {'tenant':<10} {'digest':<21} {'health':<9} data intact{OFF}")
     intact_all = True
     for node in ("test1", *PRODUCTION):
-        for t in tenants(node):
-            state = json.loads(ssh(node, f"docker inspect openwebui-{t['name']}") or "[{}]")[0]
-            labels = (state.get("Config") or {}).get("Labels") or {}
-            health = ((state.get("State") or {}).get("Health") or {}).get("Status", "-")
+        for tenant in TENANTS[node]:
+            user = app(node, tenant)
+            status, version = user.call("GET", "/api/version")
+            health = "ok" if user.call("GET", "/health")[0] == 200 else "DOWN"
             if node in PRODUCTION:
-                data = ssh(node, f"curl -s -H 'Host: {t['domain']}' http://127.0.0.1/api/kv/demo")
-                intact = data == f"demo-data-{t['name']}"
-                intact_all &= intact
-                intact_text = "yes" if intact else f"NO ({data[:30]})"
+                login = user.token_works(tokens[tenant["name"]])
+                data = user.has_function(tokens[tenant["name"]], "saved_before_the_upgrade")
+                intact_all &= login and data
+                login_text, data_text = ("yes" if login else "NO"), ("yes" if data else "NO")
             else:
-                intact_text = "(test host)"
-            print(
-                f"{node:<7} {t['name']:<10} {short(labels.get('pinned.release.digest')):<21} {health:<9} {intact_text}"
-            )
+                login_text, data_text = "(test host)", ""
+            version_text = version.get("version", "?") if status == 200 else "-"
+            print(f"{node:<7} {tenant['name']:<10} {version_text:<8} {health:<9} {login_text:<18} {data_text}")
     print(
-        f"\nproduction pin: {short(v1)} (v1), incident recorded in inventories/lab/group_vars/production/ROLLBACK_INCIDENTS.md"
+        f"\nproduction pin: {OLD} ({old[:19]}), incident recorded in inventories/lab/group_vars/production/ROLLBACK_INCIDENTS.md"
     )
     if not intact_all:
-        print(f"{RED}data was lost{OFF}")
+        print(f"{RED}a login or data was lost{OFF}")
         sys.exit(1)
     print(f"{GREEN}demo complete{OFF}")
 

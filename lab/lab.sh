@@ -160,27 +160,42 @@ ensure_app_images() {
   say "images: $APP_REPO:{v1,v2,broken,slow} pushed; :release -> $(release_points_to)"
 }
 
-tag_digest() { # tag -> digest the registry serves for it
+STANDIN_VARIANTS="v1 v2 broken slow"
+
+# The stand-in's variants are v1 v2 broken slow; anything else is a version of the real Open WebUI.
+repo_of() { # variant -> repository path in the registry
+  case " $STANDIN_VARIANTS " in *" $1 "*) echo pinned/openwebui ;; *) echo pinned/open-webui ;; esac
+}
+
+tag_digest() { # tag [repository path] -> digest the registry serves for it
   curl -fsSI -m 5 -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
     -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
-    "http://$REGISTRY/v2/pinned/openwebui/manifests/$1" 2>/dev/null | tr -d '\r' \
+    "http://$REGISTRY/v2/${2:-pinned/openwebui}/manifests/$1" 2>/dev/null | tr -d '\r' \
     | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}' | grep .
 }
 
-release_points_to() {
-  local release variant
-  release=$(tag_digest release) || { echo "(missing)"; return; }
-  for variant in v1 v2 broken slow; do
-    [ "$(tag_digest "$variant" 2>/dev/null)" = "$release" ] && { echo "$variant ($release)"; return; }
+release_points_to() { # [open-webui] -> which variant :release is
+  local release variant repo=pinned/openwebui variants=$STANDIN_VARIANTS
+  if [ "${1:-}" = open-webui ]; then
+    repo=pinned/open-webui
+    variants="$OPENWEBUI_VERSIONS $(for v in $OPENWEBUI_VERSIONS; do printf '%s-%s ' "$v" "$OPENWEBUI_BROKEN_SUFFIX"; done)"
+  fi
+  release=$(tag_digest release "$repo") || { echo "(missing)"; return; }
+  for variant in $variants; do
+    [ "$(tag_digest "$variant" "$repo" 2>/dev/null)" = "$release" ] && { echo "$variant ($release)"; return; }
   done
   echo "$release"
 }
 
-move_release_tag() { # variant
-  docker image inspect "$APP_REPO:$1" >/dev/null 2>&1 || die "no local image $APP_REPO:$1: run 'lab/lab.sh up' first"
-  docker tag "$APP_REPO:$1" "$APP_REPO:release"
-  docker push -q "$APP_REPO:release" >/dev/null
-  echo "$1" >"$LAB_HOME/release-variant"
+move_release_tag() { # variant (a stand-in variant, or an Open WebUI version)
+  local path repo state=release-variant
+  path=$(repo_of "$1")
+  repo="$REGISTRY/$path"
+  if [ "$path" = pinned/open-webui ]; then state="release-openwebui"; fi
+  docker image inspect "$repo:$1" >/dev/null 2>&1 || die "no local image $repo:$1: run 'lab/lab.sh up' first"
+  docker tag "$repo:$1" "$repo:release"
+  docker push -q "$repo:release" >/dev/null
+  echo "$1" >"$LAB_HOME/$state"
 }
 
 # ---------------------------------------------------------------- node image
@@ -195,30 +210,107 @@ node_image_tag() {
   echo "pinned-release-lab/node:$sum"
 }
 
+# A Debian bookworm minbase root with these packages, imported as an image (cached per machine).
+debootstrap_image() { # tag packages(comma-separated) what
+  local tag=$1 pkgs=$2 what=$3 rootfs mirror
+  docker image inspect "$tag" >/dev/null 2>&1 && return
+  ensure_commands debootstrap:debootstrap
+  need_root "debootstrap" "debootstrap"
+  mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  [ -n "$mirror" ] || mirror=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+  [ -n "$mirror" ] || die "cannot tell which Debian mirror apt uses: set one in /etc/apt/sources.list.d/debian.sources"
+  rootfs="$LAB_HOME/build/rootfs-${what}"
+  rm -rf "$rootfs"
+  say "$what image: debootstrap bookworm (about a minute, once per machine)"
+  debootstrap --variant=minbase --include="$pkgs" bookworm "$rootfs" "$mirror" >"$LAB_HOME/build/debootstrap-$what.log" 2>&1 \
+    || die "debootstrap failed: see $LAB_HOME/build/debootstrap-$what.log"
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  tar -C "$rootfs" -c . | docker import - "$tag" >/dev/null
+  rm -rf "$rootfs"
+}
+
 ensure_node_image() {
   NODE_IMAGE=$(node_image_tag)
   docker image inspect "$NODE_IMAGE" >/dev/null 2>&1 && return
-  local pkgs base rootfs mirror
+  local pkgs base
   pkgs=$(grep -v '^#' "$ROOT/lab/node/packages.txt" | paste -sd, -)
   base="pinned-release-lab/node-base:$(printf %s "$pkgs" | sha256sum | cut -c1-12)"
-  if ! docker image inspect "$base" >/dev/null 2>&1; then
-    ensure_commands debootstrap:debootstrap
-    need_root "debootstrap" "debootstrap"
-    mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-    [ -n "$mirror" ] || mirror=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
-    [ -n "$mirror" ] || die "cannot tell which Debian mirror apt uses: set one in /etc/apt/sources.list.d/debian.sources"
-    rootfs="$LAB_HOME/build/node-rootfs"
-    rm -rf "$rootfs"
-    say "node image: debootstrap bookworm (about a minute, once per machine)"
-    debootstrap --variant=minbase --include="$pkgs" bookworm "$rootfs" "$mirror" >"$LAB_HOME/build/debootstrap.log" 2>&1 \
-      || die "debootstrap failed: see $LAB_HOME/build/debootstrap.log"
-    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-    tar -C "$rootfs" -c . | docker import - "$base" >/dev/null
-    rm -rf "$rootfs"
-  fi
+  debootstrap_image "$base" "$pkgs" node
   say "node image: building $NODE_IMAGE"
   docker build -q --build-arg BASE="$base" -t "$NODE_IMAGE" "$ROOT/lab/node" >/dev/null 2>"$LAB_HOME/build/docker-build.log" \
       || die "image build failed: see $LAB_HOME/build/docker-build.log"
+}
+
+# ---------------------------------------------------------------- the real Open WebUI
+# Slim images of two versions with a migration between them, from PyPI, built once per machine and version.
+OPENWEBUI_VERSIONS=${PINNED_LAB_OPENWEBUI_VERSIONS:-0.12.0 0.12.4}
+OPENWEBUI_REPO="${REGISTRY}/pinned/open-webui"
+OPENWEBUI_PACKAGES=python3,python3-venv,ca-certificates
+OPENWEBUI_BROKEN_SUFFIX=pipe-save-broken
+
+# The wheels of one version, resolved by the image's own Python (markers like python_full_version differ from
+# this machine's), downloaded once. The download runs in a container of the base image, trusting this
+# machine's CA bundle and pip index (a proxy or mirror in between).
+openwebui_wheels() { # version base -> prints the wheel folder
+  local version=$1 base=$2 dir="$LAB_HOME/build/open-webui/wheels-$1" ca pip_env=()
+  if [ -f "$dir/.complete" ]; then echo "$dir"; return 0; fi
+  rm -rf "$dir.partial" && mkdir -p "$dir.partial"
+  "$ROOT/.venv/bin/python" -m pip download -q --disable-pip-version-check --no-deps "open-webui==$version" -d "$dir.partial" \
+    >"$dir.partial/download.log" 2>&1 || { tail -3 "$dir.partial/download.log" >&2; return 1; }
+  "$ROOT/.venv/bin/python" - "$dir.partial" <<'PY' || return 1
+import pathlib, sys, zipfile
+folder = pathlib.Path(sys.argv[1])
+wheel = next(folder.glob("open_webui-*.whl"))
+with zipfile.ZipFile(wheel) as archive:
+    (folder / "requirements-slim.txt").write_bytes(archive.read("requirements-slim.txt"))
+PY
+  ca=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
+  [ -f "$ca" ] && pip_env+=(-v "$ca:/etc/ssl/pinned-lab-ca.crt:ro" -e PIP_CERT=/etc/ssl/pinned-lab-ca.crt)
+  case "${PIP_INDEX_URL:-}" in http*) pip_env+=(-e PIP_INDEX_URL="$PIP_INDEX_URL") ;; esac
+  docker run --rm "${pip_env[@]}" -v "$dir.partial:/wheels" "$base" sh -c \
+    'python3 -m venv /tmp/v && /tmp/v/bin/pip download -q --disable-pip-version-check --only-binary=:all: -d /wheels -r /wheels/requirements-slim.txt' \
+    >>"$dir.partial/download.log" 2>&1 || { tail -3 "$dir.partial/download.log" >&2; return 1; }
+  touch "$dir.partial/.complete" && rm -rf "$dir" && mv "$dir.partial" "$dir"
+  echo "$dir"
+}
+
+openwebui_local_tag() { # version -> the local image tag (changes with the Dockerfile)
+  echo "pinned-release-lab/open-webui:$1-$(sha256sum <"$ROOT/lab/openwebui/Dockerfile" | cut -c1-12)"
+}
+
+ensure_openwebui_images() {
+  local base version tag wheels ctx built=() newest
+  base="pinned-release-lab/openwebui-base:$(printf %s "$OPENWEBUI_PACKAGES" | sha256sum | cut -c1-12)"
+  debootstrap_image "$base" "$OPENWEBUI_PACKAGES" openwebui
+  for version in $OPENWEBUI_VERSIONS; do
+    tag=$(openwebui_local_tag "$version")
+    if ! docker image inspect "$tag" >/dev/null 2>&1; then
+      say "open-webui $version: downloading its wheels and building a slim image (about 3 minutes, once)"
+      if ! wheels=$(openwebui_wheels "$version" "$base"); then
+        say "open-webui $version: its wheels could not be fetched (above); keeping the images already built"
+        continue
+      fi
+      ctx="$LAB_HOME/build/open-webui/context-$version"
+      rm -rf "$ctx" && mkdir -p "$ctx" && cp -al "$wheels" "$ctx/wheels" && cp "$ROOT/lab/openwebui/Dockerfile" "$ctx/"
+      docker build -q --build-arg BASE="$base" --build-arg OPENWEBUI_VERSION="$version" -t "$tag" "$ctx" \
+        >"$LAB_HOME/build/open-webui/build-$version.log" 2>&1 \
+        || { say "open-webui $version: image build failed (see $LAB_HOME/build/open-webui/build-$version.log); keeping the images already built"; rm -rf "$ctx"; continue; }
+      rm -rf "$ctx"
+    fi
+    docker tag "$tag" "$OPENWEBUI_REPO:$version" && docker push -q "$OPENWEBUI_REPO:$version" >/dev/null
+    built+=("$version")
+  done
+  [ ${#built[@]} -gt 0 ] || { say "open-webui: no image could be built or kept; the real-app cycle cannot run"; return 0; }
+  newest=${built[${#built[@]}-1]}
+  tag="pinned-release-lab/open-webui:$newest-$OPENWEBUI_BROKEN_SUFFIX-$(cat "$ROOT/lab/openwebui/Dockerfile.defect" "$ROOT/lab/openwebui/defect-pipe-save.py" | sha256sum | cut -c1-12)"
+  if ! docker image inspect "$tag" >/dev/null 2>&1; then
+    docker build -q --build-arg GOOD="$OPENWEBUI_REPO:$newest" -f "$ROOT/lab/openwebui/Dockerfile.defect" -t "$tag" \
+      "$ROOT/lab/openwebui" >"$LAB_HOME/build/open-webui/build-defect.log" 2>&1 \
+      || die "building the pipe-save defect of open-webui $newest failed: see $LAB_HOME/build/open-webui/build-defect.log"
+  fi
+  docker tag "$tag" "$OPENWEBUI_REPO:$newest-$OPENWEBUI_BROKEN_SUFFIX" && docker push -q "$OPENWEBUI_REPO:$newest-$OPENWEBUI_BROKEN_SUFFIX" >/dev/null
+  move_release_tag "$(cat "$LAB_HOME/release-openwebui" 2>/dev/null || echo "${built[0]}")"
+  say "images: $OPENWEBUI_REPO:{${built[*]},$newest-$OPENWEBUI_BROKEN_SUFFIX} pushed; :release -> $(release_points_to open-webui)"
 }
 
 # ---------------------------------------------------------------- ssh
@@ -298,6 +390,7 @@ cmd_up() {
   ensure_network
   ensure_gateway_forwarder
   ensure_app_images
+  ensure_openwebui_images
   ensure_node_image
   ensure_ssh_material
   local spec fields
@@ -323,22 +416,39 @@ cmd_down() {
   say "lab is down"
 }
 
+# What a node says about itself: its containers, zombie processes (an init reaps them) and disk use.
+# shellcheck disable=SC2016 # expanded on the node
+NODE_FIGURES='echo "$(docker ps -q | wc -l) containers, $(ps -eo stat= | grep -c "^Z") zombies, docker $(du -sh /var/lib/docker 2>/dev/null | cut -f1), tenant data $(du -sh /opt/openwebui 2>/dev/null | cut -f1 || echo 0)"'
+
+zombies() {
+  local count=0 state
+  for state in /proc/[0-9]*/stat; do
+    [ "$(awk '{print $3}' "$state" 2>/dev/null)" = Z ] && count=$((count + 1))
+  done
+  echo "$count"
+}
+
 cmd_status() {
   local rc=0 spec state fields
   if docker info >/dev/null 2>&1; then echo "engine    up ($(docker version -f '{{.Server.Version}}'))"
   else echo "engine    DOWN"; rc=1; fi
-  if registry_answers "$REGISTRY"; then echo "registry  up ($REGISTRY, :release -> $(release_points_to))"
+  if registry_answers "$REGISTRY"; then
+    echo "registry  up ($REGISTRY, stand-in :release -> $(release_points_to), open-webui :release -> $(release_points_to open-webui))"
   else echo "registry  DOWN ($REGISTRY)"; rc=1; fi
   for spec in "${NODES[@]}"; do
     read -r -a fields <<<"$spec"; set -- "${fields[@]}"
     state=$(docker inspect -f '{{.State.Status}}' "${NODE_PREFIX}$1" 2>/dev/null || echo absent)
     if [ "$state" = running ] && node_ssh "$2" true 2>/dev/null; then
-      printf 'node      %-6s up (%s, ssh 127.0.0.1:%s, http 127.0.0.1:%s, %s containers)\n' "$1" "$4" "$2" "$3" \
-        "$(node_ssh "$2" docker ps -q | wc -l)"
+      printf 'node      %-6s up (%s, ssh 127.0.0.1:%s, http 127.0.0.1:%s, %s)\n' "$1" "$4" "$2" "$3" \
+        "$(node_ssh "$2" "$NODE_FIGURES")"
     else
       printf 'node      %-6s %s\n' "$1" "$state"; rc=1
     fi
   done
+  printf 'lab       %s: %s; lab images: %s; zombies on this machine: %s\n' "$LAB_HOME" \
+    "$(du -sh "$LAB_HOME" 2>/dev/null | cut -f1)" \
+    "$(docker images --format '{{.Repository}} {{.Size}}' | grep -c -e '^pinned-release-lab/' -e "^$REGISTRY/pinned/") images" \
+    "$(zombies)"
   return $rc
 }
 
@@ -371,8 +481,10 @@ case "${1:-}" in
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null ;;
   down) cmd_down "${2:-}" ;;
   status) cmd_status ;;
-  release-tag) [ -n "${2:-}" ] || die "usage: lab/lab.sh release-tag v1|v2|broken|slow"
-    move_release_tag "$2"; say ":release -> $(release_points_to)" ;;
+  release-tag) [ -n "${2:-}" ] || die "usage: lab/lab.sh release-tag v1|v2|broken|slow (the stand-in) | <open-webui version>"
+    move_release_tag "$2"
+    if [ "$(repo_of "$2")" = pinned/open-webui ]; then say "open-webui :release -> $(release_points_to open-webui)"
+    else say ":release -> $(release_points_to)"; fi ;;
   registry-stop) stop_registry ;;
   registry-start) ensure_registry ;;
   *) sed -n '3,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;

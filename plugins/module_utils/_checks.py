@@ -17,6 +17,7 @@ A check is one request and what its answer must show::
     content_type: text/event-stream
     sse: {min_events: 3, min_spread_ms: 150}   # streamed: events arrive spread over time, not in one lump
     save: {token: token}            # remember answer values (dotted paths) for later checks as ${token}
+    skip_without: [before_token]    # skipped (not failed) when one of these values is not there
     enabled: true                   # false switches an entry off
 
 ``${name}`` takes a value given to the run or saved by an earlier check. Values can be secrets (a
@@ -33,7 +34,7 @@ from ansible_collections.pinned.release.plugins.module_utils._http import Respon
 
 CHECK_KEYS = {
     "name", "method", "path", "headers", "json_body", "body", "status", "json", "json_keys", "contains",
-    "content_type", "sse", "save", "enabled", "description", "timeout",
+    "content_type", "sse", "save", "skip_without", "enabled", "description", "timeout",
 }  # fmt: skip
 VARIABLE_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD")
@@ -74,7 +75,8 @@ def check_problems(checks: object, where: str = "checks") -> list:
         statuses = status if isinstance(status, list) else [status]
         if not statuses or not all(_status_number(s) is not None for s in statuses):
             problems.append(f"{label}: status must be an HTTP status code or a list of them, got {status!r}")
-        for key, kind in (("json", dict), ("headers", dict), ("save", dict), ("sse", dict), ("json_keys", list)):
+        for key, kind in (("json", dict), ("headers", dict), ("save", dict), ("sse", dict), ("json_keys", list),
+                          ("skip_without", list)):  # fmt: skip
             if check.get(key) is not None and not isinstance(check[key], kind):
                 problems.append(
                     f"{label}: {key} must be a {'mapping' if kind is dict else 'list'}, got {type(check[key]).__name__}"
@@ -199,6 +201,11 @@ def run_checks(checks: list, base_url: str, host_header: Optional[str] = None, s
     outcomes = []
     for check in checks:
         if check.get("enabled", True) is False:
+            continue
+        absent = [name for name in check.get("skip_without") or [] if values.get(name) in (None, "")]
+        if absent:
+            outcomes.append({"name": check["name"], "passed": True, "skipped": True,
+                             "detail": f"skipped: no {', '.join('${' + n + '}' for n in absent)} (nothing to carry over)"})  # fmt: skip
             continue
         missing: set = set()
         path = _fill(check["path"], values, missing)

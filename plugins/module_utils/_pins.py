@@ -136,6 +136,8 @@ def _iter_checks(record: dict):
     for host, host_result in sorted((record.get("hosts") or {}).items()):
         for tenant, tenant_result in sorted((host_result.get("tenants") or {}).items()):
             for check in tenant_result.get("checks") or []:
+                if check.get("skipped"):  # nothing to carry over on a fresh tenant: not a check that ran
+                    continue
                 yield {"where": f"{host}/{tenant}", "name": check.get("name", "?"), "passed": bool(check.get("passed"))}
 
 

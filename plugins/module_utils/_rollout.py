@@ -96,6 +96,7 @@ class Rollout(PlanMixin, ReadinessMixin, UndoMixin, ReportMixin):
         if pending:
             self._pull_first(pending)
             self._check_space(pending, restores)
+        self._image_versions()
         self._apply_sites(exclude={s["name"] for s in pending})
         for spec in self.specs:
             if spec["name"] not in {s["name"] for s in pending}:

@@ -181,7 +181,13 @@ class PlanMixin:
                 if not self.engine.image_present(image):
                     raise RolloutError(f"pulling {image} did not leave that digest on the host; nothing was touched")
                 self.changed = True
-            labels = self.engine.image_labels(image) if self.settings.version_label else {}
+
+    def _image_versions(self) -> None:
+        """The version each image declares (its version label), which a ready container must report."""
+        if not self.settings.version_label:
+            return
+        for image in sorted({spec["image"] for spec in self.specs}):
+            labels = self.engine.image_labels(image)
             self._expected_versions[image] = labels.get(self.settings.version_label) if labels else None
 
     def _check_space(self, pending: list, restores: dict) -> None:

@@ -96,6 +96,7 @@ class ReportMixin:
             "nginx_changed": sorted(set(self.nginx_changes)),
             "removed_undeclared": self.results.get("_undeclared", []),
             "warnings": self.warnings,
+            "image_versions": {image: version for image, version in self._expected_versions.items() if version},
         }
         if failed:
             parts = []

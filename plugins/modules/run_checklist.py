@@ -86,6 +86,13 @@ options:
   use_kept:
     description: Start from the variables kept earlier under this name (an absent file starts empty).
     type: str
+  skip_if_down:
+    description:
+      - When the first check of a tenant gets no answer, or 502, 503 or 504 (nothing runs there yet, or it is down),
+        report every check of that tenant as skipped instead of failed. For the checks run before a deploy, whose
+        values later checks carry over it.
+    type: bool
+    default: false
   via:
     description: C(nginx) sends through the host's nginx; C(direct) to the tenant's published port on 127.0.0.1.
     type: str
@@ -140,7 +147,7 @@ tenants:
       type: bool
       returned: always
     checks:
-      description: C(name), C(passed), C(detail), C(elapsed_ms) of each check run.
+      description: C(name), C(passed), C(detail), C(elapsed_ms) of each check run; C(skipped) for one that was not.
       type: list
       elements: dict
       returned: always
@@ -169,12 +176,20 @@ def kept_path(state_dir: str, name: str, tenant: str) -> str:
     return os.path.join(state_dir, "checklist", name, f"{tenant}.json")
 
 
+def _down(outcome: dict) -> bool:
+    detail = outcome.get("detail", "")
+    return not outcome["passed"] and (
+        detail.startswith("no answer") or detail.split(",")[0] in ("HTTP 502", "HTTP 503", "HTTP 504")
+    )
+
+
 def run_module(params: dict, mask: SecretMask, send=None) -> dict:
     problems = check_problems(params["checks"], "checks")
     if problems:
         raise ValueError("; ".join(problems))
     kwargs = {"send": send} if send else {}
     results = []
+    given = set(params["variables"] or {})
     for tenant in params["tenants"]:
         values = dict(params["variables"] or {})
         values.update((params["per_tenant_variables"] or {}).get(tenant["name"]) or {})
@@ -189,12 +204,21 @@ def run_module(params: dict, mask: SecretMask, send=None) -> dict:
             base, server_name = f"https://127.0.0.1:{params['https_port']}", tenant["domain"]
         else:
             base, server_name = f"http://127.0.0.1:{params['http_port']}", None
-        outcomes, values = run_checks(params["checks"], base, host_header=tenant["domain"], server_name=server_name,
+        checks = [c for c in params["checks"] if c.get("enabled", True) is not False]
+        outcomes, values = run_checks(checks[:1], base, host_header=tenant["domain"], server_name=server_name,
                                       variables=values, **kwargs)  # fmt: skip
+        if params["skip_if_down"] and outcomes and _down(outcomes[0]):
+            why = f"skipped: {tenant['name']} was not answering ({outcomes[0]['detail']}), so there is nothing to carry over"
+            outcomes = [{"name": c["name"], "passed": True, "skipped": True, "detail": why} for c in checks]
+            values = {}
+        else:
+            more, values = run_checks(checks[1:], base, host_header=tenant["domain"], server_name=server_name,
+                                      variables=values, **kwargs)  # fmt: skip
+            outcomes += more
         mask.add(v for v in values.values() if isinstance(v, str) and len(v) >= 4)
         if params["keep"]:
-            write_json(kept_path(params["state_dir"], params["keep"], tenant["name"]),
-                       {k: v for k, v in values.items() if isinstance(v, (str, int, float, bool))})  # fmt: skip
+            kept = {k: v for k, v in values.items() if isinstance(v, (str, int, float, bool)) and k not in given}
+            write_json(kept_path(params["state_dir"], params["keep"], tenant["name"]), kept)
         results.append({"name": tenant["name"], "passed": bool(outcomes) and all(o["passed"] for o in outcomes),
                         "checks": outcomes})  # fmt: skip
     return {"changed": False, "tenants": results, "passed": all(r["passed"] for r in results)}
@@ -209,6 +233,7 @@ def main() -> None:
             "per_tenant_variables": {"type": "dict", "default": {}},
             "keep": {"type": "str", "no_log": False},
             "use_kept": {"type": "str"},
+            "skip_if_down": {"type": "bool", "default": False},
             "via": {"type": "str", "choices": ["nginx", "direct"], "default": "nginx"},
             "http_port": {"type": "int", "default": 80},
             "https_port": {"type": "int", "default": 443},

@@ -331,6 +331,10 @@ removed_undeclared:
   returned: always
   type: list
   elements: str
+image_versions:
+  description: "C({image: version}) - the version each image declares in O(app)'s C(version_label), when it does."
+  returned: when not in check mode
+  type: dict
 unexpected:
   description: In check mode, managed containers no tenant declares.
   returned: in check mode

@@ -27,15 +27,27 @@ def evidence_path(evidence_dir: str, digest: str) -> str:
 def host_record(outcome: Optional[dict]) -> dict:
     """One test host's part of a record, from what test_deploy registered on it.
 
-    ``outcome``: ``{tested, deploy_error, checklist}`` - tested is false when the host never got to deploy the
-    candidate (refused by its lock, unreachable, the pull failed): such a host proves nothing either way.
+    ``outcome``: ``{tested, deploy_error, checklist_before, checklist}`` - tested is false when the host never got
+    to deploy the candidate (refused by its lock, unreachable, the pull failed): such a host proves nothing either
+    way. Checks before the deploy are named ``before the upgrade: ...``; a skipped check neither passes nor fails.
     """
     outcome = outcome or {}
-    checklist = outcome.get("checklist") or {}
-    tenants = {}
-    for tenant in checklist.get("tenants") or []:
-        checks = [{k: check.get(k) for k in ("name", "passed", "detail")} for check in tenant.get("checks") or []]
-        tenants[tenant["name"]] = {"passed": bool(checks) and all(c["passed"] for c in checks), "checks": checks}
+    tenants: dict = {}
+    for key, prefix in (("checklist_before", "before the upgrade: "), ("checklist", "")):
+        for tenant in (outcome.get(key) or {}).get("tenants") or []:
+            checks = tenants.setdefault(tenant["name"], {"passed": True, "checks": []})["checks"]
+            for check in tenant.get("checks") or []:
+                entry = {
+                    "name": prefix + str(check.get("name")),
+                    "passed": bool(check.get("passed")),
+                    "detail": check.get("detail"),
+                }
+                if check.get("skipped"):
+                    entry["skipped"] = True
+                checks.append(entry)
+    for entry in tenants.values():
+        ran = [c for c in entry["checks"] if not c.get("skipped")]
+        entry["passed"] = bool(ran) and all(c["passed"] for c in ran)
     error = outcome.get("deploy_error")
     passed = bool(outcome.get("tested")) and not error and bool(tenants) and all(t["passed"] for t in tenants.values())
     failures = [

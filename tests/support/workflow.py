@@ -14,13 +14,20 @@ from pathlib import Path
 
 import yaml
 
-from tests.support.lab import APP_REPO, NODES, ROOT, lab_script, node_sh, registry_digest
+from tests.support.lab import NODES, ROOT, lab_script, node_sh, registry_digest
 
 TENANTS = {
     node: yaml.safe_load((ROOT / f"inventories/lab/host_vars/{node}.yml").read_text())["release_tenants"]
     for node in NODES
 }
-SECRETS = sorted(v for tenants in TENANTS.values() for t in tenants for v in (t.get("secrets") or {}).values())
+LAB_VARS = yaml.safe_load((ROOT / "inventories/lab/group_vars/all/release.yml").read_text())
+# Every secret of the lab: the tenants' keys and the test admin's password.
+SECRETS = sorted(
+    [v for tenants in TENANTS.values() for t in tenants for v in (t.get("secrets") or {}).values()]
+    + [LAB_VARS["release_checklist_variables"]["admin_password"]]
+)
+# The lab's two apps (inventories/lab, PINNED_LAB_APP): the busybox stand-in and the real Open WebUI.
+APP_REPOSITORIES = {app: entry["repository"] for app, entry in LAB_VARS["lab_apps"].items()}
 PRODUCTION = ["prod1", "prod2"]
 
 
@@ -52,6 +59,7 @@ class Run:
 class Workspace:
     directory: Path
     runs: list = field(default_factory=list)
+    app: str = "standin"
 
     @property
     def inventory(self) -> Path:
@@ -66,7 +74,12 @@ class Workspace:
         return self.directory / ".release_state/evidence"
 
     def env(self) -> dict:
-        return dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", PINNED_OPERATOR="pytest")
+        return dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", PINNED_OPERATOR="pytest",
+                    PINNED_LAB_APP=self.app)  # fmt: skip
+
+    @property
+    def repository(self) -> str:
+        return APP_REPOSITORIES[self.app]
 
     def command(self, playbook: str, *args: str) -> list:
         return ["ansible-playbook", "-i", str(self.inventory), str(ROOT / playbook), *args]
@@ -115,8 +128,9 @@ class Workspace:
         return yaml.safe_load(self.pin_file.read_text())
 
     def release(self, variant: str) -> str:
+        """Move this app's :release to a variant (stand-in) or version (Open WebUI); its digest."""
         lab_script("release-tag", variant)
-        return registry_digest(variant)
+        return registry_digest(variant, self.repository.split("/", 1)[1])
 
     def cycle(self, variant: str, *extra: str) -> str:
         """:release -> variant, test, promote, production rollout (each with ``extra`` args); returns the digest."""
@@ -131,12 +145,12 @@ class Workspace:
         return digest
 
 
-def make_workspace(tmp_path: Path) -> Workspace:
+def make_workspace(tmp_path: Path, app: str = "standin") -> Workspace:
     directory = tmp_path / "inventory"
     shutil.copytree(
         ROOT / "inventories/lab", directory, ignore=shutil.ignore_patterns("release_pin.yml", ".release_state", "*.md")
     )
-    return Workspace(directory)
+    return Workspace(directory, app=app)
 
 
 def reset_nodes() -> None:
@@ -151,7 +165,7 @@ def tenant(node: str, name: str) -> dict:
         return {"exists": False}
     data = json.loads(result.stdout)[0]
     image = json.loads(node_sh(node, f"docker image inspect {data['Image']}").stdout)[0]
-    digests = [d.split("@")[1] for d in image.get("RepoDigests") or [] if d.startswith(APP_REPO + "@")]
+    digests = [d.split("@")[1] for d in image.get("RepoDigests") or [] if d.split("@")[0] in APP_REPOSITORIES.values()]
     return {
         "exists": True,
         "digest": digests[0] if digests else None,

@@ -449,7 +449,7 @@ def bench_rollout(scratch: Path) -> None:
         "rollout.overhead_per_tenant", "rollout", "our per-tenant time above the app's restart-to-ready", overhead
     )
     record("unavailability.errors", "unavailability", "connection errors and 502s to one tenant during its upgrade",
-                      errors, unit="count")  # fmt: skip
+           errors, unit="count")  # fmt: skip
     record("unavailability.maintenance", "unavailability", "503 + Retry-After answers (the maintenance page) meanwhile",
            maintenance, unit="count")  # fmt: skip
     gap_f = record("unavailability.longest_gap", "unavailability", "longest gap between good answers (request every 20 ms)",

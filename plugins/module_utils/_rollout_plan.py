@@ -1,7 +1,11 @@
 # Copyright (c) pinned.release contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The release transaction's look before it leaps: what differs per tenant (check mode and the plan of a run), and what is settled before any tenant stops: restores, pull, free space, sites, files."""
+"""The release transaction's look before it leaps.
+
+What differs per tenant (check mode and the plan of a run), and what is settled before any tenant
+stops: restores, pull, free space, sites, files.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,11 @@
 # Copyright (c) pinned.release contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""When a container is ready: fail fast on exit, crash loop or unhealthy; ready once the app answers its health check (and reports the version its image declares); smoke checks through nginx."""
+"""When a container is ready.
+
+Fail fast on exit, crash loop or unhealthy; ready once the app answers its health check (and reports
+the version its image declares); smoke checks through nginx.
+"""
 
 from __future__ import annotations
 

@@ -97,9 +97,12 @@ def test_the_controller_killed_mid_rollout_then_a_plain_rerun_finishes(fresh, mo
     while time.monotonic() < deadline:
         state = tenant(NODE, "alpha")
         journal = node_sh(NODE, "cat /var/lib/pinned-release/journal/alpha.json 2>/dev/null", check=False).stdout
-        if (moment == "stopped" and state.get("status") == "exited") or (
-            moment == "started" and state.get("digest") == slow) or (
-            moment == "journal verify" and '"step": "verify"' in journal):  # fmt: skip
+        reached = {
+            "stopped": state.get("status") == "exited",
+            "started": state.get("digest") == slow,
+            "journal verify": '"step": "verify"' in journal,
+        }
+        if reached[moment]:
             break
         time.sleep(0.05)
     fresh.kill(proc)
@@ -350,7 +353,7 @@ def test_while_a_tenant_is_replaced_nginx_answers_503_with_retry_after_never_502
         stop.set()
         worker.join()
     assert run.returncode == 0, run.output[-3000:]
-    statuses = {status for status, _ in seen}
+    statuses = {status for status, _retry in seen}
     assert 503 in statuses, "the upgrade was never observed (the maintenance answer did not show)"
     assert statuses <= {200, 503}, [s for s in seen if s[0] not in (200, 503)][:5]
     assert all(retry == "5" for status, retry in seen if status == 503), "a 503 without Retry-After"

@@ -122,7 +122,7 @@ def test_a_saved_value_missing_from_the_answer_fails_the_check():
 
 def test_a_secret_echoed_in_an_answer_is_masked_in_the_detail():
     send = Recorder({"/x": answer(body=json.dumps({"who": "pw-secret-1"}))})
-    outcomes, _values = run_checks([{"name": "x", "path": "/x", "json": {"who": "someone"}}], "http://127.0.0.1:80",
-                             variables={"password": "pw-secret-1"}, send=send)  # fmt: skip
+    checks = [{"name": "x", "path": "/x", "json": {"who": "someone"}}]
+    outcomes, _values = run_checks(checks, "http://127.0.0.1:80", variables={"password": "pw-secret-1"}, send=send)
     assert "pw-secret-1" not in outcomes[0]["detail"]
     assert "********" in outcomes[0]["detail"]

@@ -30,6 +30,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / ".collections")]
 from ansible_collections.pinned.release.plugins.module_utils._registry import REGISTRY_ARGUMENT_SPEC  # noqa: E402
 from ansible_collections.pinned.release.plugins.modules.resolve_digest import run_module as resolve  # noqa: E402
 from tests.support.lab import APP_REPO, NODES, REGISTRY, lab_script, node_sh, registry_digest  # noqa: E402
+
+# The lab's topology comes from its inventory (inventories/lab/hosts.ini).
+TEST_NODE = next(name for name, node in NODES.items() if node.group == "test")
+PRODUCTION = tuple(name for name, node in NODES.items() if node.group == "production")
 from tests.support.workflow import Workspace, make_workspace  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
@@ -236,8 +240,8 @@ def bench_resolve() -> None:
 
 # ------------------------------------------------------------------ 2. drift on one host
 def bench_drift_one_host() -> None:
-    print("\n2. Drift check, one host with 50 containers (test1)")
-    node, count = "test1", 50
+    node, count = TEST_NODE, 50
+    print(f"\n2. Drift check, one host with 50 containers ({node})")
     digest = registry_digest("v1")
     image = f"{APP_REPO}@{digest}"
     names = [f"bench-drift-{i:02d}" for i in range(count)]
@@ -307,7 +311,7 @@ def must(run, what: str) -> None:
 def bench_fleet(scratch: Path) -> None:
     print("\n3. Fleet drift check: 3 nodes x 20 tenants, drift.yml")
     lab_script("reset-tenants")
-    space = workspace({"test1": 20, "prod1": 20, "prod2": 20}, scratch)
+    space = workspace(dict.fromkeys(NODES, 20), scratch)
     space.cycle("v1", "-e", "tenant_batch=20")  # setting up 60 tenants
     samples = []
     for _run in range(RUNS):
@@ -359,7 +363,7 @@ def manual_rollout(digest_from: str, digest_to: str, count: int, careful: bool) 
     tenant to answer its health check before the next one (what a careful operator does)."""
     run_args = "--restart unless-stopped --memory 64m -e WEBUI_SECRET_KEY=manual-secret"
     wait = "; until curl -fs -o /dev/null http://127.0.0.1:42$i/health; do sleep 0.1; done" if careful else ""
-    for node in ("prod1", "prod2"):
+    for node in PRODUCTION:
         node_sh(node, f"docker image rm {APP_REPO}@{digest_to} >/dev/null 2>&1 || true")
         node_sh(
             node,
@@ -369,13 +373,13 @@ def manual_rollout(digest_from: str, digest_to: str, count: int, careful: bool) 
                 f"--name manual-$i --label bench.manual=1 -p 127.0.0.1:42$i:8080 {run_args} "
                 f"-v /opt/bench-manual/$i:/app/backend/data {APP_REPO}@{digest_from} >/dev/null; done")  # fmt: skip
     start = time.perf_counter()
-    for node in ("prod1", "prod2"):
+    for node in PRODUCTION:
         node_sh(node, f"set -e; docker pull -q {APP_REPO}@{digest_to} >/dev/null; for i in $(seq -w 0 {count - 1}); do "
                 f"docker stop -t 10 manual-$i >/dev/null && docker rm manual-$i >/dev/null && docker run -d "
                 f"--name manual-$i --label bench.manual=1 -p 127.0.0.1:42$i:8080 {run_args} "
                 f"-v /opt/bench-manual/$i:/app/backend/data {APP_REPO}@{digest_to} >/dev/null{wait}; done", timeout=600)  # fmt: skip
     elapsed = time.perf_counter() - start
-    for node in ("prod1", "prod2"):
+    for node in PRODUCTION:
         node_sh(
             node,
             "docker ps -aq --filter label=bench.manual | xargs -r docker rm -f >/dev/null; rm -rf /opt/bench-manual",
@@ -385,7 +389,7 @@ def manual_rollout(digest_from: str, digest_to: str, count: int, careful: bool) 
 
 def restart_to_ready(digest: str) -> tuple:
     """The app's own time from docker run to answering its health check, and to Docker calling it healthy."""
-    node = "prod1"
+    node = PRODUCTION[0]
     node_sh(node, "docker rm -f bench-restart >/dev/null 2>&1 || true")
     out = node_sh(node, f"s=$(date +%s.%N); docker run -d --name bench-restart --memory 64m -p 127.0.0.1:4299:8080 "
                   f"{APP_REPO}@{digest} >/dev/null; until curl -fs -o /dev/null http://127.0.0.1:4299/health; do sleep 0.02; done; "
@@ -400,9 +404,9 @@ def bench_rollout(scratch: Path) -> None:
     print("\n4. Production rollout 2 hosts x 10 tenants v1 -> v2, unavailability, idempotent re-run, rollback")
     per_host = 10
     lab_script("reset-tenants")
-    space = workspace({"test1": 1, "prod1": per_host, "prod2": per_host}, scratch)
+    space = workspace({TEST_NODE: 1} | dict.fromkeys(PRODUCTION, per_host), scratch)
     v1 = space.cycle("v1", "-e", f"tenant_batch={per_host}")
-    watched = {"node": "prod1", "domain": "prod1t00.bench.lab"}
+    watched = {"node": PRODUCTION[0], "domain": f"{PRODUCTION[0]}t00.bench.lab"}
     ours, plain, careful, rerun, rollback, errors, maintenance, gaps, changed, ready, healthy = (
         [] for _figure in range(11)
     )
@@ -413,7 +417,7 @@ def bench_rollout(scratch: Path) -> None:
         app_ready, app_healthy = restart_to_ready(v1)
         ready.append(app_ready)
         healthy.append(app_healthy)
-        for node in ("prod1", "prod2"):
+        for node in PRODUCTION:
             node_sh(node, f"docker image rm {APP_REPO}@{v2} >/dev/null 2>&1 || true")
         must(space.play("playbooks/deploy.yml", "-l", "test"), "test deploy of v2")
         must(space.play("playbooks/promote.yml"), "promote v2")

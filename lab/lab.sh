@@ -15,12 +15,23 @@ REGISTRY_PORT=${PINNED_LAB_REGISTRY_PORT:-5000}
 REGISTRY="127.0.0.1:${REGISTRY_PORT}"
 APP_REPO="${REGISTRY}/pinned/openwebui"
 NETWORK=pinned-lab
-# name ssh-port http-port group
-NODES=("test1 2201 8001 test" "prod1 2202 8002 production" "prod2 2203 8003 production")
+# "name ssh-port http-port group", read from the lab inventory (the one place the topology is written).
+INVENTORY="$ROOT/inventories/lab/hosts.ini"
+mapfile -t NODES < <(awk '
+  /^[[:space:]]*(#|$)/ { next }
+  /^\[/ { group = substr($1, 2, length($1) - 2); next }
+  { ssh = ""; http = ""
+    for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "ansible_port") ssh = kv[2]; if (kv[1] == "lab_http_port") http = kv[2] }
+    print $1, ssh, http, group }' "$INVENTORY")
 NODE_PREFIX=pinned-lab-
 
 say() { printf '\033[1m[lab]\033[0m %s\n' "$*"; }
 die() { printf '[lab] ERROR: %s\n' "$*" >&2; exit 1; }
+[ ${#NODES[@]} -gt 0 ] || die "no nodes in $INVENTORY: restore it from git (git checkout -- inventories/lab/hosts.ini)"
+for spec in "${NODES[@]}"; do
+  [[ $spec =~ ^[a-z0-9-]+\ [0-9]+\ [0-9]+\ [a-z]+$ ]] \
+    || die "$INVENTORY: a host needs ansible_port and lab_http_port under a [group] (got: $spec)"
+done
 
 # ---------------------------------------------------------------- packages
 need_root() {

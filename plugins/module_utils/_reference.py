@@ -21,11 +21,16 @@ DOCKER_HUB_ALIASES = ("docker.io", "index.docker.io", "registry-1.docker.io", "r
 DEFAULT_TAG = "latest"
 NAME_MAX_LENGTH = 255
 
+# The distribution reference grammar, ASCII only (Go's \w is [0-9A-Za-z_]); every match is a fullmatch,
+# so no trailing newline ever slips through the way Python's ``$`` lets it.
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_PATH_RE = re.compile(rf"^{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
+_PATH_RE = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*", re.ASCII)
 _HOST_LABEL = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN_RE = re.compile(rf"^(?:{_HOST_LABEL}(?:\.{_HOST_LABEL})*|\[[0-9a-fA-F:.]+\])(?::[0-9]{{1,5}})?$")
-_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
+_DOMAIN_RE = re.compile(
+    rf"(?P<host>{_HOST_LABEL}(?:\.{_HOST_LABEL})*|\[(?P<ipv6>[0-9a-fA-F:]+)\])(?::(?P<port>[0-9]+))?", re.ASCII
+)
+_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", re.ASCII)
+_IMAGE_ID_RE = re.compile(r"(?:sha256:)?[a-f0-9]{64}", re.ASCII)
 _DIGEST_HEX_LENGTH = {"sha256": 64, "sha512": 128}
 
 
@@ -67,9 +72,6 @@ class ImageReference:
         """What to ask the registry for: the digest when known, else the tag."""
         return self.digest or self.tag or DEFAULT_TAG
 
-    def with_digest(self, digest: str) -> ImageReference:
-        return ImageReference(self.registry, self.repository, self.tag, parse_digest(digest))
-
     @property
     def by_digest(self) -> str:
         """``registry/repository@digest``: the only form production runs."""
@@ -105,19 +107,34 @@ def parse_digest(text: str) -> str:
     expected = _DIGEST_HEX_LENGTH.get(algorithm)
     if expected is None:
         raise ImageReferenceError(f"invalid digest {text!r}: unsupported algorithm {algorithm!r}, use sha256")
-    if len(hexpart) != expected or not re.fullmatch(r"[0-9a-f]+", hexpart):
+    if len(hexpart) != expected or not re.fullmatch(r"[0-9a-f]+", hexpart, re.ASCII):
         raise ImageReferenceError(
             f"invalid digest {text!r}: {algorithm} needs exactly {expected} lowercase hex digits, got {len(hexpart)}"
         )
     return text
 
 
+def _check_domain(domain: str, name: str) -> None:
+    match = _DOMAIN_RE.fullmatch(domain)
+    if not match:
+        raise ImageReferenceError(
+            f"invalid registry host {domain!r} in image reference {name!r}: expected host[:port], IPv6 in brackets"
+        )
+    if match.group("ipv6"):
+        try:
+            ipaddress.IPv6Address(match.group("ipv6"))
+        except ValueError:
+            raise ImageReferenceError(f"invalid IPv6 address {domain!r} in image reference {name!r}") from None
+    port = match.group("port")
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise ImageReferenceError(f"invalid port {port} in registry {domain!r} of {name!r}: ports are 1 to 65535")
+
+
 def _split_domain(name: str) -> tuple[str, str]:
     first, sep, rest = name.partition("/")
     # docker's rule: the first component is a registry when it looks like a host.
     if sep and ("." in first or ":" in first or first == "localhost" or first.lower() != first):
-        if not _DOMAIN_RE.match(first):
-            raise ImageReferenceError(f"invalid registry host {first!r} in image reference {name!r}")
+        _check_domain(first, name)
         return first, rest
     return DOCKER_HUB, name
 
@@ -131,7 +148,18 @@ def parse_reference(text: str, default_tag: Optional[str] = DEFAULT_TAG) -> Imag
         raise ImageReferenceError(f"image reference must be a string, got {type(text).__name__}")
     if not text or text != text.strip():
         raise ImageReferenceError(f"invalid image reference {text!r}: empty or surrounded by white space")
+    if not text.isascii() or not text.isprintable() or any(c.isspace() for c in text):
+        raise ImageReferenceError(
+            f"invalid image reference {text!r}: only ASCII letters, digits and '/:@._-' may appear, no white space"
+        )
+    if _IMAGE_ID_RE.fullmatch(text):
+        raise ImageReferenceError(
+            f"{text!r} looks like an image ID, not an image: give repository@sha256:<digest> "
+            "(an image ID is not a digest; docker images --digests shows the repository digest)"
+        )
 
+    if text.startswith("[") and "/" not in text:
+        raise ImageReferenceError(f"invalid image reference {text!r}: a registry host, no repository after it")
     remainder, digest = text, None
     if "@" in text:
         remainder, digest = text.rsplit("@", 1)
@@ -142,7 +170,7 @@ def parse_reference(text: str, default_tag: Optional[str] = DEFAULT_TAG) -> Imag
     colon = remainder.rfind(":")
     if colon > last_slash:
         remainder, tag = remainder[:colon], remainder[colon + 1 :]
-        if not _TAG_RE.match(tag):
+        if not _TAG_RE.fullmatch(tag):
             raise ImageReferenceError(
                 f"invalid tag {tag!r} in {text!r}: letters, digits, '_', '.', '-' only, at most 128, not starting with '.' or '-'"
             )
@@ -154,14 +182,16 @@ def parse_reference(text: str, default_tag: Optional[str] = DEFAULT_TAG) -> Imag
         registry = DOCKER_HUB
     if registry == DOCKER_HUB and "/" not in path:
         path = f"library/{path}"
-    if not _PATH_RE.match(path):
-        hint = "must be lowercase" if path.lower() != path and _PATH_RE.match(path.lower()) else "is malformed"
+    if not _PATH_RE.fullmatch(path):
+        hint = "must be lowercase" if path.lower() != path and _PATH_RE.fullmatch(path.lower()) else "is malformed"
         raise ImageReferenceError(
             f"invalid repository {path!r} in {text!r}: the name {hint} "
             "(lowercase letters, digits and single '.', '_', '__' or '-' separators between '/' components)"
         )
-    if len(f"{registry}/{path}") > NAME_MAX_LENGTH:
-        raise ImageReferenceError(f"invalid image reference {text!r}: name longer than {NAME_MAX_LENGTH} characters")
+    if len(path) > NAME_MAX_LENGTH:
+        raise ImageReferenceError(
+            f"invalid image reference {text!r}: repository path longer than {NAME_MAX_LENGTH} characters"
+        )
 
     if tag is None and digest is None:
         tag = default_tag

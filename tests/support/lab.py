@@ -32,11 +32,23 @@ class Node:
     group: str
 
 
-NODES = {
-    "test1": Node("test1", 2201, 8001, "test"),
-    "prod1": Node("prod1", 2202, 8002, "production"),
-    "prod2": Node("prod2", 2203, 8003, "production"),
-}
+def read_topology(inventory: Path) -> dict:
+    """The lab's nodes from its INI inventory, the one place they are written (lab/lab.sh reads it too)."""
+    nodes, group = {}, None
+    for line in inventory.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            group = line.strip("[]")
+            continue
+        name, *pairs = line.split()
+        variables = dict(pair.split("=", 1) for pair in pairs)
+        nodes[name] = Node(name, int(variables["ansible_port"]), int(variables["lab_http_port"]), group)
+    return nodes
+
+
+NODES = read_topology(ROOT / "inventories/lab/hosts.ini")
 
 
 def node_sh(node: str, command: str, check: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:

@@ -63,7 +63,7 @@ class Workspace:
 
     @property
     def inventory(self) -> Path:
-        return self.directory / "hosts.yml"
+        return self.directory / "hosts.ini"
 
     @property
     def pin_file(self) -> Path:

@@ -123,14 +123,14 @@ def test_the_operator_lookup_is_documented():
 
 @pytest.mark.parametrize(
     "source",
-    ["inventories/example", "inventories/example/hosts.yml", "inventories/lab", "inventories/lab/hosts.yml"],
+    ["inventories/example", "inventories/example/hosts.yml", "inventories/lab", "inventories/lab/hosts.ini"],
 )
 def test_shipped_inventories_anchor_the_pin_next_to_themselves_for_the_controller(source):
     # promote.yml runs on the implicit localhost, which has no inventory_dir: a folder or a file given to -i
     # must both put the pin file inside that inventory.
     result = run(["ansible", "localhost", "-i", source, "-m", "ansible.builtin.debug", "-a", "var=release_pin_file"])
     assert result.returncode == 0, result.stdout + result.stderr
-    folder = source.removesuffix("/hosts.yml")
+    folder = source.removesuffix("/hosts.yml").removesuffix("/hosts.ini")
     assert f"{ROOT}/{folder}/group_vars/production/release_pin.yml" in result.stdout
 
 

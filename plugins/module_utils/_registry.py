@@ -3,10 +3,14 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """A small OCI distribution client: resolve a tag to the digest the registry serves, without pulling.
 
-HEAD the manifest with the Accept types a pull sends; read Docker-Content-Digest
-(or hash the exact bytes of a GET when a registry omits it). Auth: anonymous and
-credentialed bearer tokens from the WWW-Authenticate challenge, basic auth,
-credentials from options or a docker config (auths, credsStore, credHelpers).
+HEAD the manifest with the Accept types a pull sends; read Docker-Content-Digest.
+GET instead (and hash the exact bytes) when a registry refuses HEAD (405), omits
+the digest or answers with a generic content type: the body decides what it is.
+Auth: anonymous and credentialed bearer tokens from the WWW-Authenticate
+challenge, basic auth, credentials from options or a docker config (auths,
+credsStore, credHelpers). Redirects are followed hop by hop, each host
+authenticated with its own challenge; tokens are kept per host, realm, service
+and scope. Platforms compare as Docker normalises them (arm64 = arm64/v8).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
+from urllib.parse import urljoin, urlsplit
 
 try:
     import requests
@@ -50,6 +55,10 @@ MANIFEST_TYPES = (OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
 ACCEPT = ", ".join(MANIFEST_TYPES)
 DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# HEAD answers that settle a resolve; any other failure (405, 400, 5xx after retries) is asked again with GET.
+HEAD_ANSWERS_TRUSTED = frozenset({401, 403, 404, 429})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
 MAX_RETRY_WAIT = 60.0
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
@@ -84,6 +93,10 @@ class RegistryUnreachable(RegistryError):
 
 class RegistryProtocolError(RegistryError):
     pass
+
+
+class InvalidPlatform(RegistryError):
+    """A platform that is not os/architecture[/variant]."""
 
 
 class RateLimited(RegistryError):
@@ -165,15 +178,50 @@ def platform_string(entry: dict) -> str:
     return text
 
 
+# Docker's (containerd's) platform normalisation: architecture aliases and the variants each architecture
+# has by default, so linux/arm64/v8 and linux/arm64 name one platform.
+_ARCH_ALIASES = {"aarch64": ("arm64", ""), "x86_64": ("amd64", ""), "x86-64": ("amd64", ""), "i386": ("386", ""),
+                 "armhf": ("arm", "v7"), "armel": ("arm", "v6")}  # fmt: skip
+_DEFAULT_VARIANT = {"arm64": "v8", "amd64": "v1", "arm": "v7"}
+
+
+def normalize_platform(text: str) -> str:
+    """``os/arch[/variant]`` as Docker compares it: lowercase, aliases resolved, default variants dropped."""
+    parts = text.strip().lower().split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise InvalidPlatform(f"platform {text!r} is not os/architecture[/variant], for example linux/amd64")
+    os_name, arch = parts[0], parts[1]
+    os_name = "darwin" if os_name == "macos" else os_name
+    arch, variant = _ARCH_ALIASES.get(arch, (arch, ""))
+    variant = parts[2] if len(parts) == 3 else variant
+    if arch == "arm64" and variant == "8":
+        variant = "v8"
+    if variant == _DEFAULT_VARIANT.get(arch) and arch != "arm":
+        variant = ""
+    if arch == "arm" and not variant:
+        variant = "v7"
+    return f"{os_name}/{arch}/{variant}" if variant else f"{os_name}/{arch}"
+
+
 def select_platform(platforms: list, wanted: str) -> Optional[str]:
-    """Digest of the index entry for ``os/arch[/variant]``; ``linux/arm64`` also matches ``linux/arm64/v8``."""
-    wanted = wanted.strip().lower()
+    """Digest of the index entry Docker would pull for ``os/arch[/variant]`` (``linux/arm64`` = ``linux/arm64/v8``).
+
+    An exact match wins; a platform asked for without a variant then takes the first entry of that architecture.
+    """
+    target = normalize_platform(wanted)
+    listed = []
     for entry in platforms:
-        if entry["platform"] == wanted:
-            return entry["digest"]
-    for entry in platforms:
-        if entry["platform"].startswith(wanted + "/"):
-            return entry["digest"]
+        try:
+            listed.append((normalize_platform(entry["platform"]), entry["digest"]))
+        except InvalidPlatform:
+            continue  # an index entry without a usable platform is never what was asked for
+    for platform, digest in listed:
+        if platform == target:
+            return digest
+    if target.count("/") == 1:
+        for platform, digest in listed:
+            if platform.startswith(target + "/"):
+                return digest
     return None
 
 
@@ -344,17 +392,22 @@ class RegistryClient:
 
     def resolve(self, ref: ImageReference, platform: Optional[str] = None) -> Resolution:
         """The digest the registry serves for ``ref`` (a tag, or a digest checked to exist)."""
+        if platform:
+            normalize_platform(platform)
         response = self._request("HEAD", ref, f"manifests/{ref.reference}", {"Accept": ACCEPT})
-        if ref.digest and response.status_code >= 400 and response.status_code not in (401, 403):
-            self._raise_if_blob(ref)
-        if response.status_code == 404:
-            self._raise_not_found(ref)
-        self._raise_for_status(response, ref)
         media_type = _media_type(response)
         digest = response.headers.get("Docker-Content-Digest")
         body = None
-        if not digest or media_type in INDEX_TYPES or not media_type:
-            body, media_type, digest = self._get_manifest(ref, digest)
+        if response.status_code in HEAD_ANSWERS_TRUSTED:
+            if response.status_code == 404:
+                if ref.digest:
+                    self._raise_if_blob(ref)
+                self._raise_not_found(ref)
+            self._raise_for_status(response, ref)
+        if response.status_code >= 300 or not digest or media_type not in MANIFEST_TYPES or media_type in INDEX_TYPES:
+            # Like docker and crane: a HEAD refused (405 from Nexus and some proxies) or answered with a generic
+            # content type or no digest is asked again with GET, whose body tells what it is.
+            body, media_type, digest = self._get_manifest(ref, digest if response.status_code < 300 else None)
         if media_type not in MANIFEST_TYPES:
             raise RegistryProtocolError(
                 f"{ref.api_host} answered for {ref} with {media_type or 'no content type'}, not an image manifest: "
@@ -413,27 +466,42 @@ class RegistryClient:
         return f"{scheme}://{ref.api_host}/v2/{ref.repository}/{path}"
 
     def _request(self, method: str, ref: ImageReference, path: str, headers: dict):
+        """One registry request: retries, plain-HTTP fallback, and redirects followed hop by hop.
+
+        Each hop authenticates for its own host with that host's challenge and credentials: a registry that
+        redirects to a mirror with its own token service never gets the mirror's token, nor the mirror ours.
+        """
         url = self._url(ref, path)
         scope = f"repository:{ref.repository}:pull"
-        authorized = False
-        attempt = 0
+        challenged: set = set()
+        attempt = hops = 0
         while True:
+            host = urlsplit(url).netloc
             request_headers = dict(headers)
-            auth = self._auth_header(ref, scope)
+            auth = self._auth_header(ref, host, scope)
             if auth:
                 request_headers["Authorization"] = auth
             try:
                 response = self._send(method, url, request_headers, ref)
             except RegistryTLSError as exc:
-                if not (url.startswith("https:") and self._plain_http_allowed(ref) and _not_tls(exc.__cause__)):
+                origin = host == ref.api_host and url.startswith("https:")
+                if not (origin and self._plain_http_allowed(ref) and _not_tls(exc.__cause__)):
                     raise
                 with self._lock:
                     self._schemes[ref.api_host] = "http"
                 url = self._url(ref, path)
                 continue
-            if response.status_code == 401 and not authorized:
-                authorized = True
-                self._authenticate(ref, scope, response.headers.get("WWW-Authenticate", ""))
+            if response.status_code in REDIRECT_STATUSES and response.headers.get("Location"):
+                hops += 1
+                if hops > MAX_REDIRECTS:
+                    raise RegistryProtocolError(
+                        f"registry {ref.api_host} redirected {ref} more than {MAX_REDIRECTS} times"
+                    )
+                url = urljoin(url, response.headers["Location"])
+                continue
+            if response.status_code == 401 and host not in challenged:
+                challenged.add(host)
+                self._authenticate(ref, host, scope, response.headers.get("WWW-Authenticate", ""))
                 continue
             if response.status_code in RETRY_STATUSES and attempt < self._retries:
                 wait = backoff_delay(
@@ -447,7 +515,13 @@ class RegistryClient:
     def _send(self, method: str, url: str, headers: dict, ref: ImageReference, **kwargs):
         try:
             return self._session.request(
-                method, url, headers=headers, timeout=self._timeout, verify=self._verify, allow_redirects=True, **kwargs
+                method,
+                url,
+                headers=headers,
+                timeout=self._timeout,
+                verify=self._verify,
+                allow_redirects=False,
+                **kwargs,
             )
         except requests.exceptions.SSLError as exc:
             raise RegistryTLSError(
@@ -463,34 +537,39 @@ class RegistryClient:
         except requests.exceptions.RequestException as exc:
             raise RegistryUnreachable(f"request to {url} failed: {_short(exc)}") from exc
 
-    def _credentials_for(self, ref: ImageReference) -> Credentials:
-        if self._explicit:
+    def _credentials_for(self, ref: ImageReference, host: Optional[str] = None) -> Credentials:
+        """The image's registry gets the explicit credentials; any other host (a redirect's) only its own."""
+        host = host or ref.api_host
+        if self._explicit and host == ref.api_host:
             return self._explicit
+        server = ref.registry if host == ref.api_host else host
         with self._lock:
-            if ref.registry not in self._credentials:
-                self._credentials[ref.registry] = credentials_from_docker_config(self._docker_config, ref.registry)
-            return self._credentials[ref.registry]
+            if server not in self._credentials:
+                self._credentials[server] = credentials_from_docker_config(self._docker_config, server)
+            return self._credentials[server]
 
-    def _auth_header(self, ref: ImageReference, scope: str) -> Optional[str]:
+    def _auth_header(self, ref: ImageReference, host: str, scope: str) -> Optional[str]:
         with self._lock:
-            token = self._tokens.get((ref.api_host, scope))
-            challenge = self._challenges.get(ref.api_host)
+            challenge = self._challenges.get(host)
+        if not challenge:
+            return None
+        key = _token_key(host, challenge, scope)
+        with self._lock:
+            token = self._tokens.get(key)
         if token:
             return token
-        if challenge:
-            # The registry told us how it authenticates: skip the 401 round trip for new scopes.
-            self._authenticate(ref, scope, challenge)
-            with self._lock:
-                return self._tokens.get((ref.api_host, scope))
-        return None
+        # The host told us how it authenticates: skip the 401 round trip for new scopes.
+        self._authenticate(ref, host, scope, challenge)
+        with self._lock:
+            return self._tokens.get(key)
 
-    def _authenticate(self, ref: ImageReference, scope: str, header: str) -> None:
+    def _authenticate(self, ref: ImageReference, host: str, scope: str, header: str) -> None:
         scheme, params = parse_challenge(header)
-        creds = self._credentials_for(ref)
+        creds = self._credentials_for(ref, host)
         if scheme == "basic":
             if not creds.usable or not creds.username:
                 raise Unauthorized(
-                    f"registry {ref.api_host} requires a login for {ref.name}: set username/password "
+                    f"registry {host} requires a login for {ref.name}: set username/password "
                     "or log in with docker login (docker_config_path)"
                 )
             value = "Basic " + base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
@@ -498,11 +577,11 @@ class RegistryClient:
             value = "Bearer " + self._fetch_token(ref, scope, params, creds)
         else:
             raise RegistryProtocolError(
-                f"registry {ref.api_host} asked for unsupported authentication {header or '(no WWW-Authenticate header)'}"
+                f"registry {host} asked for unsupported authentication {header or '(no WWW-Authenticate header)'}"
             )
         with self._lock:
-            self._tokens[(ref.api_host, scope)] = value
-            self._challenges[ref.api_host] = header
+            self._tokens[_token_key(host, header, scope)] = value
+            self._challenges[host] = header
 
     def _fetch_token(self, ref: ImageReference, scope: str, params: dict, creds: Credentials) -> str:
         realm = params.get("realm")
@@ -556,6 +635,8 @@ class RegistryClient:
     def _get_manifest(self, ref: ImageReference, header_digest: Optional[str]) -> tuple:
         target = header_digest or ref.reference
         response = self._request("GET", ref, f"manifests/{target}", {"Accept": ACCEPT})
+        if ref.digest and response.status_code >= 400 and response.status_code not in (401, 403):
+            self._raise_if_blob(ref)
         if response.status_code == 404:
             self._raise_not_found(ref)
         self._raise_for_status(response, ref)
@@ -570,13 +651,9 @@ class RegistryClient:
                     f"{ref.api_host} sent a manifest for {ref} whose bytes hash to {computed}, not {claimed}: refusing it"
                 )
         media_type = _media_type(response)
-        if not media_type or media_type == "application/json":
-            try:
-                media_type = json.loads(body).get("mediaType") or media_type
-            except (ValueError, AttributeError) as exc:
-                raise RegistryProtocolError(
-                    f"{ref.api_host} answered for {ref} with content that is not a manifest"
-                ) from exc
+        if media_type not in MANIFEST_TYPES:
+            # A generic type (application/json, application/octet-stream from Artifactory): the body decides.
+            media_type = manifest_type_of_body(body) or media_type
         return body, media_type, served or computed
 
     def _raise_if_blob(self, ref: ImageReference) -> None:
@@ -626,6 +703,12 @@ class RegistryClient:
         raise RegistryProtocolError(f"registry {ref.api_host} answered HTTP {status} for {ref}")
 
 
+def _token_key(host: str, challenge: str, scope: str) -> tuple:
+    """Tokens belong to the host that asked for them and the realm and service that issued them."""
+    _scheme, params = parse_challenge(challenge)
+    return (host, params.get("realm"), params.get("service"), scope)
+
+
 def _not_tls(exc: Optional[BaseException]) -> bool:
     """The server answered a TLS handshake with something else (a plain HTTP registry)."""
     text = str(exc)
@@ -637,6 +720,24 @@ def _not_tls(exc: Optional[BaseException]) -> bool:
 
 def _media_type(response: Any) -> str:
     return (response.headers.get("Content-Type") or "").split(";", 1)[0].strip()
+
+
+def manifest_type_of_body(body: bytes) -> Optional[str]:
+    """The manifest type a body declares, or shows by its shape (schema 2 without mediaType); None if not one."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or document.get("schemaVersion") != 2:
+        return None
+    declared = document.get("mediaType")
+    if declared:
+        return declared
+    if isinstance(document.get("manifests"), list):
+        return OCI_INDEX
+    if isinstance(document.get("config"), dict) and isinstance(document.get("layers"), list):
+        return OCI_MANIFEST
+    return None
 
 
 def _error_codes(response: Any) -> list:

@@ -15,6 +15,10 @@ description:
   - The digest is the one C(docker pull) records in C(RepoDigests); for a multi-platform tag it is the index digest.
     It is never the local image ID, which a registry does not know.
   - A reference that already carries C(@sha256:...) is checked to exist in the registry and returned.
+  - Registries that refuse C(HEAD) (HTTP 405), omit the digest header or serve manifests as C(application/json) or
+    C(application/octet-stream) are asked again with C(GET); the manifest's bytes then give its type and digest.
+    Redirects (to a mirror or a CDN) are followed, each host authenticated with its own challenge; credentials
+    given for the image's registry are never sent to another host.
   - "Run it on the controller (C(delegate_to: localhost), C(run_once: true))."
 author:
   - pinned.release maintainers (@pinned-release)
@@ -44,6 +48,8 @@ options:
     description:
       - C(os/architecture[/variant]), for example C(linux/amd64). When a tag is a multi-platform index, also return
         the digest of that platform's manifest in RV(platform_digest); fail when the index lacks it.
+      - Compared as Docker normalises platforms, so C(linux/arm64), C(linux/arm64/v8) and C(linux/aarch64) are one
+        platform.
     type: str
 notes:
   - Supports anonymous and credentialed bearer token auth (the C(WWW-Authenticate) challenge), basic auth, and

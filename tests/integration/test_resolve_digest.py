@@ -22,7 +22,7 @@ from ansible_collections.pinned.release.plugins.module_utils._registry import (
     Unauthorized,
 )
 from tests.support.lab import APP_REPO, REGISTRY, ansible_module, registry_digest
-from tests.support.registries import TokenIssuer, copy_image, free_port, push_index, start_registry
+from tests.support.registries import BehaviourProxy, TokenIssuer, copy_image, free_port, push_index, start_registry
 
 MODULE = "pinned.release.resolve_digest"
 
@@ -102,6 +102,8 @@ def multiarch(tmp_path_factory, lab):
     index_digest = push_index(
         registry.address, "multi/app", "release", {"linux/amd64": "amd64", "linux/arm64/v8": "arm64"}
     )
+    # The same images listed the other way: arm64 without its (default) variant.
+    push_index(registry.address, "multi/app", "novariant", {"linux/amd64": "amd64", "linux/arm64": "arm64"})
     yield registry, index_digest
     registry.stop()
 
@@ -393,3 +395,100 @@ def test_image_id_is_named_as_such(lab):
     result = ansible_module(MODULE, {"image": f"{APP_REPO}@{image_id}", "retries": 0})
     assert result["failed"] is True
     assert "is a blob in 127.0.0.1:5000/pinned/openwebui (the image config, i.e. a local image ID)" in result["msg"]
+
+
+@pytest.mark.parametrize("asked", ["linux/arm64/v8", "linux/arm64", "linux/aarch64", "LINUX/ARM64/V8"])
+def test_platforms_match_as_docker_normalises_them(multiarch, asked):
+    registry = multiarch[0]
+    for tag in ("release", "novariant"):
+        result = ansible_module(MODULE, {"image": f"{registry.address}/multi/app:{tag}", "platform": asked})
+        assert result.get("platform_digest") == registry_digest("v2"), (tag, result)
+
+
+def test_a_malformed_platform_is_one_line_before_any_request(multiarch):
+    result = ansible_module(MODULE, {"image": f"{multiarch[0].address}/multi/app:release", "platform": "arm64"})
+    assert result["failed"] is True
+    assert result["msg"].startswith("platform 'arm64' is not os/architecture[/variant]"), result["msg"]
+
+
+# ------------------------------------------------------------------ registries as met in the field
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "what"),
+    [
+        ({"head_405": True}, "HEAD refused with 405 (Nexus)"),
+        ({"content_type": "application/json"}, "manifest served as application/json with its digest"),
+        ({"content_type": "application/octet-stream", "drop_digest": True}, "octet-stream, no digest (Artifactory)"),
+        ({"head_405": True, "content_type": "application/json", "drop_digest": True}, "all of them at once"),
+    ],
+)
+def test_registries_that_behave_like_real_ones_resolve(lab, behaviour, what):
+    proxy = BehaviourProxy(REGISTRY, **behaviour)
+    try:
+        result = ansible_module(MODULE, {"image": f"{proxy.address}/pinned/openwebui:v1"})
+        assert result.get("digest") == registry_digest("v1"), (what, result)
+        assert result["media_type"] in (
+            "application/vnd.docker.distribution.manifest.v2+json",
+            "application/vnd.oci.image.manifest.v1+json",
+        ), what
+        assert any(method == "GET" and "/manifests/" in path for method, path, _auth in proxy.seen), what
+    finally:
+        proxy.stop()
+
+
+def test_a_generic_content_type_that_is_not_a_manifest_is_still_refused(scripted_server):
+    port, handler = scripted_server
+    handler.script = [
+        (200, {"Content-Type": "application/json"}, b""),
+        (200, {"Content-Type": "application/octet-stream"}, b'{"hello": "world"}'),
+    ]
+    with pytest.raises(RegistryProtocolError, match="not an image manifest"):
+        RegistryClient().resolve(parse_reference(f"127.0.0.1:{port}/a/b:v1"))
+
+
+@pytest.fixture(scope="module")
+def mirrored(tmp_path_factory, lab):
+    """A token registry that redirects its manifests to a mirror with a token service of its own."""
+    started, stops = {}, []
+    for name in ("origin", "mirror"):
+        directory = tmp_path_factory.mktemp(name)
+        issuer = TokenIssuer(directory, service=f"{name}-registry", issuer=f"{name}-issuer")
+        plain = start_registry(directory, f"{name}-seed")
+        try:
+            copy_image("v1", f"{plain.address}/public/app:v1", ["--dest-tls-verify=false"])
+        finally:
+            plain.stop()
+        registry = start_registry(directory, name, token=issuer)
+        started[name] = (registry, issuer)
+        stops += [registry.stop, issuer.stop]
+    at_mirror = BehaviourProxy(started["mirror"][0].address)
+    origin = BehaviourProxy(started["origin"][0].address, redirect_to=at_mirror.address)
+    stops += [origin.stop, at_mirror.stop]
+    try:
+        yield origin, at_mirror, started["origin"][1], started["mirror"][1]
+    finally:
+        for stop in stops:
+            stop()
+
+
+def _token_issuer(authorization: str) -> str:
+    import base64
+
+    payload = authorization.split(" ", 1)[1].split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["iss"]
+
+
+def test_a_redirect_to_a_mirror_is_authenticated_for_the_mirror(mirrored):
+    origin, at_mirror, origin_issuer, mirror_issuer = mirrored
+    client = RegistryClient(username="alice", password="wonderland")
+    assert client.resolve(parse_reference(f"{origin.address}/public/app:v1")).digest == registry_digest("v1")
+    # Each hop got a token from the service that guards it, and alice's password went to the origin's only.
+    assert {user for user in (r["user"] for r in origin_issuer.requests)} == {"alice"}
+    assert mirror_issuer.requests, "the mirror's token service was never asked"
+    assert {r["user"] for r in mirror_issuer.requests} == {None}
+    mirror_tokens = [auth for _method, _path, auth in at_mirror.seen if auth]
+    assert mirror_tokens, "the mirror was never sent a token"
+    assert {_token_issuer(auth) for auth in mirror_tokens} == {"mirror-issuer"}
+    origin_tokens = [auth for _method, _path, auth in origin.seen if auth]
+    assert {_token_issuer(auth) for auth in origin_tokens} == {"origin-issuer"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import http.client
 import http.server
 import json
 import secrets
@@ -296,3 +297,66 @@ def push_index(registry: str, repository: str, tag: str, platforms: dict) -> str
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.headers["Docker-Content-Digest"]
+
+
+class BehaviourProxy:
+    """A stdlib HTTP proxy in front of a real registry that behaves like registries met in the field.
+
+    ``head_405``: manifests refuse HEAD (Nexus, some proxies). ``content_type``: manifests served with this
+    generic type instead (``application/json``, ``application/octet-stream``); ``drop_digest``: without the
+    Docker-Content-Digest header (Artifactory). ``redirect_to``: authenticated manifest requests are answered
+    with a 307 to that other registry (a mirror with its own token service). ``seen`` records each request's
+    method, path and Authorization header.
+    """
+
+    def __init__(self, upstream: str, head_405=False, content_type=None, drop_digest=False, redirect_to=None):
+        self.seen: list = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _forward(self):
+                auth = self.headers.get("Authorization")
+                proxy.seen.append((self.command, self.path, auth))
+                manifest = "/manifests/" in self.path
+                if manifest and head_405 and self.command == "HEAD":
+                    self._answer(405, {"Allow": "GET"}, b"")
+                    return
+                if manifest and redirect_to and auth:
+                    self._answer(307, {"Location": f"http://{redirect_to}{self.path}"}, b"")
+                    return
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "authorization")}
+                connection = http.client.HTTPConnection(upstream, timeout=30)
+                connection.request(self.command, self.path, headers=headers)
+                upstream_answer = connection.getresponse()
+                body = upstream_answer.read()
+                answer_headers = {
+                    k: v for k, v in upstream_answer.getheaders() if k.lower() not in ("content-length", "connection")
+                }
+                if manifest and upstream_answer.status == 200:
+                    if content_type:
+                        answer_headers["Content-Type"] = content_type
+                    if drop_digest:
+                        answer_headers.pop("Docker-Content-Digest", None)
+                connection.close()
+                self._answer(upstream_answer.status, answer_headers, body)
+
+            def _answer(self, status, headers, body):
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_HEAD = _forward
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self._server.shutdown()

@@ -255,7 +255,9 @@ def test_every_reference_the_grammar_makes_parses_and_round_trips(domain, path, 
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.text(max_size=80), st.sampled_from(["", "\n", "\r", "\t", " ", "\u00a0", "\u2028", "\u00e9", "\u0663", "\uff41"]))
+@given(
+    st.text(max_size=80), st.sampled_from(["", "\n", "\r", "\t", " ", "\u00a0", "\u2028", "\u00e9", "\u0663", "\uff41"])
+)
 def test_anything_accepted_is_printable_ascii(text, extra):
     try:
         ref = parse_reference(text + extra)

@@ -8,10 +8,13 @@ import pytest
 from ansible_collections.pinned.release.plugins.module_utils._registry import (
     MAX_RETRY_WAIT,
     Credentials,
+    InvalidPlatform,
     Unauthorized,
     backoff_delay,
     config_keys_for,
     credentials_from_docker_config,
+    manifest_type_of_body,
+    normalize_platform,
     parse_challenge,
     parse_retry_after,
     platform_string,
@@ -90,10 +93,66 @@ PLATFORMS = [
         ("linux/arm/v7", "sha256:armv7"),
         ("linux/s390x", None),
         ("windows/amd64", None),
+        ("linux/aarch64", "sha256:arm"),
+        ("linux/x86_64", "sha256:amd"),
+        ("linux/amd64/v1", "sha256:amd"),
+        ("linux/armhf", "sha256:armv7"),
+        ("linux/arm", "sha256:armv7"),
+        ("linux/arm/v6", None),
     ],
 )
 def test_select_platform(wanted, digest):
     assert select_platform(PLATFORMS, wanted) == digest
+
+
+def test_an_index_listing_arm64_without_its_variant_serves_arm64_v8():
+    listed = [{"platform": "linux/amd64", "digest": "sha256:amd"}, {"platform": "linux/arm64", "digest": "sha256:arm"}]
+    assert select_platform(listed, "linux/arm64/v8") == "sha256:arm"
+
+
+@pytest.mark.parametrize(
+    ("text", "normal"),
+    [
+        ("linux/arm64/v8", "linux/arm64"),
+        ("linux/arm64/8", "linux/arm64"),
+        ("linux/aarch64", "linux/arm64"),
+        ("linux/arm64/v9", "linux/arm64/v9"),
+        ("linux/amd64/v1", "linux/amd64"),
+        ("linux/amd64/v3", "linux/amd64/v3"),
+        ("linux/x86_64", "linux/amd64"),
+        ("linux/i386", "linux/386"),
+        ("linux/arm", "linux/arm/v7"),
+        ("linux/armel", "linux/arm/v6"),
+        ("macos/arm64", "darwin/arm64"),
+        (" Linux/AMD64 ", "linux/amd64"),
+    ],
+)
+def test_normalize_platform(text, normal):
+    assert normalize_platform(text) == normal
+
+
+@pytest.mark.parametrize("text", ["arm64", "linux/", "/amd64", "linux/arm64/v8/x", ""])
+def test_a_malformed_platform_is_named(text):
+    with pytest.raises(InvalidPlatform, match="is not os/architecture"):
+        normalize_platform(text)
+
+
+@pytest.mark.parametrize(
+    ("body", "media_type"),
+    [
+        (b'{"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json"}',
+         "application/vnd.docker.distribution.manifest.v2+json"),
+        (b'{"schemaVersion": 2, "manifests": []}', "application/vnd.oci.image.index.v1+json"),
+        (b'{"schemaVersion": 2, "config": {}, "layers": []}', "application/vnd.oci.image.manifest.v1+json"),
+        (b'{"schemaVersion": 1, "fsLayers": []}', None),
+        (b'{"hello": "world"}', None),
+        (b"[1, 2]", None),
+        (b"<html>login</html>", None),
+        (b"", None),
+    ],
+)  # fmt: skip
+def test_the_body_tells_a_manifest_type_when_the_header_is_generic(body, media_type):
+    assert manifest_type_of_body(body) == media_type
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,12 @@ from ansible_collections.pinned.release.plugins.plugin_utils._evidence import (
     evidence_path,
     evidence_record,
 )
+from ansible_collections.pinned.release.plugins.plugin_utils._filter_args import expect
 
 
 def _path(digest, evidence_dir):
+    expect("evidence_path", "the digest", digest, "a string")
+    expect("evidence_path", "the evidence folder", evidence_dir, "a string")
     try:
         return evidence_path(evidence_dir, digest)
     except ImageReferenceError as exc:
@@ -33,6 +36,8 @@ def _record(outcomes, resolved, candidate, operator, now, previous=None):
 
 
 def _gate(digest, evidence_dir):
+    expect("evidence_gate", "the digest", digest, "a string")
+    expect("evidence_gate", "the evidence folder", evidence_dir, "a string")
     return evidence_gate(evidence_dir, digest) or ""
 
 

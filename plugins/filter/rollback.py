@@ -5,17 +5,33 @@
 
 from __future__ import annotations
 
+from ansible_collections.pinned.release.plugins.plugin_utils._filter_args import expect
 from ansible_collections.pinned.release.plugins.plugin_utils._rollback import host_outcome, incident, rollback_target
 
 
+def _target(pin, history, asked=None):
+    expect("rollback_target", "the pin (release_pin)", pin, "a mapping", optional=True)
+    expect("rollback_target", "the pin history (release_pin_history)", history, "a list", optional=True)
+    return rollback_target(pin, history, asked)
+
+
+def _outcome(result, failure):
+    expect("rollback_outcome", "the host's tenant_result", result, "a mapping", optional=True)
+    return host_outcome(result, failure)
+
+
 def _incident(outcomes, target, reason, started_at, operator, repin=None):
+    expect("rollback_incident", "the outcomes ({host: rollback_outcome})", outcomes, "a mapping")
+    expect("rollback_incident", "the target (rollback_target)", target, "a mapping")
+    for host, outcome in outcomes.items():
+        expect("rollback_incident", f"the outcome of {host}", outcome, "a mapping")
     return incident(target, reason, started_at, operator, outcomes, repin if isinstance(repin, dict) else None)
 
 
 class FilterModule:
     def filters(self):
         return {
-            "rollback_target": rollback_target,
-            "rollback_outcome": host_outcome,
+            "rollback_target": _target,
+            "rollback_outcome": _outcome,
             "rollback_incident": _incident,
         }

@@ -257,34 +257,43 @@ def tenant_specs(tenants: list, app: dict, image: str) -> list:
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
 
-def settings_problems(settings: dict) -> list:
-    """One line per problem with the transaction's settings (the tenant role's variables)."""
+# What each transaction setting is called where it is set: the tenant role's variables, the module's options.
+ROLE_SETTING_NAMES = {"batch": "tenant_batch", "health_timeout": "tenant_health_timeout",
+                      "snapshot_keep": "tenant_snapshot_keep", "data_mode": "tenant_data_mode",
+                      "break_lock": "tenant_break_lock", "smoke_checks": "tenant_smoke_checks"}  # fmt: skip
+MODULE_SETTING_NAMES = {"batch": "batch_size", "health_timeout": "health_timeout", "snapshot_keep": "snapshot_keep",
+                        "data_mode": "data_mode", "break_lock": "break_lock", "smoke_checks": "smoke_checks"}  # fmt: skip
+
+
+def settings_problems(settings: dict, names: Optional[dict] = None) -> list:
+    """One line per problem with the transaction's settings, each named as the caller knows it."""
+    names = names or ROLE_SETTING_NAMES
     problems = []
 
-    def number(key: str, minimum: int, variable: str, why: str = "") -> None:
+    def number(key: str, minimum: int, why: str = "") -> None:
         value = settings.get(key)
         try:
             if isinstance(value, bool) or int(str(value)) < minimum:
                 raise ValueError
         except ValueError:
-            problems.append(f"{variable} must be a number of at least {minimum}{why}, got {value!r}")
+            problems.append(f"{names[key]} must be a number of at least {minimum}{why}, got {value!r}")
 
     if "batch" in settings:
-        number("batch", 1, "tenant_batch")
+        number("batch", 1)
     if "health_timeout" in settings:
-        number("health_timeout", 1, "tenant_health_timeout")
+        number("health_timeout", 1)
     if "snapshot_keep" in settings:
-        number("snapshot_keep", 2, "tenant_snapshot_keep", " (with 1, the snapshot a rollback needs is rotated away)")
+        number("snapshot_keep", 2, " (with 1, the snapshot a rollback needs is rotated away)")
     mode = settings.get("data_mode")
     if mode is not None and mode not in ("current", "auto", "restore"):
-        problems.append(f"tenant_data_mode must be current, auto or restore, got {mode!r}")
+        problems.append(f"{names['data_mode']} must be current, auto or restore, got {mode!r}")
     lock = settings.get("break_lock")
     if lock not in (None, "") and (
         not isinstance(lock, str) or not RUN_ID_RE.fullmatch(lock) or lock.lower() in ("true", "yes", "false", "no")
     ):
         problems.append(
-            f"tenant_break_lock takes the run id the lock refusal names, or 'stale', got {lock!r} (docs/recovery.md)"
+            f"{names['break_lock']} takes the run id the lock refusal names, or 'stale', got {lock!r} (docs/recovery.md)"
         )
     if settings.get("smoke_checks") is not None:
-        problems += check_problems(settings["smoke_checks"], "tenant_smoke_checks")
+        problems += check_problems(settings["smoke_checks"], names["smoke_checks"])
     return problems

@@ -199,14 +199,13 @@ import contextlib
 import os
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.pinned.release.plugins.module_utils._files import (
     FileChangeError,
     exclusive_lock,
     read_text,
     write_together,
 )
+from ansible_collections.pinned.release.plugins.module_utils._module import PinnedModule
 from ansible_collections.pinned.release.plugins.module_utils._pins import (
     PinError,
     check_evidence,
@@ -336,7 +335,7 @@ def run_module(params: dict, check_mode: bool, now: str) -> dict:
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = PinnedModule(
         argument_spec={
             "path": {"type": "path", "required": True},
             "image": {"type": "str"},

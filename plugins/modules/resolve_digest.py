@@ -41,7 +41,7 @@ options:
   images:
     description:
       - Resolve several references in one call, concurrently, reusing connections and tokens.
-      - Results come back in RV(images), in the same order.
+      - Results come back in RV(images), in the same order. An empty list fails.
     type: list
     elements: str
   platform:
@@ -150,8 +150,7 @@ images:
   elements: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.pinned.release.plugins.module_utils._module import PinnedModule
 from ansible_collections.pinned.release.plugins.module_utils._reference import ImageReferenceError, parse_reference
 from ansible_collections.pinned.release.plugins.module_utils._registry import (
     REGISTRY_ARGUMENT_SPEC,
@@ -162,6 +161,8 @@ from ansible_collections.pinned.release.plugins.module_utils._registry import (
 
 def run_module(params: dict) -> dict:
     many = params["images"] is not None
+    if many and not params["images"]:
+        raise ImageReferenceError("images is empty: give at least one image to resolve")
     refs = [parse_reference(text) for text in (params["images"] if many else [params["image"]])]
     with client_from_params(params) as client:
         resolutions = client.resolve_many(refs, params["platform"])
@@ -171,7 +172,7 @@ def run_module(params: dict) -> dict:
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = PinnedModule(
         argument_spec={
             "image": {"type": "str"},
             "images": {"type": "list", "elements": "str"},

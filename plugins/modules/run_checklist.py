@@ -28,7 +28,9 @@ attributes:
     description: It changes no file but its kept values.
 options:
   tenants:
-    description: The tenants to check (C(release_tenants) as it is); C(name), C(domain), C(port) and C(tls_cert) are used.
+    description:
+      - The tenants to check (C(release_tenants) as it is); C(name), C(domain), C(port) and C(tls_cert) are used.
+      - An empty list fails: a checklist run on nothing proves nothing.
     type: list
     elements: dict
     required: true
@@ -69,6 +71,7 @@ options:
         C(status) (a code or a list), C(json) (a subset of the JSON answer), C(json_keys), C(contains),
         C(content_type), C(sse) (C(min_events), C(min_spread_ms) - streamed events spread over time), C(save)
         (C({variable: dotted.path}) of the answer), C(enabled), C(timeout). C(${name}) takes a variable."
+      - It fails when no check is enabled.
     type: list
     elements: dict
     required: true
@@ -160,10 +163,9 @@ passed:
 import os
 import re
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.pinned.release.plugins.module_utils._checks import check_problems, run_checks
 from ansible_collections.pinned.release.plugins.module_utils._journal import JournalError, read_json, write_json
+from ansible_collections.pinned.release.plugins.module_utils._module import PinnedModule
 from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask, finish
 from ansible_collections.pinned.release.plugins.module_utils._tenants import TENANT_ARGUMENT_SPEC
 
@@ -184,9 +186,13 @@ def _down(outcome: dict) -> bool:
 
 
 def run_module(params: dict, mask: SecretMask, send=None) -> dict:
+    if not params["tenants"]:
+        raise ValueError("tenants is empty: give the tenants to check (the host's release_tenants)")
     problems = check_problems(params["checks"], "checks")
     if problems:
         raise ValueError("; ".join(problems))
+    if not any(c.get("enabled", True) is not False for c in params["checks"]):
+        raise ValueError("checks has no enabled check: a checklist that checks nothing proves nothing")
     kwargs = {"send": send} if send else {}
     results = []
     given = set(params["variables"] or {})
@@ -225,7 +231,7 @@ def run_module(params: dict, mask: SecretMask, send=None) -> dict:
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = PinnedModule(
         argument_spec={
             "tenants": {"type": "list", "elements": "dict", "required": True, "options": TENANT_ARGUMENT_SPEC},
             "checks": {"type": "list", "elements": "dict", "required": True},

@@ -347,8 +347,6 @@ import signal
 import socket
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.pinned.release.plugins.module_utils._docker import (
     DOCKER_ARGUMENT_SPEC,
     DockerException,
@@ -365,11 +363,17 @@ from ansible_collections.pinned.release.plugins.module_utils._journal import (
     lock_age_seconds,
     peek_lock,
 )
+from ansible_collections.pinned.release.plugins.module_utils._module import PinnedModule
 from ansible_collections.pinned.release.plugins.module_utils._nginx import Nginx
 from ansible_collections.pinned.release.plugins.module_utils._rollout import Rollout, RolloutError, Settings
 from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask, finish
 from ansible_collections.pinned.release.plugins.module_utils._snapshots import iso
-from ansible_collections.pinned.release.plugins.module_utils._tenants import TENANT_ARGUMENT_SPEC, checked_specs
+from ansible_collections.pinned.release.plugins.module_utils._tenants import (
+    MODULE_SETTING_NAMES,
+    TENANT_ARGUMENT_SPEC,
+    checked_specs,
+    settings_problems,
+)
 
 FAILPOINT_ENV = "PINNED_RELEASE_FAILPOINT"
 
@@ -455,11 +459,15 @@ def down_tenants(engine, specs: list) -> list:
 def run_module(params: dict, engine, check_mode: bool, environ: dict, mask: SecretMask) -> dict:
     host = params["host_name"] or socket.gethostname()
     specs = checked_specs(params["tenants"], params["app"], params["image"])
+    problems = settings_problems(
+        {"batch": params["batch_size"], "health_timeout": params["health_timeout"],
+         "snapshot_keep": params["snapshot_keep"], "data_mode": params["data_mode"],
+         "break_lock": params["break_lock"], "smoke_checks": params["smoke_checks"]},
+        MODULE_SETTING_NAMES,
+    )  # fmt: skip
+    if problems:
+        raise ModuleFailure("; ".join(problems))
     settings = settings_from(params)
-    if settings.snapshot_keep < 2:
-        raise ModuleFailure("snapshot_keep must be at least 2: with 1, the snapshot a rollback needs is rotated away")
-    if settings.batch_size < 1 or settings.health_timeout < 1:
-        raise ModuleFailure("batch_size and health_timeout must be at least 1")
     state_dir = params["state_dir"]
     journal = Journal(state_dir)
     nginx_params = params["nginx"]
@@ -535,7 +543,7 @@ def main() -> None:
         "reload_command": {"type": "list", "elements": "str", "default": ["nginx", "-s", "reload"]},
         "pid_file": {"type": "path", "default": "/run/nginx.pid"},
     }
-    module = AnsibleModule(
+    module = PinnedModule(
         argument_spec={
             "image": {"type": "str", "required": True},
             "tenants": {"type": "list", "elements": "dict", "required": True, "options": TENANT_ARGUMENT_SPEC},

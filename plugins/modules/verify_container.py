@@ -198,8 +198,6 @@ waited:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.pinned.release.plugins.module_utils._docker import (
     DOCKER_ARGUMENT_SPEC,
     DockerException,
@@ -218,6 +216,7 @@ from ansible_collections.pinned.release.plugins.module_utils._drift import (
     safe_log_lines,
     secret_values,
 )
+from ansible_collections.pinned.release.plugins.module_utils._module import PinnedModule
 from ansible_collections.pinned.release.plugins.module_utils._reference import (
     ImageReferenceError,
     parse_pinned_reference,
@@ -360,7 +359,7 @@ def wait_healthy(expectations, facts, inspector, ids_by_name, timeout):
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = PinnedModule(
         argument_spec={
             "containers": {
                 "type": "list",

@@ -16,8 +16,6 @@ def _short(digest: object) -> str:
 
 def rollout_lines(result: dict) -> list:
     """``acme: replaced sha256:... -> sha256:... in 3.1 s (unavailable 1.2 s)`` for each tenant of a tenant_rollout result."""
-    if not isinstance(result, dict):
-        return []
     lines = []
     for entry in result.get("recovered") or []:
         lines.append(f"{entry.get('tenant')}: recovered from run {entry.get('run_id')}: {entry.get('outcome')}")

@@ -1,0 +1,57 @@
+# Copyright (c) pinned.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""AnsibleModule whose argument errors always name the option at fault.
+
+Ansible reports a string where a mapping with suboptions belongs as "dictionary requested, could not parse
+JSON or key=value", without saying which option; these modules say "tenants[0] must be a mapping".
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Optional
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def misplaced_mapping(spec: dict, params: object, where: str = "") -> Optional[str]:
+    """The first option whose spec wants a mapping (or a list of them) and whose value is something else."""
+    if not isinstance(params, dict):
+        return None
+    for name, option in spec.items():
+        value = params.get(name)
+        label = f"{where}{name}"
+        if value is None:
+            continue
+        if option.get("type") == "dict" and not isinstance(value, dict):
+            return f"{label} must be a mapping, got {type(value).__name__} {_short(value)}"
+        if option.get("type") == "list" and option.get("elements") == "dict" and isinstance(value, list):
+            for index, element in enumerate(value):
+                if not isinstance(element, dict):
+                    return f"{label}[{index}] must be a mapping, got {type(element).__name__} {_short(element)}"
+                nested = misplaced_mapping(option.get("options") or {}, element, f"{label}[{index}].")
+                if nested:
+                    return nested
+        elif option.get("options") and isinstance(value, dict):
+            nested = misplaced_mapping(option["options"], value, f"{label}.")
+            if nested:
+                return nested
+    return None
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class PinnedModule(AnsibleModule):
+    def _load_params(self):
+        super()._load_params()
+        # Validation drops what it cannot convert; the message needs what was given.
+        self._given_params = copy.deepcopy(self.params)
+
+    def fail_json(self, msg: str, **kwargs):
+        if "dictionary requested" in str(msg) and "option" not in str(msg):
+            msg = misplaced_mapping(self.argument_spec, getattr(self, "_given_params", self.params)) or msg
+        super().fail_json(msg=msg, **kwargs)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.support.lab import APP_REPO, node_sh, registry_digest
+from tests.support.lab import APP_REPO, lab_script, node_sh, registry_digest
 from tests.support.workflow import (
     PRODUCTION,
     SECRETS,
@@ -170,3 +170,25 @@ def test_remediation_refuses_a_host_that_declares_no_tenants_but_runs_some(ws, d
     assert run.returncode != 0
     assert "prod1: this host declares no tenants but runs 2 managed container(s): refusing to touch them" in run.text
     assert {t["name"]: tenant("prod1", t["name"])["started_at"] for t in TENANTS["prod1"]} == before
+
+
+def test_rollback_with_the_registry_down_re_pins_from_the_pin_history(ws):
+    """The incident that takes the registry down too: hosts roll back from their image cache, the pin follows."""
+    v1, v2 = registry_digest("v1"), registry_digest("v2")
+    ws.cycle("v2")
+    lab_script("registry-stop")
+    try:
+        run = ws.play("playbooks/rollback.yml", "-l", "production", "-e", "reason='registry down as well'")
+    finally:
+        lab_script("registry-start")
+    assert run.returncode == 0, run.output[-4000:] + diagnostics(PRODUCTION)
+    for node in PRODUCTION:
+        for t in TENANTS[node]:
+            assert tenant(node, t["name"])["digest"] == v1, f"{node}/{t['name']} is not back on v1"
+    pin = ws.pin()
+    assert pin["release_pin"]["digest"] == v1, "the pin still points at the digest rolled back from"
+    assert pin["release_pin"]["kind"] == "rollback"
+    assert pin["release_pin_history"][0]["digest"] == v2
+    rows = incidents(ws)
+    assert "registry down as well" in rows[-1]
+    assert "re-pinned from the pin history without the registry" in rows[-1]

@@ -116,9 +116,9 @@ def recreate_without_secret_key() -> None:
     node, tenant = HAND_MADE
     base = f"/opt/openwebui/{tenant['name']}"
     node_sh(node, f"docker rm -f openwebui-{tenant['name']} >/dev/null && docker run -d --name openwebui-{tenant['name']} "
-                     f"--restart unless-stopped -p 127.0.0.1:{tenant['port']}:8080 -v {base}/data:/app/backend/data "
-                     f"--env-file {base}/app.env --label pinned.release.managed=true 127.0.0.1:5000/{REPO}@{registry_digest(NEW, REPO)}"
-                     " >/dev/null")  # fmt: skip
+                  f"--restart unless-stopped -p 127.0.0.1:{tenant['port']}:8080 -v {base}/data:/app/backend/data "
+                  f"--env-file {base}/app.env --label pinned.release.managed=true 127.0.0.1:5000/{REPO}@{registry_digest(NEW, REPO)}"
+                  " >/dev/null")  # fmt: skip
     user = app(node, tenant)
     user.wait_ready()
     assert not user.token_works(tokens[tenant["name"]]), "expected the hand-made container to log its users out"

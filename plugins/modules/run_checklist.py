@@ -30,7 +30,7 @@ options:
   tenants:
     description:
       - The tenants to check (C(release_tenants) as it is); C(name), C(domain), C(port) and C(tls_cert) are used.
-      - An empty list fails: a checklist run on nothing proves nothing.
+      - "An empty list fails: a checklist run on nothing proves nothing."
     type: list
     elements: dict
     required: true

@@ -22,7 +22,15 @@ from ansible_collections.pinned.release.plugins.module_utils._registry import (
     Unauthorized,
 )
 from tests.support.lab import APP_REPO, REGISTRY, ansible_module, registry_digest
-from tests.support.registries import BehaviourProxy, TokenIssuer, copy_image, free_port, push_index, start_registry
+from tests.support.registries import (
+    BehaviourProxy,
+    TokenIssuer,
+    copy_image,
+    free_port,
+    push_index,
+    send_answer,
+    start_registry,
+)
 
 MODULE = "pinned.release.resolve_digest"
 
@@ -119,14 +127,7 @@ class _Answering(http.server.BaseHTTPRequestHandler):
 
     def _answer(self):
         type(self).seen.append((self.command, self.path))
-        status, headers, body = type(self).script.pop(0) if type(self).script else (404, {}, b"")
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        send_answer(self, *(type(self).script.pop(0) if type(self).script else (404, {}, b"")))
 
     do_GET = do_HEAD = _answer
 
@@ -484,7 +485,7 @@ def test_a_redirect_to_a_mirror_is_authenticated_for_the_mirror(mirrored):
     client = RegistryClient(username="alice", password="wonderland")
     assert client.resolve(parse_reference(f"{origin.address}/public/app:v1")).digest == registry_digest("v1")
     # Each hop got a token from the service that guards it, and alice's password went to the origin's only.
-    assert {user for user in (r["user"] for r in origin_issuer.requests)} == {"alice"}
+    assert {r["user"] for r in origin_issuer.requests} == {"alice"}
     assert mirror_issuer.requests, "the mirror's token service was never asked"
     assert {r["user"] for r in mirror_issuer.requests} == {None}
     mirror_tokens = [auth for _method, _path, auth in at_mirror.seen if auth]

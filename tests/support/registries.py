@@ -299,6 +299,17 @@ def push_index(registry: str, repository: str, tag: str, platforms: dict) -> str
         return response.headers["Docker-Content-Digest"]
 
 
+def send_answer(handler: http.server.BaseHTTPRequestHandler, status: int, headers: dict, body: bytes) -> None:
+    """Write one HTTP answer from a handler (no body for HEAD, as a server must)."""
+    handler.send_response(status)
+    for key, value in headers.items():
+        handler.send_header(key, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(body)
+
+
 class BehaviourProxy:
     """A stdlib HTTP proxy in front of a real registry that behaves like registries met in the field.
 
@@ -344,13 +355,7 @@ class BehaviourProxy:
                 self._answer(upstream_answer.status, answer_headers, body)
 
             def _answer(self, status, headers, body):
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
+                send_answer(self, status, headers, body)
 
             do_GET = do_HEAD = _forward
 

@@ -69,3 +69,16 @@ def test_a_stopped_node_comes_back_with_lab_up_even_with_a_stale_containerd_pid(
     assert result.returncode == 0, result.stdout + result.stderr
     assert "node prod2: was exited, starting" in result.stdout + result.stderr
     assert node_sh("prod2", "docker info --format '{{.ServerVersion}}'").stdout.strip()
+
+
+def test_a_version_whose_wheels_cannot_be_fetched_is_named_and_the_built_images_stay(lab):
+    """A bad version in PINNED_LAB_OPENWEBUI_VERSIONS (a typo, PyPI unreachable) costs nothing already built."""
+    before = {version: registry_digest(version, "pinned/open-webui") for version in ("0.12.0", "0.12.4", "release")}
+    result = run([str(ROOT / "lab/lab.sh"), "up"], env={"PINNED_LAB_OPENWEBUI_VERSIONS": "0.12.0 0.0.999 0.12.4"},
+                 timeout=900)  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "open-webui 0.0.999: its wheels could not be fetched" in output
+    assert "keeping the images already built" in output
+    after = {version: registry_digest(version, "pinned/open-webui") for version in ("0.12.0", "0.12.4", "release")}
+    assert after == before

@@ -180,23 +180,6 @@ def test_two_deploys_at_once_the_second_is_refused(ws):
     put_back(ws, "test1", registry_digest("v1"))
 
 
-def test_interrupted_deploy_converges_after_the_documented_lock_break(ws):
-    v1, slow = registry_digest("v1"), registry_digest("slow")
-    proc = ws.start(TENANT_PLAYBOOK, "-l", "test1", "-e", f"tenant_image={APP_REPO}@{slow}")
-    wait_for_lock("test1")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and tenant("test1", "alpha").get("label") != slow:
-        time.sleep(0.3)
-    ws.kill(proc)  # mid-tenant: alpha is on its way to the slow image
-    refused = ws.play(TENANT_PLAYBOOK, "-l", "test1", "-e", f"tenant_image={APP_REPO}@{v1}")
-    assert refused.returncode != 0
-    assert "tenant_break_lock=true" in refused.text
-    run = ws.play(TENANT_PLAYBOOK, "-l", "test1", "-e", f"tenant_image={APP_REPO}@{v1}", "-e", "tenant_break_lock=true")
-    assert run.returncode == 0, run.output[-3000:]
-    all_on("test1", v1)
-    assert node_sh("test1", "test -e /var/lib/pinned-release/deploy.lock", check=False).returncode != 0
-
-
 def test_host_unreachable_mid_rollout_halts_and_leaves_hosts_consistent(ws):
     # slow, not v2: v2 migrates the data, and v1 could not be put back on prod1 afterwards.
     v1, target = registry_digest("v1"), registry_digest("slow")

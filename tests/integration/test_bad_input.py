@@ -37,7 +37,7 @@ def rollout(**changes) -> dict:
 
 HOST_ROWS = [
     # tenant_rollout
-    ("tenant_rollout", lambda: rollout(tenants=[]), "tenants"),
+    ("tenant_rollout", lambda: rollout(tenants=[TENANT | {"port": 70000}]), "port"),
     ("tenant_rollout", lambda: rollout(tenants=["alpha"]), "tenants[0]"),
     ("tenant_rollout", lambda: rollout(tenants=[TENANT | {"port": [3990]}]), "port"),
     ("tenant_rollout", lambda: rollout(tenants=[TENANT | {"domain": {"a": 1}}]), "domain"),

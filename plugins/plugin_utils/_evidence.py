@@ -59,6 +59,19 @@ def host_record(outcome: Optional[dict]) -> dict:
             "tenants": tenants}  # fmt: skip
 
 
+def _verdicts(hosts: object) -> Optional[dict]:
+    """What a record says per host, tenant and check: passed or not, skipped, the deploy error; not the details."""
+    try:
+        return {
+            host: (record["passed"], record.get("deploy_error"),
+                   {tenant: [(c["name"], c["passed"], bool(c.get("skipped"))) for c in entry["checks"]]
+                    for tenant, entry in record["tenants"].items()})
+            for host, record in hosts.items()
+        }  # fmt: skip
+    except (AttributeError, KeyError, TypeError):
+        return None  # not a record this version wrote: write a new one
+
+
 def evidence_record(outcomes: dict, resolved: dict, candidate: str, operator: str, now: str,
                     previous: Optional[dict] = None) -> Optional[dict]:  # fmt: skip
     """The record for the resolved digest, or None when no host actually tested it (then nothing is written).
@@ -69,7 +82,14 @@ def evidence_record(outcomes: dict, resolved: dict, candidate: str, operator: st
     tested = {host: record for host, record in hosts.items() if record["tested"]}
     if not tested:
         return None
-    same = previous is not None and previous.get("hosts") == tested and previous.get("digest") == resolved["digest"]
+    same = (
+        previous is not None
+        and previous.get("digest") == resolved["digest"]
+        and _verdicts(previous.get("hosts")) == _verdicts(tested)
+    )
+    if same:
+        # Details carry measurements (an SSE check's spread in ms): the verdicts decide whether anything changed.
+        tested = previous["hosts"]
     return {
         "schema": SCHEMA,
         "image": resolved["image_ref"],

@@ -221,10 +221,10 @@ def test_bad_input(digests):
     assert (
         "value of health must be one of: healthy, running, any, got: great found in containers" in wrong_choice["msg"]
     )
-    # Ansible core validates element types before the module runs, with its own wording.
+    # Ansible core validates element types first; its message ("dictionary requested") names no option, ours does.
     wrong_type = check({"containers": ["just-a-name"]})
     assert wrong_type["failed"] is True
-    assert "dictionary requested" in wrong_type["msg"]
+    assert wrong_type["msg"] == "containers[0] must be a mapping, got str 'just-a-name'"
     nothing = check({"fail_on_drift": False})
     assert "nothing to check" in nothing["msg"]
 

@@ -63,6 +63,22 @@ def test_the_same_results_again_keep_the_earlier_record():
     assert (changed["finished_at"], changed["operator"]) == ("T2", "bob")
 
 
+def test_measurements_in_the_details_do_not_make_a_retest_a_change():
+    streamed = {"tested": True, "deploy_error": None, "checklist": {"tenants": [{"name": "alpha", "checks": [
+        {"name": "stream", "passed": True, "detail": "HTTP 200, 5 events over 512 ms"}]}]}}  # fmt: skip
+    first = evidence_record({"t1": streamed}, RESOLVED, "repo:release", "alice", "T1")
+    again = json.loads(json.dumps(streamed).replace("512 ms", "498 ms"))
+    assert evidence_record({"t1": again}, RESOLVED, "repo:release", "bob", "T2", first) == first
+
+
+@pytest.mark.parametrize(
+    "previous", [{"digest": DIGEST, "hosts": "garbage"}, {"digest": DIGEST, "hosts": {"t1": 5}}, {}]
+)
+def test_a_previous_record_this_version_did_not_write_is_replaced(previous):
+    record = evidence_record({"t1": PASSED}, RESOLVED, "repo:release", "bob", "T2", previous)
+    assert (record["finished_at"], record["passed"]) == ("T2", True)
+
+
 def test_the_gate_uses_the_record_of_exactly_that_digest(tmp_path):
     assert "has no test evidence" in evidence_gate(str(tmp_path), DIGEST)
     path = evidence_path(str(tmp_path), DIGEST)

@@ -84,9 +84,13 @@ def test_a_fresh_candidate_passes_the_whole_checklist(owui):
     assert app("test1").version() == OLD
 
 
+def promote_and_roll_out(owui, what: str) -> None:
+    must(owui.play("playbooks/promote.yml"), f"promote.yml of {what}")
+    must(owui.play("playbooks/deploy.yml", "-l", "production"), f"deploy.yml -l production of {what}", PRODUCTION)
+
+
 def test_production_runs_the_pin_and_users_write_data(owui):
-    must(owui.play("playbooks/promote.yml"), "promote.yml")
-    must(owui.play("playbooks/deploy.yml", "-l", "production"), "deploy.yml -l production", PRODUCTION)
+    promote_and_roll_out(owui, OLD)
     for node in PRODUCTION:
         user = app(node)
         assert user.version() == OLD
@@ -134,8 +138,7 @@ def test_the_upgrade_is_tested_across_its_migration_and_keeps_sessions(owui):
 
 
 def test_production_upgrades_across_the_migration_keeping_data_and_logins(owui):
-    must(owui.play("playbooks/promote.yml"), "promote.yml of the upgrade")
-    must(owui.play("playbooks/deploy.yml", "-l", "production"), "deploy.yml -l production of the upgrade", PRODUCTION)
+    promote_and_roll_out(owui, "the upgrade")
     for node in PRODUCTION:
         user = app(node)
         assert user.version() == NEW

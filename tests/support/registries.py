@@ -333,10 +333,10 @@ class BehaviourProxy:
                 proxy.seen.append((self.command, self.path, auth))
                 manifest = "/manifests/" in self.path
                 if manifest and head_405 and self.command == "HEAD":
-                    self._answer(405, {"Allow": "GET"}, b"")
+                    send_answer(self, 405, {"Allow": "GET"}, b"")
                     return
                 if manifest and redirect_to and auth:
-                    self._answer(307, {"Location": f"http://{redirect_to}{self.path}"}, b"")
+                    send_answer(self, 307, {"Location": f"http://{redirect_to}{self.path}"}, b"")
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "authorization")}
                 connection = http.client.HTTPConnection(upstream, timeout=30)
@@ -352,10 +352,7 @@ class BehaviourProxy:
                     if drop_digest:
                         answer_headers.pop("Docker-Content-Digest", None)
                 connection.close()
-                self._answer(upstream_answer.status, answer_headers, body)
-
-            def _answer(self, status, headers, body):
-                send_answer(self, status, headers, body)
+                send_answer(self, upstream_answer.status, answer_headers, body)
 
             do_GET = do_HEAD = _forward
 

@@ -3,8 +3,9 @@
 
 Runs on the lab (make lab). Prints a table and writes bench/results.json and bench/results.md.
 BENCH_RUNS (default 3) is how many times each figure is measured; the table shows the median,
-min and max. BENCH_ONLY=resolve,drift,fleet,rollout limits the sections. It resets the lab
-nodes' tenants (lab/lab.sh reset-tenants) before and after, and puts :release back on v1.
+min and max (the real-app upgrade and rollback run once). BENCH_ONLY=resolve,drift,fleet,rollout,openwebui
+limits the sections. It resets the lab nodes' tenants (lab/lab.sh reset-tenants) before and after, and puts
+:release back on v1 (stand-in) and 0.12.0 (Open WebUI).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -34,7 +36,7 @@ from tests.support.lab import APP_REPO, NODES, REGISTRY, lab_script, node_sh, re
 # The lab's topology comes from its inventory (inventories/lab/hosts.ini).
 TEST_NODE = next(name for name, node in NODES.items() if node.group == "test")
 PRODUCTION = tuple(name for name, node in NODES.items() if node.group == "production")
-from tests.support.workflow import Workspace, make_workspace  # noqa: E402
+from tests.support.workflow import TENANTS, Workspace, make_workspace  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
@@ -479,6 +481,65 @@ def bench_rollout(scratch: Path) -> None:
            f"{gap_f['median']:.0f} ms against {(ready_f['median'] + 1) * 1000:.0f} ms")  # fmt: skip
 
 
+# ------------------------------------------------------------------ 5. the real Open WebUI
+OPENWEBUI_OLD, OPENWEBUI_NEW = "0.12.0", "0.12.4"
+
+
+def openwebui_restart_to_ready(node: str, tenant: dict) -> float:
+    """docker restart of a real tenant until its /health answers 200 through nginx."""
+    out = node_sh(node, f"s=$(date +%s.%N); docker restart openwebui-{tenant['name']} >/dev/null; "
+                  f"until curl -fs -o /dev/null -H 'Host: {tenant['domain']}' http://127.0.0.1/health; do sleep 0.1; done; "
+                  "e=$(date +%s.%N); echo $s $e", timeout=600).stdout.split()  # fmt: skip
+    begin, end = map(float, out)
+    return end - begin
+
+
+def openwebui_rss_mib(node: str) -> list:
+    """Resident memory of each real tenant container on a node, in MiB (docker stats)."""
+    lines = node_sh(node, "docker stats --no-stream --format '{{.Name}} {{.MemUsage}}' "
+                          "$(docker ps -q --filter label=pinned.release.managed)").stdout.splitlines()  # fmt: skip
+    sizes = []
+    for line in lines:
+        used = line.split()[1]
+        number = float(re.match(r"[0-9.]+", used).group(0))
+        sizes.append(number / 1024 if used.endswith("KiB") else number * 1024 if used.endswith("GiB") else number)
+    return sizes
+
+
+def bench_openwebui(scratch: Path) -> None:
+    count = sum(len(TENANTS[node]) for node in PRODUCTION)
+    print(f"\n5. The real Open WebUI: {count} production tenants on {len(PRODUCTION)} hosts, "
+          f"{OPENWEBUI_OLD} -> {OPENWEBUI_NEW} (database migrations) and back")  # fmt: skip
+    lab_script("reset-tenants")
+    space = make_workspace(scratch / "openwebui", app="open-webui")
+    space.cycle(OPENWEBUI_OLD)
+    node, tenant = PRODUCTION[0], TENANTS[PRODUCTION[0]][0]
+    restarts = [openwebui_restart_to_ready(node, tenant) for _run in range(RUNS)]
+    ready = record("openwebui.restart_to_ready", "openwebui", "restart of one tenant to /health 200 through nginx",
+                   restarts)  # fmt: skip
+    rss = [size for host in PRODUCTION for size in openwebui_rss_mib(host)]
+    record(
+        "openwebui.rss_per_tenant", "openwebui", f"resident memory per idle tenant ({OPENWEBUI_OLD})", rss, unit="MiB"
+    )
+    space.release(OPENWEBUI_NEW)
+    for playbook, args in (("playbooks/deploy.yml", ["-l", "test"]), ("playbooks/promote.yml", [])):
+        must(space.play(playbook, *args), f"{playbook} {args}")
+    started = time.monotonic()
+    must(space.play("playbooks/deploy.yml", "-l", "production"), "the upgrade to production")
+    upgrade = time.monotonic() - started
+    up = record("openwebui.upgrade", "openwebui", f"deploy.yml -l production, {count} tenants, with migration (wall)",
+                [upgrade])  # fmt: skip
+    started = time.monotonic()
+    must(space.play("playbooks/rollback.yml", "-l", "production", "-e", "reason='bench'"), "the rollback")
+    rollback = time.monotonic() - started
+    back = record("openwebui.rollback", "openwebui", f"rollback.yml -l production, {count} tenants, restoring (wall)",
+                  [rollback])  # fmt: skip
+    record("openwebui.upgrade_per_tenant", "openwebui", "  ... per tenant, above its restart-to-ready",
+           [upgrade / count - ready["median"]])  # fmt: skip
+    record("openwebui.rollback_per_tenant", "openwebui", "  ... rollback per tenant", [rollback / count])
+    print(f"upgrade {up['median']:.1f} s, rollback {back['median']:.1f} s for {count} tenants")
+
+
 # ------------------------------------------------------------------ output
 def markdown() -> str:
     lines = [
@@ -502,7 +563,7 @@ def main() -> int:
     results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "runs": RUNS}
     results["measured_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"make bench: {RUNS} runs per figure on the lab (BENCH_RUNS to change)")
-    sections = ONLY or {"resolve", "drift", "fleet", "rollout"}
+    sections = ONLY or {"resolve", "drift", "fleet", "rollout", "openwebui"}
     with tempfile.TemporaryDirectory(prefix="pinned-bench-") as scratch:
         try:
             if "resolve" in sections:
@@ -513,9 +574,12 @@ def main() -> int:
                 bench_fleet(Path(scratch))
             if "rollout" in sections:
                 bench_rollout(Path(scratch))
+            if "openwebui" in sections:
+                bench_openwebui(Path(scratch))
         finally:
             lab_script("reset-tenants")
             lab_script("release-tag", "v1")
+            lab_script("release-tag", OPENWEBUI_OLD)
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (OUT / "results.md").write_text(markdown())
     print("\n" + markdown())

@@ -200,6 +200,9 @@ def main() -> None:
     print(
         f"\nproduction pin: {OLD} ({old[:19]}), incident recorded in inventories/lab/group_vars/production/ROLLBACK_INCIDENTS.md"
     )
+    page = ROOT / "inventories/lab/.release_state/fleet/index.html"
+    if page.exists():
+        print(f"the fleet page: {page} (open it in a browser)")
     if not intact_all:
         print(f"{RED}a login or data was lost{OFF}")
         sys.exit(1)

@@ -480,7 +480,8 @@ cmd_reset_tenants() {
 # Host tools the test suite drives besides the lab itself.
 cmd_deps() {
   ensure_commands curl:curl ss:iproute2 skopeo:skopeo shellcheck:shellcheck openssl:openssl htpasswd:apache2-utils \
-    git:git ssh:openssh-client busybox:busybox-static docker-registry:docker-registry socat:socat
+    git:git ssh:openssh-client busybox:busybox-static docker-registry:docker-registry socat:socat \
+    chromium-headless-shell:chromium-headless-shell
 }
 
 case "${1:-}" in

@@ -32,7 +32,7 @@ PLAYBOOK_VARIABLES = {
     ),
     "release_pin": ("production_deploy, drift.yml, rollback", "Loaded from the pin file: the pinned image and why."),
     "release_pin_history": ("rollback", "Loaded from the pin file: earlier pins, newest first."),
-    "release_state_dir": ("drift.yml, rollback", "Controller folder for drift reports and incident state."),
+    "release_state_dir": ("drift.yml, rollback, notify", "Controller folder for drift reports, the fleet page and state."),
     "release_evidence_dir": ("test_deploy, promote.yml", "Controller folder of the test records, one per digest."),
     "release_pin_targets": ("promote.yml", "Legacy scripts whose repo@sha256 pins promote.yml rewrites too."),
     "release_pin_on_unpinned": ("promote.yml", {"module": "pin_digest", "option": "on_unpinned"}),
@@ -45,6 +45,15 @@ PLAYBOOK_VARIABLES = {
         "Registry access (username, password from the vault, ca_path) for resolving, pinning and re-pinning.",
     ),
     "release_reason": ("all roles", "Why this run happens; recorded in the lock, audit log and pin history."),
+    "release_notify_targets": (
+        "notify (every playbook)",
+        "Where release events go: webhook, Slack-compatible and e-mail targets (fields: the notify module's targets).",
+    ),
+    "release_notify_timeout": ("notify", "Seconds each notification target may take (1-60, default 5)."),
+    "release_fleet_page": (
+        "notify (every playbook)",
+        "The fleet page, one static HTML file; default <release_state_dir>/fleet/index.html.",
+    ),
 }
 
 

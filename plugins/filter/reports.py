@@ -1,11 +1,13 @@
 # Copyright (c) pinned.release contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Filters that turn results into what people read: rollout_lines, drift_report, drift_markdown, drift_junit, drift_row."""
+"""Filters that turn results into what people read: rollout_lines, drift_report, drift_markdown, drift_junit, drift_row;
+and host_facts, which gathers one fact of each play host."""
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleFilterError
+from ansible.errors import AnsibleFilterError, AnsibleUndefinedVariable
+from jinja2 import Undefined
 
 from ansible_collections.pinned.release.plugins.plugin_utils._filter_args import expect
 from ansible_collections.pinned.release.plugins.plugin_utils._reports import (
@@ -57,6 +59,27 @@ def _row(row):
     return drift_row(row)
 
 
+def host_facts(hostvars, hosts, name):
+    """``{host: value}`` of a fact (a dotted path) on each host; None where a host has no such fact.
+
+    A host that never set the fact (unreachable, or not reached by the rollout) is not an error, as it is with
+    ``map('extract', hostvars) | map(attribute=..., default=none)``: to Jinja a None default is no default.
+    """
+    expect("host_facts", "the hosts", hosts, "a list")
+    expect("host_facts", "the fact name", name, "a string")
+    facts = {}
+    for host in hosts:
+        value = None
+        try:
+            value = hostvars[host]
+            for part in name.split("."):
+                value = value[part] if value is not None else None
+        except (KeyError, TypeError, AnsibleUndefinedVariable):
+            value = None
+        facts[host] = None if isinstance(value, Undefined) else value
+    return facts
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -65,4 +88,5 @@ class FilterModule:
             "drift_markdown": _markdown,
             "drift_junit": _junit,
             "drift_row": _row,
+            "host_facts": host_facts,
         }

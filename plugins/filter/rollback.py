@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from ansible_collections.pinned.release.plugins.plugin_utils._filter_args import expect
+from ansible_collections.pinned.release.plugins.plugin_utils._reports import NO_RESULT
 from ansible_collections.pinned.release.plugins.plugin_utils._rollback import host_outcome, incident, rollback_target
 
 
@@ -23,6 +24,9 @@ def _outcome(result, failure):
 def _incident(outcomes, target, reason, started_at, operator, repin=None):
     expect("rollback_incident", "the outcomes ({host: rollback_outcome})", outcomes, "a mapping")
     expect("rollback_incident", "the target (rollback_target)", target, "a mapping")
+    outcomes = {
+        host: host_outcome(None, NO_RESULT) if outcome is None else outcome for host, outcome in outcomes.items()
+    }
     for host, outcome in outcomes.items():
         expect("rollback_incident", f"the outcome of {host}", outcome, "a mapping")
     return incident(target, reason, started_at, operator, outcomes, repin if isinstance(repin, dict) else None)

@@ -35,6 +35,7 @@ from ansible_collections.pinned.release.plugins.module_utils._snapshots import (
     free_bytes,
     human,
 )
+from ansible_collections.pinned.release.plugins.module_utils._status import host_status
 from ansible_collections.pinned.release.plugins.module_utils._tenants import (
     MANAGED_LABEL,
     TENANT_LABEL,
@@ -66,6 +67,15 @@ class PlanMixin:
             if self._readiness(probe, {})[0] == "ok":
                 drift = [d for d in drift if d["field"] != "health"]
         return {"facts": facts, "drift": drift, "action": action}
+
+    def status(self, audit_log: str) -> list:
+        """Where each tenant stands (the fleet page), readiness judged as the transaction judges it."""
+
+        def answers_health(spec: dict, facts: dict) -> bool:
+            probe = Probe(spec["name"], facts["id"], spec["port"], spec["image"])
+            return bool(self.settings.health_path) and self._readiness(probe, {})[0] == "ok"
+
+        return host_status(self.engine, self.specs, audit_log, self.settings.snapshot_exclude, answers_health)
 
     def desired_sites(self) -> dict:
         if self.nginx is None:

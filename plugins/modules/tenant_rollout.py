@@ -335,6 +335,15 @@ image_versions:
   description: "C({image: version}) - the version each image declares in O(app)'s C(version_label), when it does."
   returned: when not in check mode
   type: dict
+status:
+  description:
+    - Where each declared tenant stands once the run is over (for the fleet page) - C(name), C(container), C(domain),
+      C(image), C(digest), C(status) (C(absent) when there is no container), C(health), C(started_at),
+      C(snapshots) (C(count), C(newest_at), C(oldest_at)) and C(last_change) (the newest audit record of the tenant -
+      C(time), C(operator), C(reason), C(result), C(from), C(to); null when the audit log has none).
+  returned: success
+  type: list
+  elements: dict
 unexpected:
   description: In check mode, managed containers no tenant declares.
   returned: in check mode
@@ -490,7 +499,8 @@ def run_module(params: dict, engine, check_mode: bool, environ: dict, mask: Secr
         result = {"changed": changed, "tenants": plan["tenants"], "unexpected": plan["unexpected"],
                   "sites_to_change": plan["sites_to_change"], "sites_to_remove": plan["sites_to_remove"],
                   "pending_journal": plan["pending_journal"], "diff": plan["diff"], "recovered": [],
-                  "nginx_changed": [], "removed_undeclared": []}  # fmt: skip
+                  "nginx_changed": [], "removed_undeclared": [],
+                  "status": rollout.status(audit_log)}  # fmt: skip
         if holder:
             result["lock"] = {"holder": holder, "live": live}
         return result
@@ -526,6 +536,7 @@ def run_module(params: dict, engine, check_mode: bool, environ: dict, mask: Secr
             raise ModuleFailure(f"{host}: {exc}") from None
         if dead:
             result["lock_taken_over"] = dead
+        result["status"] = rollout.status(audit_log)
         return result
     finally:
         lock.release()

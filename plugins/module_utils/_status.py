@@ -1,0 +1,81 @@
+# Copyright (c) pinned.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Where each tenant of a host stands, for the fleet page: what runs, its health, its snapshots, its last change.
+
+Read-only. The last change comes from the tail of the host's audit log (one JSON line per tenant change).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Callable, Optional
+
+from ansible_collections.pinned.release.plugins.module_utils._snapshots import TenantData
+
+AUDIT_TAIL_BYTES = 256 * 1024
+
+
+def last_changes(audit_log: str, tail_bytes: int = AUDIT_TAIL_BYTES) -> dict:
+    """``{tenant: record}``: the newest audit record of each tenant in the last ``tail_bytes`` of the log."""
+    try:
+        with open(audit_log, "rb") as log:
+            log.seek(0, os.SEEK_END)
+            size = log.tell()
+            log.seek(max(0, size - tail_bytes))
+            chunk = log.read()
+    except OSError:
+        return {}
+    lines = chunk.splitlines()
+    if size > tail_bytes and lines:
+        lines = lines[1:]  # the first line may be cut
+    latest = {}
+    for raw in lines:
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("tenant"):
+            latest[record["tenant"]] = record
+    return latest
+
+
+def _snapshot_summary(snapshots: list) -> dict:
+    if not snapshots:
+        return {"count": 0, "newest_at": None, "oldest_at": None}
+    return {
+        "count": len(snapshots),
+        "newest_at": snapshots[-1].get("taken_at"),
+        "oldest_at": snapshots[0].get("taken_at"),
+    }
+
+
+def host_status(engine, specs: list, audit_log: str, snapshot_exclude: tuple = (),
+                answers_health: Optional[Callable] = None) -> list:  # fmt: skip
+    """One entry per declared tenant: container state, snapshots and the last recorded change.
+
+    Docker's health lags behind its healthcheck interval: a tenant Docker still calls ``starting`` whose app answers
+    its health check (``answers_health(spec, facts)``) is healthy, as the transaction itself judges readiness.
+    """
+    changes = last_changes(audit_log)
+    status = []
+    for spec in specs:
+        facts: Optional[dict] = engine.container(spec["container"])
+        if facts and facts["status"] == "running" and facts["health"] == "starting" and answers_health:
+            facts = dict(facts, health="healthy" if answers_health(spec, facts) else "starting")
+        change = changes.get(spec["name"]) or {}
+        status.append({
+            "name": spec["name"],
+            "container": spec["container"],
+            "domain": spec["domain"],
+            "image": facts["image"] if facts else None,
+            "digest": facts["digest"] if facts else None,
+            "status": facts["status"] if facts else "absent",
+            "health": facts["health"] if facts else None,
+            "started_at": facts.get("started_at") if facts else None,
+            "snapshots": _snapshot_summary(TenantData(spec["name"], spec["dir"], snapshot_exclude).snapshots()),
+            "last_change": {key: change.get(key) for key in ("time", "operator", "reason", "result", "from", "to")}
+            if change else None,
+        })  # fmt: skip
+    return status

@@ -1,0 +1,200 @@
+# Copyright (c) pinned.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The fleet page: one static HTML file (no script, no external asset) of every host and tenant.
+
+Each host's last observed state is kept as JSON next to the page (``hosts/<host>.json``), so a run that touches
+some hosts redraws the whole fleet, the others as last seen (with the time they were seen).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from datetime import datetime, timezone
+from typing import Optional
+
+from ansible_collections.pinned.release.plugins.module_utils._journal import read_json, write_atomic, write_json
+from ansible_collections.pinned.release.plugins.plugin_utils._evidence import evidence_path
+
+HEALTH_CLASS = {"healthy": "ok", "starting": "warn", None: "ok"}
+STYLE = """
+body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d2433;background:#f6f7f9}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
+.sub{color:#5b6475;margin-bottom:16px}
+.cards{display:flex;gap:12px;flex-wrap:wrap;margin:12px 0}
+.card{background:#fff;border:1px solid #dde1e8;border-radius:8px;padding:10px 16px;min-width:120px}
+.card b{display:block;font-size:22px}
+table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #dde1e8}
+th,td{text-align:left;padding:6px 10px;border-bottom:1px solid #eceef2;vertical-align:top}
+th{background:#eef1f5;font-weight:600}
+code{font:12px ui-monospace,monospace}
+.badge{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:600;font-size:12px}
+.ok{background:#d8f3df;color:#11662c}.warn{background:#fff1c7;color:#7a5600}.bad{background:#fbd9d9;color:#9b1c1c}
+tr.bad td:first-child{border-left:4px solid #d33}tr.warn td:first-child{border-left:4px solid #e0a800}
+tr.ok td:first-child{border-left:4px solid #2ea44f}
+.muted{color:#7a8294}
+"""
+
+
+def _e(value: object) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _parse(when: Optional[str]) -> Optional[datetime]:
+    if not when:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(when).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def age(when: Optional[str], now: datetime) -> str:
+    """``3 min``, ``5 h``, ``2 d`` since ``when`` (ISO 8601), or ``-``."""
+    moment = _parse(when)
+    if moment is None:
+        return "-"
+    seconds = max(0, int((now - moment).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def short(digest: Optional[str]) -> str:
+    return str(digest).rsplit("@", 1)[-1][:19] if digest else "-"
+
+
+def store_host(store_dir: str, host: str, status: Optional[list], failure: Optional[str], drift_rows: Optional[list],
+               observed_at: str) -> None:  # fmt: skip
+    """Record what was seen of a host now; a failure without a status keeps the last status it had."""
+    path = os.path.join(store_dir, f"{host}.json")
+    previous = read_json(path, "fleet page host state") or {}
+    record = {
+        "host": host,
+        "observed_at": observed_at if status is not None else previous.get("observed_at"),
+        "tenants": status if status is not None else previous.get("tenants") or [],
+        "failure": failure,
+        "drift": drift_rows if drift_rows is not None else previous.get("drift") or [],
+        "drift_checked_at": observed_at if drift_rows is not None else previous.get("drift_checked_at"),
+    }
+    os.makedirs(store_dir, mode=0o755, exist_ok=True)
+    write_json(path, record, 0o644)
+
+
+def load_hosts(store_dir: str) -> dict:
+    hosts = {}
+    if os.path.isdir(store_dir):
+        for name in sorted(os.listdir(store_dir)):
+            if name.endswith(".json"):
+                record = read_json(os.path.join(store_dir, name), "fleet page host state")
+                if record and record.get("host"):
+                    hosts[record["host"]] = record
+    return hosts
+
+
+def _tag_of(digest: Optional[str], pin: dict, history: list) -> str:
+    for entry in [pin, *history]:
+        if digest and entry.get("digest") == digest and entry.get("tag"):
+            return str(entry["tag"])
+    return ""
+
+
+def _tenant_row(tenant: dict, pin: dict, history: list, now: datetime) -> str:
+    health, status, digest = tenant.get("health"), tenant.get("status"), tenant.get("digest")
+    if status != "running":
+        level, state = "bad", status or "absent"
+    else:
+        level, state = HEALTH_CLASS.get(health, "bad"), health or "running"
+    on_pin = bool(digest) and digest == pin.get("digest")
+    if not on_pin and level == "ok":
+        level = "warn"
+    tag = _tag_of(digest, pin, history)
+    change = tenant.get("last_change") or {}
+    snaps = tenant.get("snapshots") or {}
+    deploy = (f"{_e(change.get('operator') or '?')}, {age(change.get('time'), now)} ago<br>"
+              f"<span class='muted'>{_e(change.get('reason') or '')} ({_e(change.get('result') or '')})</span>"
+              if change else "<span class='muted'>none recorded</span>")  # fmt: skip
+    return (
+        f"<tr class='{level}'><td><b>{_e(tenant.get('name'))}</b><br><span class='muted'>{_e(tenant.get('domain'))}</span></td>"
+        f"<td><code>{_e(short(digest))}</code> {_e(tag)}<br>"
+        f"<span class='badge {'ok' if on_pin else 'warn'}'>{'on the pin' if on_pin else 'not on the pin'}</span></td>"
+        f"<td><span class='badge {level}'>{_e(state)}</span><br><span class='muted'>up {age(tenant.get('started_at'), now)}</span></td>"
+        f"<td>{deploy}</td>"
+        f"<td>{_e(snaps.get('count', 0))}<br><span class='muted'>newest {age(snaps.get('newest_at'), now)} ago</span></td></tr>"
+    )  # fmt: skip
+
+
+def render(hosts: dict, pin: dict, history: list, evidence_dir: str, page_dir: str, now: datetime) -> str:
+    """The page, from the stored host states, the pin and its history."""
+    pin, history = pin or {}, history or []
+    tenants = [t for record in hosts.values() for t in record.get("tenants") or []]
+    down = sum(
+        1 for t in tenants if t.get("status") != "running" or t.get("health") not in (None, "healthy", "starting")
+    )
+    off_pin = sum(1 for t in tenants if t.get("digest") != pin.get("digest"))
+    drifted = sum(1 for record in hosts.values() if record.get("drift"))
+    failed = sum(1 for record in hosts.values() if record.get("failure"))
+
+    def evidence_link(digest: Optional[str]) -> str:
+        if not digest or not evidence_dir:
+            return "-"
+        path = evidence_path(evidence_dir, digest)
+        if not os.path.exists(path):
+            return "<span class='muted'>none</span>"
+        return f"<a href='{_e(os.path.relpath(path, page_dir))}'>evidence</a>"
+
+    def card(label: str, value: int, bad: bool) -> str:
+        return f"<div class='card {'bad' if bad else 'ok'}'><b>{value}</b>{_e(label)}</div>"
+
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>Fleet - {_e(short(pin.get('digest')))}</title><style>{STYLE}</style></head><body>",
+        "<h1>Fleet</h1>",
+        f"<div class='sub'>Pin <code>{_e(pin.get('repository') or pin.get('image') or 'none')}</code> "
+        f"<code>{_e(short(pin.get('digest')))}</code> {_e(pin.get('tag') or '')} - pinned {age(pin.get('pinned_at'), now)} ago"
+        f"{' (a rollback)' if pin.get('kind') == 'rollback' else ''}: {_e(pin.get('reason') or '')} - "
+        f"{evidence_link(pin.get('digest'))}. Page written {_e(now.strftime('%Y-%m-%d %H:%M UTC'))}.</div>",
+        "<div class='cards'>",
+        card("hosts", len(hosts), failed > 0),
+        card("tenants", len(tenants), False),
+        card("down or unhealthy", down, down > 0),
+        card("not on the pin", off_pin, off_pin > 0),
+        card("hosts with drift", drifted, drifted > 0),
+        "</div>",
+    ]  # fmt: skip
+    for host, record in sorted(hosts.items()):
+        seen = record.get("observed_at")
+        parts.append(f"<h2 id='{_e(host)}'>{_e(host)} <span class='muted'>seen {age(seen, now)} ago</span></h2>")
+        if record.get("failure"):
+            parts.append(f"<p><span class='badge bad'>last run failed</span> {_e(record['failure'])}</p>")
+        parts.append(
+            "<table><tr><th>Tenant</th><th>Digest</th><th>Health</th><th>Last deploy</th><th>Snapshots</th></tr>"
+        )
+        parts.extend(_tenant_row(t, pin, history, now) for t in record.get("tenants") or [])
+        parts.append("</table>")
+        if record.get("drift"):
+            parts.append(
+                f"<p><span class='badge bad'>drift</span> found {age(record.get('drift_checked_at'), now)} ago:</p><ul>"
+            )
+            parts.extend(f"<li>{_e(row.get('container'))} {_e(row.get('field'))}: expected <code>{_e(row.get('expected'))}</code>, "
+                         f"actual <code>{_e(row.get('actual'))}</code></li>" for row in record["drift"])  # fmt: skip
+            parts.append("</ul>")
+    parts.append("<h2>Pin history</h2><table><tr><th>Digest</th><th>Tag</th><th>Pinned</th><th>Until</th><th>Reason</th>"
+                 "<th>Evidence</th></tr>")  # fmt: skip
+    for entry in [dict(pin, unpinned_at=None), *history] if pin else history:
+        parts.append(
+            f"<tr><td><code>{_e(short(entry.get('digest')))}</code></td><td>{_e(entry.get('tag') or '')}</td>"
+            f"<td>{_e(entry.get('pinned_at'))}</td><td>{_e(entry.get('unpinned_at') or 'now')}</td>"
+            f"<td>{_e(entry.get('reason'))}</td><td>{evidence_link(entry.get('digest'))}</td></tr>"
+        )
+    parts.append("</table></body></html>\n")
+    return "".join(parts)
+
+
+def write_page(path: str, content: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o755, exist_ok=True)
+    write_atomic(path, content, 0o644)

@@ -1,0 +1,170 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The fleet page: host states kept between runs, what each row says, and a page that needs nothing else to read."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+
+import pytest
+
+from ansible_collections.pinned.release.plugins.module_utils._status import host_status, last_changes
+from ansible_collections.pinned.release.plugins.plugin_utils._fleet_page import (
+    age,
+    load_hosts,
+    render,
+    store_host,
+)
+
+D1, D2 = ("sha256:" + c * 64 for c in "12")
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+PIN = {"image": f"repo@{D2}", "repository": "repo", "digest": D2, "tag": "0.12.4", "pinned_at": "2026-11-26T09:00:00Z",
+       "reason": "promote 0.12.4"}  # fmt: skip
+HISTORY = [{"image": f"repo@{D1}", "digest": D1, "tag": "0.12.0", "pinned_at": "2026-11-20T09:00:00Z",
+            "unpinned_at": "2026-11-26T09:00:00Z", "reason": "first <release>"}]  # fmt: skip
+
+
+def tenant(name: str, digest: str = D2, status: str = "running", health: str = "healthy", **extra) -> dict:
+    return {"name": name, "container": f"openwebui-{name}", "domain": f"{name}.example", "digest": digest,
+            "status": status, "health": health, "started_at": "2026-11-26T11:00:00Z",
+            "snapshots": {"count": 3, "newest_at": "2026-11-26T10:00:00Z"},
+            "last_change": {"time": "2026-11-26T11:30:00Z", "operator": "alice", "reason": "rollout of the pin",
+                            "result": "ok"}, **extra}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [("2026-11-26T11:59:30Z", "30 s"), ("2026-11-26T11:00:00Z", "1 h"), ("2026-11-26T11:01:00Z", "59 min"), ("2026-11-26T06:59:00Z", "5 h"),
+     ("2026-11-24T12:00:00Z", "2 d"), (None, "-"), ("yesterday", "-"), ("2026-11-26T13:00:00Z", "0 s")],
+)  # fmt: skip
+def test_age(when, expected):
+    assert age(when, NOW) == expected
+
+
+def test_a_host_seen_before_keeps_its_tenants_when_a_later_run_only_has_a_failure(tmp_path):
+    store = str(tmp_path / "hosts")
+    store_host(store, "prod1", [tenant("acme")], None, None, "2026-11-26T11:00:00Z")
+    store_host(store, "prod1", None, "prod1: unreachable", None, "2026-11-26T11:50:00Z")
+    record = load_hosts(store)["prod1"]
+    assert record["tenants"][0]["name"] == "acme"
+    assert record["observed_at"] == "2026-11-26T11:00:00Z"
+    assert record["failure"] == "prod1: unreachable"
+
+
+def test_drift_rows_are_replaced_only_by_a_drift_check(tmp_path):
+    store = str(tmp_path / "hosts")
+    row = {"host": "prod1", "container": "openwebui-acme", "field": "digest", "expected": D2, "actual": D1}
+    store_host(store, "prod1", [tenant("acme")], None, [row], "2026-11-26T11:00:00Z")
+    store_host(store, "prod1", [tenant("acme")], None, None, "2026-11-26T11:10:00Z")
+    assert load_hosts(store)["prod1"]["drift"] == [row]
+    store_host(store, "prod1", [tenant("acme")], None, [], "2026-11-26T11:20:00Z")
+    assert load_hosts(store)["prod1"]["drift"] == []
+
+
+def page(tmp_path, hosts: dict) -> str:
+    evidence = tmp_path / "evidence"
+    evidence.mkdir(exist_ok=True)
+    (evidence / f"{D2.replace(':', '-')}.json").write_text("{}")
+    return render(hosts, PIN, HISTORY, str(evidence), str(tmp_path / "fleet"), NOW)
+
+
+def rows(text: str) -> list:
+    return re.findall(r"<tr class='(\w+)'><td><b>([^<]+)</b>", text)
+
+
+def test_each_tenant_row_is_coloured_by_health_and_pin(tmp_path):
+    hosts = {
+        "prod1": {"host": "prod1", "observed_at": "2026-11-26T11:58:00Z", "tenants": [
+            tenant("acme"), tenant("globex", health="unhealthy"), tenant("initech", health="starting"),
+            tenant("umbrella", digest=D1), tenant("hooli", status="exited"), tenant("pied", status="absent", digest=None)]},
+    }  # fmt: skip
+    text = page(tmp_path, hosts)
+    assert rows(text) == [("ok", "acme"), ("bad", "globex"), ("warn", "initech"), ("warn", "umbrella"),
+                          ("bad", "hooli"), ("bad", "pied")]  # fmt: skip
+    assert "<b>6</b>tenants" in text
+    assert "<b>3</b>down or unhealthy" in text
+    assert "<b>2</b>not on the pin" in text
+    assert f"<code>{D2[:19]}</code> 0.12.4" in text
+    assert f"<code>{D1[:19]}</code> 0.12.0" in text
+    assert "alice, 30 min ago" in text
+    assert "newest 2 h ago" in text
+    assert "seen 2 min ago" in text
+
+
+def test_the_page_links_evidence_escapes_text_and_needs_nothing_else(tmp_path):
+    hosts = {"prod2": {"host": "prod2", "observed_at": "2026-11-26T11:00:00Z", "failure": "prod2: <b>boom</b>",
+                       "drift": [{"container": "openwebui-x", "field": "digest", "expected": D2, "actual": D1}],
+                       "drift_checked_at": "2026-11-26T11:00:00Z", "tenants": [tenant("acme")]}}  # fmt: skip
+    text = page(tmp_path, hosts)
+    assert f"href='../evidence/{D2.replace(':', '-')}.json'" in text
+    assert text.count(">evidence</a>") == 2  # the pin, and its history row; the older digest has none
+    assert "first &lt;release&gt;" in text
+    assert "prod2: &lt;b&gt;boom&lt;/b&gt;" in text
+    assert "last run failed" in text
+    assert "found 1 h ago" in text
+    assert "<script" not in text.lower()
+    assert "http://" not in text
+    assert "https://" not in text
+    assert "<link" not in text.lower()
+    assert "@import" not in text
+
+
+def test_last_changes_takes_the_newest_record_of_each_tenant_from_the_tail(tmp_path):
+    log = tmp_path / "audit.jsonl"
+    lines = [{"tenant": "acme", "result": "ok", "time": "t1"}, {"tenant": None, "result": "lock taken over"},
+             {"tenant": "globex", "result": "failed, put back", "time": "t2"}, {"tenant": "acme", "result": "ok", "time": "t3"}]  # fmt: skip
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines) + "not json\n")
+    assert {name: r["time"] for name, r in last_changes(str(log)).items()} == {"acme": "t3", "globex": "t2"}
+    tail = last_changes(str(log), tail_bytes=60)  # the first, cut line is dropped
+    assert set(tail) <= {"acme"}
+    assert last_changes(str(tmp_path / "missing.jsonl")) == {}
+
+
+class Engine:
+    """Only what host_status asks of an engine."""
+
+    def __init__(self, containers: dict) -> None:
+        self.containers = containers
+
+    def container(self, name: str):
+        return self.containers.get(name)
+
+
+def test_host_status_says_what_runs_the_snapshots_and_the_last_change(tmp_path):
+    audit = tmp_path / "audit.jsonl"
+    audit.write_text(json.dumps({"tenant": "acme", "time": "t1", "operator": "alice", "reason": "r", "result": "ok",
+                                 "from": D1, "to": D2, "snapshot": "/x"}) + "\n")  # fmt: skip
+    snapshots = tmp_path / "acme/snapshots"
+    snapshots.mkdir(parents=True)
+    for stamp in ("20261126T100000.000Z", "20261126T110000.000Z"):
+        archive = snapshots / f"{stamp}-acme.tar.gz"
+        archive.write_bytes(b"x")
+        taken = f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}T{stamp[9:11]}:00:00Z"
+        (snapshots / f"{archive.name}.json").write_text(json.dumps({"snapshot": str(archive), "taken_at": taken,
+                                                                    "taken_epoch": int(stamp[9:11])}))  # fmt: skip
+    specs = [{"name": n, "container": f"openwebui-{n}", "domain": f"{n}.example", "dir": str(tmp_path / n)}
+             for n in ("acme", "globex")]  # fmt: skip
+    engine = Engine({"openwebui-acme": {"image": f"repo@{D2}", "digest": D2, "status": "running", "health": "healthy",
+                                        "started_at": "2026-11-26T11:00:00Z"}})  # fmt: skip
+    acme, globex = host_status(engine, specs, str(audit))
+    assert (acme["digest"], acme["status"], acme["health"]) == (D2, "running", "healthy")
+    assert acme["snapshots"] == {"count": 2, "newest_at": "2026-11-26T11:00:00Z", "oldest_at": "2026-11-26T10:00:00Z"}
+    assert acme["last_change"] == {
+        "time": "t1",
+        "operator": "alice",
+        "reason": "r",
+        "result": "ok",
+        "from": D1,
+        "to": D2,
+    }
+    assert (globex["status"], globex["digest"], globex["last_change"]) == ("absent", None, None)
+    assert globex["snapshots"]["count"] == 0
+
+
+@pytest.mark.parametrize(("answers", "health"), [(True, "healthy"), (False, "starting")])
+def test_a_tenant_docker_still_calls_starting_is_healthy_when_the_app_answers(tmp_path, answers, health):
+    spec = {"name": "acme", "container": "openwebui-acme", "domain": "acme.example", "dir": str(tmp_path / "acme")}
+    engine = Engine({"openwebui-acme": {"image": "i", "digest": D2, "status": "running", "health": "starting"}})
+    (status,) = host_status(engine, [spec], str(tmp_path / "audit.jsonl"), answers_health=lambda s, f: answers)
+    assert status["health"] == health

@@ -1,0 +1,232 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Notifications: target parsing, the message of each event, the body each kind of target gets, secret masking."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask
+from ansible_collections.pinned.release.plugins.plugin_utils._notify import (
+    EVENTS,
+    Target,
+    compose,
+    email_arguments,
+    parse_targets,
+    parse_timeout,
+    secret_values,
+    webhook_body,
+)
+
+D1, D2 = ("sha256:" + c * 64 for c in "12")
+REPO = "registry.example/acme/open-webui"
+NO_MASK = SecretMask()
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ({"name": "ops", "type": "webhook", "url": "https://hooks.example/x"}, None),
+        (
+            {"name": "chat", "type": "slack", "url": "http://127.0.0.1:9/services/T/B/secret", "events": ["rollout"]},
+            None,
+        ),
+        ({"name": "mail", "type": "email", "to": "oncall@example.com", "host": "smtp", "port": 2525}, None),
+        (
+            {"name": "bad-url", "type": "webhook", "url": "hooks.example/x"},
+            "bad-url in release_notify_targets has no valid http(s) url",
+        ),
+        (
+            {"name": "ftp", "type": "slack", "url": "ftp://hooks.example/x"},
+            "ftp in release_notify_targets has no valid http(s) url",
+        ),
+        (
+            {"name": "port", "type": "webhook", "url": "http://h:99999/"},
+            "port in release_notify_targets has no valid http(s) url",
+        ),
+        (
+            {"name": "kind", "type": "pager"},
+            "kind in release_notify_targets has type 'pager': use one of webhook, slack, email",
+        ),
+        (
+            {"type": "webhook", "url": "http://h/", "events": ["deploy"]},
+            "#1 in release_notify_targets lists unknown events ['deploy']",
+        ),
+        (
+            {"name": "hdr", "type": "webhook", "url": "http://h/", "headers": ["x"]},
+            "hdr in release_notify_targets has headers that are not a mapping",
+        ),
+        (
+            {"name": "noto", "type": "email", "host": "smtp"},
+            "noto in release_notify_targets needs to: one or more e-mail addresses",
+        ),
+        (
+            {"name": "badto", "type": "email", "to": ["oncall"]},
+            "badto in release_notify_targets needs to: one or more e-mail",
+        ),
+        (
+            {"name": "badport", "type": "email", "to": ["a@b"], "port": "smtp"},
+            "badport in release_notify_targets needs a port 1-65535",
+        ),
+        (
+            {"name": "tls", "type": "email", "to": ["a@b"], "secure": "yes"},
+            "tls in release_notify_targets needs a port 1-65535 and secure one of",
+        ),
+        ("https://hooks.example/x", "#1 in release_notify_targets must be a mapping, got str"),
+    ],
+)
+def test_each_malformed_target_is_one_problem_line_and_is_skipped(entry, problem):
+    targets, problems = parse_targets([entry])
+    if problem is None:
+        assert problems == []
+        assert len(targets) == 1
+    else:
+        assert targets == []
+        assert len(problems) == 1
+        assert problem in problems[0]
+        assert problems[0].endswith("it is skipped")
+
+
+@pytest.mark.parametrize(("value", "problems"), [(None, 0), ([], 0), ({"url": "x"}, 1), ("http://x", 1)])
+def test_targets_that_are_not_a_list_send_nothing_and_say_so(value, problems):
+    targets, found = parse_targets(value)
+    assert targets == []
+    assert len(found) == problems
+
+
+def test_targets_keep_what_they_were_given_and_default_to_every_event():
+    (hook, mail), problems = parse_targets([
+        {"name": "ops", "type": "webhook", "url": "https://hooks.example/x?token=abc", "headers": {"X-Team": "ops"}},
+        {"name": "mail", "type": "email", "to": ["a@example.com", "b@example.com"], "host": "smtp", "port": "2525",
+         "username": "u", "password": "p", "secure": "never", "events": ["rollback"]},
+    ])  # fmt: skip
+    assert problems == []
+    assert hook.events == EVENTS
+    assert hook.headers == {"X-Team": "ops"}
+    assert hook.where() == "https://hooks.example"  # the path and query (a token) are never shown
+    assert (mail.to, mail.port, mail.secure, mail.events) == (
+        ("a@example.com", "b@example.com"),
+        2525,
+        "never",
+        ("rollback",),
+    )
+    assert mail.where() == "smtp://smtp:2525"
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds", "problem"), [(5, 5, False), ("3", 3, False), (0, 5, True), ("soon", 5, True), (61, 5, True)]
+)
+def test_timeout(value, seconds, problem):
+    got, why = parse_timeout(value)
+    assert got == seconds
+    assert bool(why) is problem
+
+
+def test_secret_values_are_found_by_key_name_and_under_secrets():
+    data = [
+        {"name": "acme", "domain": "acme.example", "env": {"WEBUI_NAME": "Acme", "OAUTH_CLIENT_SECRET": "oauth-1"},
+         "secrets": {"WEBUI_SECRET_KEY": "key-1", "OTHER": "plain-looking"}},
+        {"username": "robot", "password": "pw-1", "api_token": 12345, "enabled": True},
+    ]  # fmt: skip
+    assert secret_values(data) == {"oauth-1", "key-1", "plain-looking", "pw-1", "12345"}
+
+
+CANDIDATE = {
+    "image": f"{REPO}:0.12.4@{D2}",
+    "digest": D2,
+    "passed": False,
+    "hosts": {"test1": {"passed": False, "failures": ["acme: pipe save: HTTP 400 (expected 200)"]}},
+    "evidence": "/inv/.release_state/evidence/sha256-2222.json",
+}
+ROLLOUT_OK = {
+    "image": f"{REPO}:0.12.4@{D2}",
+    "hosts": {
+        "prod1": {"tenants": [{"name": "acme", "outcome": "replaced", "image": f"{REPO}@{D2}", "previous_digest": D1,
+                               "timings": {"total_s": 14.2, "unavailable_s": 13.0}},
+                              {"name": "globex", "outcome": "unchanged", "image": f"{REPO}@{D2}"}]},
+        "prod2": {"tenants": [{"name": "initech", "outcome": "replaced", "image": f"{REPO}@{D2}", "previous_digest": D1,
+                               "timings": {"total_s": 15.0}}]},
+    },
+    "failures": {"prod1": None, "prod2": None},
+}  # fmt: skip
+ROLLOUT_STOPPED = {
+    "image": f"{REPO}:0.12.4@{D2}",
+    "hosts": {
+        "prod1": {"tenants": [{"name": "acme", "outcome": "put_back", "image": f"{REPO}@{D2}", "failure": "not ready in 120 s",
+                               "standing": "DOWN: docker start openwebui-acme"}]},
+        "prod2": None,
+    },
+    "failures": {"prod1": "prod1: 1 tenant failed and was put back", "prod2": None},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("event", "facts", "status", "title", "in_text"),
+    [
+        ("candidate_tested", CANDIDATE, "failed", f"Candidate {REPO}:0.12.4 ({D2[:19]}) FAILED its checklist on test1",
+         ["test1: FAILED: acme: pipe save: HTTP 400", "promote.yml will refuse this digest", "evidence: /inv/"]),
+        ("candidate_tested", dict(CANDIDATE, passed=True, hosts={"test1": {"passed": True}}), "ok",
+         f"Candidate {REPO}:0.12.4 ({D2[:19]}) passed its checklist on test1", ["test1: passed", "promote.yml will pin it"]),
+        ("pin_changed", {"previous": {"digest": D1},
+                         "current": {"repository": REPO, "digest": D2, "tag": "0.12.4", "reason": "promote 0.12.4",
+                                     "image": f"{REPO}:0.12.4@{D2}"}},
+         "ok", f"Production pin {REPO}: {D1[:19]} -> {D2[:19]} (0.12.4)", ["reason: promote 0.12.4"]),
+        ("rollout", ROLLOUT_OK, "ok", f"Rollout of {REPO}:0.12.4 finished on 2 host(s)",
+         ["prod1: 1 replaced, 1 up to date, 0 put back, 0 DOWN", f"  acme: replaced {D1[:19]} -> {D2[:19]} in 14.2 s",
+          "prod2: 1 replaced"]),
+        ("rollout", ROLLOUT_STOPPED, "failed", f"Rollout of {REPO}:0.12.4 STOPPED: failed on prod1, 1 tenant(s) DOWN",
+         ["prod1: 0 replaced, 0 up to date, 1 put back, 1 DOWN, 0 not attempted; FAILED: prod1: 1 tenant failed",
+          "prod2: not reached"]),
+        ("rollback", {"target": {"image": f"{REPO}@{D1}"}, "reason": "pipes broken", "summary": "rollback to ...: prod1: ok",
+                      "failed_hosts": []},
+         "warning", f"Rollback to {REPO}@{D1[:19]} done", ["reason: pipes broken", "prod1: ok"]),
+        ("rollback", {"target": {"image": f"{REPO}@{D1}"}, "reason": "r", "summary": "s", "failed_hosts": ["prod2"]},
+         "failed", f"Rollback to {REPO}@{D1[:19]} FAILED on prod2", []),
+        ("drift", {"report": {"pin": f"{REPO}@{D2}", "drifted": True, "hosts": {"prod1": {"drifted": True}, "prod2": {"drifted": False}},
+                              "rows": [{"host": "prod1", "container": "openwebui-acme", "field": "digest", "expected": D2, "actual": D1}]}},
+         "failed", f"Drift found on prod1 against {REPO}@{D2[:19]}", [f"prod1 openwebui-acme digest: expected {D2}, actual {D1}"]),
+        ("drift", {"report": {"pin": f"{REPO}:0.12.4@{D2}", "drifted": False, "hosts": {}, "rows": []}},
+         "ok", f"Drift cleared: every checked host matches {REPO}:0.12.4", []),
+    ],
+)  # fmt: skip
+def test_each_event_says_what_happened(event, facts, status, title, in_text):
+    message = compose(event, facts, "alice", "2026-11-26T01:00:00Z", NO_MASK)
+    assert (message["event"], message["status"], message["title"]) == (event, status, title)
+    assert (message["operator"], message["at"]) == ("alice", "2026-11-26T01:00:00Z")
+    for text in in_text:
+        assert text in message["text"]
+
+
+def test_a_secret_that_reaches_a_result_never_reaches_a_message():
+    facts = dict(ROLLOUT_STOPPED, failures={"prod1": "prod1: env WEBUI_SECRET_KEY=hunter2-key rejected"})
+    message = compose("rollout", facts, "alice", "now", SecretMask(["hunter2-key"]))
+    assert "hunter2-key" not in json.dumps(message)
+    assert "WEBUI_SECRET_KEY=********" in message["text"]
+
+
+def test_slack_gets_text_and_a_webhook_gets_the_message():
+    message = compose("rollout", ROLLOUT_STOPPED, "alice", "now", NO_MASK)
+    slack = json.loads(webhook_body(Target(name="s", type="slack", url="http://h/"), message))
+    assert list(slack) == ["text"]
+    assert slack["text"].startswith(":red_circle: *Rollout of")
+    assert "```\nprod1:" in slack["text"]
+    assert "_alice, now_" in slack["text"]
+    assert json.loads(webhook_body(Target(name="w", type="webhook", url="http://h/"), message)) == message
+
+
+def test_email_arguments_for_community_general_mail():
+    message = compose("candidate_tested", CANDIDATE, "alice", "now", NO_MASK)
+    plain = Target(name="m", type="email", to=("a@example.com",), host="smtp", port=2525, secure="never")
+    arguments = email_arguments(plain, message, timeout=3)
+    assert arguments["subject"].startswith("[pinned.release] FAILED: Candidate ")
+    assert (arguments["to"], arguments["port"], arguments["secure"], arguments["timeout"]) == (
+        ["a@example.com"],
+        2525,
+        "never",
+        3,
+    )
+    assert "username" not in arguments
+    assert "-- alice, now (candidate_tested)" in arguments["body"]
+    login = email_arguments(Target(name="m", type="email", to=("a@b",), username="u", password="p"), message, 3)
+    assert (login["username"], login["password"]) == ("u", "p")

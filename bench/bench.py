@@ -83,6 +83,8 @@ def fmt(value: float, unit: str) -> str:
         return f"{value:.2f} s" if value < 100 else f"{value:.0f} s"
     if unit == "ms":
         return f"{value:.0f} ms"
+    if unit == "MiB":
+        return f"{value:.0f} MiB"
     return f"{value:g}"
 
 

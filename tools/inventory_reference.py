@@ -32,7 +32,10 @@ PLAYBOOK_VARIABLES = {
     ),
     "release_pin": ("production_deploy, drift.yml, rollback", "Loaded from the pin file: the pinned image and why."),
     "release_pin_history": ("rollback", "Loaded from the pin file: earlier pins, newest first."),
-    "release_state_dir": ("drift.yml, rollback, notify", "Controller folder for drift reports, the fleet page and state."),
+    "release_state_dir": (
+        "drift.yml, rollback, notify",
+        "Controller folder for drift reports, the fleet page and state.",
+    ),
     "release_evidence_dir": ("test_deploy, promote.yml", "Controller folder of the test records, one per digest."),
     "release_pin_targets": ("promote.yml", "Legacy scripts whose repo@sha256 pins promote.yml rewrites too."),
     "release_pin_on_unpinned": ("promote.yml", {"module": "pin_digest", "option": "on_unpinned"}),

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.integration.test_faults import force_pin, forced_rollout
-from tests.support.lab import ROOT, registry_digest
+from tests.support.lab import ROOT, lab_script, registry_digest
 from tests.support.receivers import SmtpReceiver, WebhookReceiver
 from tests.support.workflow import PRODUCTION, SECRETS, TENANTS, node_sh
 
@@ -202,3 +202,24 @@ def test_the_fleet_page_shows_every_tenant_and_renders_in_chromium(ws, notified)
                    capture_output=True, timeout=120, check=True)  # fmt: skip
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 20_000, "the screenshot looks empty"
+
+
+def test_a_host_unreachable_during_the_rollout_is_told_as_where_it_stopped(ws, notified):
+    v1, target = registry_digest("v1"), registry_digest("slow")  # slow: no migration, v1 can be put back
+    force_pin(ws, target, "notify test: unreachable host")
+    subprocess.run(["docker", "stop", f"pinned-lab-{PRODUCTION[1]}"], check=True, capture_output=True)
+    try:
+        run = forced_rollout(ws)
+    finally:
+        lab_script("up")
+        force_pin(ws, v1, "notify test: back to v1")
+    assert run.returncode != 0
+    told = events(notified, "rollout")[-1]
+    assert told["status"] == "failed"
+    assert f"STOPPED: failed on {PRODUCTION[1]}" in told["title"]
+    assert (
+        f"{PRODUCTION[1]}: 0 replaced, 0 up to date, 0 put back, 0 DOWN, 0 not attempted; FAILED: {PRODUCTION[1]} is unreachable"
+        in told["text"]
+    )
+    assert f"{PRODUCTION[0]}: 2 replaced" in told["text"]
+    assert ws.play("playbooks/deploy.yml", "-l", "production").returncode == 0, "back on v1"

@@ -61,21 +61,26 @@ class PlanMixin:
         else:
             action = "none"
         drift = compare(parse_expectation(expectation(spec, "healthy"), 0), facts)
-        if facts and facts["status"] == "running" and facts["health"] == "starting" and self.settings.health_path:
-            # Docker's own healthcheck lags behind (its interval); the app answering its health check is ready.
-            probe = Probe(spec["name"], facts["id"], spec["port"], spec["image"])
-            if self._readiness(probe, {})[0] == "ok":
-                drift = [d for d in drift if d["field"] != "health"]
+        if (
+            facts
+            and facts["status"] == "running"
+            and facts["health"] == "starting"
+            and self._answers_health(spec, facts)
+        ):
+            drift = [d for d in drift if d["field"] != "health"]
         return {"facts": facts, "drift": drift, "action": action}
+
+    def _answers_health(self, spec: dict, facts: dict) -> bool:
+        """Docker's own healthcheck lags behind (its interval): a running tenant whose app answers its health
+        check is ready, as the transaction judges readiness."""
+        if not self.settings.health_path:
+            return False
+        probe = Probe(spec["name"], facts["id"], spec["port"], spec["image"])
+        return self._readiness(probe, {})[0] == "ok"
 
     def status(self, audit_log: str) -> list:
         """Where each tenant stands (the fleet page), readiness judged as the transaction judges it."""
-
-        def answers_health(spec: dict, facts: dict) -> bool:
-            probe = Probe(spec["name"], facts["id"], spec["port"], spec["image"])
-            return bool(self.settings.health_path) and self._readiness(probe, {})[0] == "ok"
-
-        return host_status(self.engine, self.specs, audit_log, self.settings.snapshot_exclude, answers_health)
+        return host_status(self.engine, self.specs, audit_log, self.settings.snapshot_exclude, self._answers_health)
 
     def desired_sites(self) -> dict:
         if self.nginx is None:

@@ -6,9 +6,12 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.pinned.release.plugins.module_utils._adopt import (
+    adoption_entry,
     data_mount,
+    fleet_conflicts,
     nginx_domains,
     published_ports,
+    repository_of,
     split_env,
 )
 
@@ -93,3 +96,87 @@ def test_nginx_domains_per_local_port():
         3001: ["acme.example.com", "www.acme.example.com"],
         3002: ["globex.example.com", "old.globex.example.com"],
     }
+
+
+REPO = "registry.example:5000/acme/open-webui"
+DIGEST = "sha256:" + "a" * 64
+SETTINGS = {"data_path": "/app/backend/data", "container_port": 8080, "secret_key_env": "WEBUI_SECRET_KEY",
+            "secret_patterns": ["*KEY*", "*SECRET*"]}  # fmt: skip
+IMAGE = {"RepoDigests": [f"{REPO}@{DIGEST}"], "Config": {"Env": ["PATH=/usr/bin", "PORT=8080"]}}
+
+
+def legacy(name="acme", image=f"{REPO}:0.12.0", env=("WEBUI_NAME=Acme", "WEBUI_SECRET_KEY=k-acme"), status="running",
+           mounts=(VOLUME,), port="3001", host_ip=""):  # fmt: skip
+    return {"Name": f"/{name}", "Config": {"Image": image, "Env": ["PATH=/usr/bin", "PORT=8080", *env]},
+            "State": {"Status": status}, "Mounts": list(mounts),
+            "NetworkSettings": {"Ports": {"8080/tcp": [{"HostIp": host_ip, "HostPort": port}] if port else None}},
+            "HostConfig": {"RestartPolicy": {"Name": "unless-stopped"}, "Memory": 512 * 1024 * 1024}}  # fmt: skip
+
+
+DOMAINS = {3001: ["acme.example.com"], 3002: ["globex.example.com"]}
+
+
+def test_a_container_started_the_old_way_becomes_a_declaration_and_the_changes_are_said():
+    entry = adoption_entry(legacy(), IMAGE, REPO, SETTINGS, DOMAINS, None)
+    assert entry["digest_ref"] == f"{REPO}@{DIGEST}"
+    assert (entry["env"], entry["secrets"], entry["secret_key_source"]) == (
+        {"WEBUI_NAME": "Acme"},
+        {"WEBUI_SECRET_KEY": "k-acme"},
+        "env",
+    )
+    assert (entry["data"]["kind"], entry["data"]["name"]) == ("volume", "acme-data")
+    assert (entry["domains"], entry["restart_policy"], entry["memory"]) == (
+        ["acme.example.com"],
+        "unless-stopped",
+        "512m",
+    )
+    assert entry["problems"] == []
+    assert entry["changes"] == [f"runs by tag ({REPO}:0.12.0): pinned to its digest {DIGEST}",
+                                "port 3001 moves from 0.0.0.0 to loopback behind nginx"]  # fmt: skip
+
+
+def test_the_generated_key_read_in_the_container_is_kept():
+    entry = adoption_entry(legacy(env=("WEBUI_NAME=Acme",)), IMAGE, REPO, SETTINGS, DOMAINS, "generated-key")
+    assert (entry["secrets"], entry["secret_key_source"], entry["problems"]) == (
+        {"WEBUI_SECRET_KEY": "generated-key"},
+        "file",
+        [],
+    )
+
+
+@pytest.mark.parametrize(
+    ("container", "image", "problem"),
+    [
+        (legacy(image="other/app:1"), {"RepoDigests": ["other/app@" + DIGEST]}, "runs other/app:1, not from " + REPO),
+        (legacy(), {"RepoDigests": []}, f"its image {REPO}:0.12.0 has no repository digest from {REPO} (built or loaded locally)"),
+        (legacy(status="exited"), IMAGE, "it is exited: start it, or leave it out of the adoption"),
+        (legacy(mounts=()), IMAGE, "its data (/app/backend/data) is inside the container, on no volume or bind mount: replacing it would delete"),
+        (legacy(env=()), IMAGE, "no WEBUI_SECRET_KEY in its env nor in the container: every user would be logged out"),
+        (legacy(port=None), IMAGE, "publishes no port for 8080"),
+        (legacy(port="3999"), IMAGE, "no nginx server_name proxies to its port"),
+    ],
+)  # fmt: skip
+def test_each_doubt_is_a_problem_line(container, image, problem):
+    problems = adoption_entry(container, image, REPO, SETTINGS, DOMAINS, None)["problems"]
+    assert any(p.startswith(problem) for p in problems), problems
+
+
+def test_two_containers_claiming_a_domain_or_a_port_conflict():
+    one = adoption_entry(legacy(), IMAGE, REPO, SETTINGS, DOMAINS, None)
+    two = adoption_entry(
+        legacy(name="acme-copy", port="3001", host_ip="127.0.0.1"), IMAGE, REPO, SETTINGS, DOMAINS, None
+    )
+    other = adoption_entry(legacy(name="globex", port="3002"), IMAGE, REPO, SETTINGS, DOMAINS, None)
+    assert fleet_conflicts([one, two, other]) == [
+        "acme and acme-copy both claim domain acme.example.com: adopt one of them",
+        "acme and acme-copy both claim port 3001: adopt one of them",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("reference", "repository"),
+    [("registry:5000/a/b:1.0", "registry:5000/a/b"), ("registry:5000/a/b@sha256:" + "1" * 64, "registry:5000/a/b"),
+     ("b", "b"), ("a/b:latest@sha256:" + "1" * 64, "a/b")],
+)  # fmt: skip
+def test_repository_of(reference, repository):
+    assert repository_of(reference) == repository

@@ -52,6 +52,10 @@ class PlanMixin:
         """What runs for this tenant, and what differs from its spec (drift entries, secrets masked)."""
         ref = parse_pinned_reference(spec["image"])
         facts = self.engine.container(spec["container"], ref)
+        adopt = spec.get("adopt_from")
+        if facts is None and adopt:
+            # Not yet adopted: the hand-started container is the one to replace (its data is copied in first).
+            facts = self.engine.container(adopt["container"], ref)
         # A container that is running but still starting is not replaced again; the report still shows it.
         replace_for = compare(parse_expectation(expectation(spec, "running"), 0), facts)
         if facts is None:
@@ -77,6 +81,31 @@ class PlanMixin:
             return False
         probe = Probe(spec["name"], facts["id"], spec["port"], spec["image"])
         return self._readiness(probe, {})[0] == "ok"
+
+    def foreign_data_problems(self, plan: dict) -> list:
+        """Containers to replace that were started by hand on data that is not the tenant's data folder.
+
+        Replacing one would start the tenant on its (empty) data folder: refused, unless the tenant adopts it
+        (``adopt_from``), which copies its data in first.
+        """
+        problems = []
+        data_path = str(self.app.get("data_path", "")).rstrip("/")
+        for spec in self.specs:
+            facts = plan[spec["name"]]["facts"]
+            if facts is None or plan[spec["name"]]["action"] == "none" or MANAGED_LABEL in (facts.get("labels") or {}):
+                continue
+            if (spec.get("adopt_from") or {}).get("container") == facts["name"]:
+                continue
+            sources = [
+                m.rsplit(":", 1)[0] for m in facts.get("mounts") or [] if m.rsplit(":", 1)[-1].rstrip("/") == data_path
+            ]
+            if sources and sources[0].rstrip("/") == spec["data_dir"].rstrip("/"):
+                continue  # recreated by hand on the tenant's own data
+            where = f"on {sources[0]}" if sources else "inside the container (on no mount)"
+            problems.append(f"tenant {spec['name']}: {facts['name']} was started by hand with its data {where}; replacing it "
+                            f"would start the tenant on {spec['data_dir']}. Adopt it first (playbooks/adopt.yml), so its "
+                            "data is copied in")  # fmt: skip
+        return problems
 
     def status(self, audit_log: str) -> list:
         """Where each tenant stands (the fleet page), readiness judged as the transaction judges it."""

@@ -33,6 +33,10 @@ def declaration(entry: dict, prefix: str) -> tuple:
         tenant["memory"] = entry["memory"]
     if entry.get("digest_ref"):
         tenant["image"] = entry["digest_ref"]
+    data = entry.get("data") or {}
+    if data.get("source"):
+        source = data["source"].rstrip("/") + ("/" + data["subpath"] if data.get("subpath") else "")
+        tenant["adopt_from"] = {"container": entry["container"], "data": source}
     return tenant, dict(entry["secrets"])
 
 

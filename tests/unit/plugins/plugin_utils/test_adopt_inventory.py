@@ -33,7 +33,7 @@ def test_a_declaration_keeps_the_digest_and_points_at_the_vault():
     tenant, secrets = declaration(entry(), "openwebui-")
     assert tenant == {"name": "acme", "domain": "acme.example.com", "port": 3001, "env": {"WEBUI_NAME": "Acme"},
                       "secrets": {"WEBUI_SECRET_KEY": "{{ vault_adopted_secrets['acme']['WEBUI_SECRET_KEY'] }}"},
-                      "memory": "512m", "image": f"repo@{DIGEST}"}  # fmt: skip
+                      "memory": "512m", "image": f"repo@{DIGEST}", "adopt_from": {"container": "acme", "data": "/v"}}  # fmt: skip
     assert secrets == {"WEBUI_SECRET_KEY": "k-1"}
 
 

@@ -41,7 +41,7 @@ def data_mount(mounts: list, data_path: str) -> Optional[dict]:
         holds = target == destination or target.startswith(destination.rstrip("/") + "/")
         if holds and (best is None or len(destination) > len(best["destination"])):
             best = {"kind": mount.get("Type"), "name": mount.get("Name"), "source": mount.get("Source"),
-                        "destination": destination, "subpath": target[len(destination):].lstrip("/")}  # fmt: skip
+                    "destination": destination, "subpath": target[len(destination):].lstrip("/")}  # fmt: skip
     return best
 
 

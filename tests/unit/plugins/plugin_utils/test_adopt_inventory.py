@@ -56,8 +56,8 @@ def test_containers_with_problems_or_conflicts_are_held_back_and_the_report_says
 
 
 def test_a_clean_host_is_adopted_whole():
-    plan = host_plan("prod1", {"containers": [entry(), entry("globex", domains=("globex.example.com",), port=3002,
-                                                            secrets={})], "conflicts": []}, "")  # fmt: skip
+    globex = entry("globex", domains=("globex.example.com",), port=3002, secrets={})
+    plan = host_plan("prod1", {"containers": [entry(), globex], "conflicts": []}, "")
     assert [t["name"] for t in plan["tenants"]] == ["acme", "globex"]
     assert plan["secrets"] == {"acme": {"WEBUI_SECRET_KEY": "k-1"}}
     assert "secrets" not in plan["tenants"][1]

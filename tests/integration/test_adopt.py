@@ -1,0 +1,121 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Adopting a fleet started by hand (lab/lab.sh legacy-fleet: the real Open WebUI run by tag, named volumes, ports
+on 0.0.0.0, env on the command line, one tenant whose key the app generated inside its container): adopt.yml in
+check mode writes nothing, then writes the tenants, the vaulted secrets and a report; the first deploy replaces each
+container on the same digest, on its data, with its key: a login from before adoption still works."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tests.support.lab import lab_script, node_sh, registry_digest
+from tests.support.openwebui import OpenWebUI
+from tests.support.workflow import LAB_VARS, assert_no_secret_in, make_workspace, reset_nodes
+
+NODE = "prod2"
+REPO = "pinned/open-webui"
+OLD = "0.12.0"
+LEGACY = ("acme", "hooli")
+ADMIN = LAB_VARS["release_checklist_variables"]
+
+
+@pytest.fixture(scope="module")
+def adopt_ws(tmp_path_factory, lab):
+    reset_nodes()
+    ws = make_workspace(tmp_path_factory.mktemp("adopt"), app="open-webui")
+    (ws.directory / f"host_vars/{NODE}.yml").unlink()  # a host pinned.release has never managed
+    password = ws.directory.parent / "vault-password"
+    password.write_text("adoption-test-vault-password\n")
+    lab_script("legacy-fleet", NODE)
+    users = {}
+    for name in LEGACY:
+        app = OpenWebUI(NODE, f"{name}.legacy.lab")
+        app.wait_ready()
+        token = app.admin_token(ADMIN["admin_email"], ADMIN["admin_password"])
+        app.write_function(token, f"legacy_{name}")
+        users[name] = (app, token)
+    keys = [
+        json.loads(node_sh(NODE, "docker inspect legacy-acme").stdout)[0]["Config"]["Env"],
+        node_sh(NODE, "docker exec legacy-hooli cat /app/backend/.webui_secret_key").stdout.strip(),
+    ]
+    ws.state = {"users": users, "vault": ["--vault-password-file", str(password)],
+                "keys": [e.split("=", 1)[1] for e in keys[0] if e.startswith("WEBUI_SECRET_KEY=")] + [keys[1]]}  # fmt: skip
+    assert all(ws.state["keys"]), "both legacy tenants have a key"
+    yield ws
+    for run in ws.runs:
+        assert_no_secret_in(run.output)
+        assert not [k for k in ws.state["keys"] if k in run.output], "a legacy key in a playbook's output"
+    reset_nodes()
+
+
+def host_vars(ws) -> list:
+    folder = ws.directory / f"host_vars/{NODE}"
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_check_mode_shows_the_plan_and_writes_nothing(adopt_ws):
+    run = adopt_ws.play("playbooks/adopt.yml", "-l", NODE, "--check", *adopt_ws.state["vault"])
+    assert run.returncode == 0, run.output[-3000:]
+    assert "legacy-acme" in run.text
+    assert "legacy-hooli" in run.text
+    assert host_vars(adopt_ws) == []
+    assert not (adopt_ws.directory / ".release_state/adoption").exists()
+
+
+def test_without_a_vault_password_it_refuses_and_writes_nothing(adopt_ws):
+    run = adopt_ws.play("playbooks/adopt.yml", "-l", NODE)
+    assert run.returncode != 0
+    assert "no vault password was given: run with --vault-id adopt@prompt" in run.text
+    assert host_vars(adopt_ws) == []
+
+
+def test_adoption_writes_the_tenants_the_vaulted_secrets_and_a_report(adopt_ws):
+    run = adopt_ws.play("playbooks/adopt.yml", "-l", NODE, *adopt_ws.state["vault"])
+    assert run.returncode == 0, run.output[-3000:]
+    assert host_vars(adopt_ws) == ["adopted_secrets.yml", "release_tenants.yml"]
+    folder = adopt_ws.directory / f"host_vars/{NODE}"
+    tenants = yaml.safe_load((folder / "release_tenants.yml").read_text())["release_tenants"]
+    digest = registry_digest(OLD, REPO)
+    assert [(t["name"], t["domain"], t["port"]) for t in tenants] == [
+        ("legacy-acme", "acme.legacy.lab", 3101),
+        ("legacy-hooli", "hooli.legacy.lab", 3102),
+    ]
+    for entry in tenants:
+        assert entry["image"].endswith(f"@{digest}"), "adopted on the digest it ran, no version change"
+        assert entry["adopt_from"]["container"] == entry["name"]
+        assert entry["adopt_from"]["data"] == f"/var/lib/docker/volumes/{entry['name']}-data/_data"
+        assert list(entry["secrets"]) == ["WEBUI_SECRET_KEY"]
+    assert (folder / "adopted_secrets.yml").read_text().startswith("$ANSIBLE_VAULT;1.1;AES256")
+    report = (adopt_ws.directory / f".release_state/adoption/{NODE}.md").read_text()
+    assert "## legacy-hooli -> tenant `legacy-hooli`" in report
+    assert "(the session key read from the file the app generated in the container)" in report
+    assert "port 3101 moves from 0.0.0.0 to loopback behind nginx" in report
+    for text in (report, (folder / "release_tenants.yml").read_text()):
+        assert not [k for k in adopt_ws.state["keys"] if k in text], "a secret in clear"
+
+
+def test_an_existing_declaration_is_never_overwritten(adopt_ws):
+    before = (adopt_ws.directory / f"host_vars/{NODE}/release_tenants.yml").read_text()
+    run = adopt_ws.play("playbooks/adopt.yml", "-l", NODE, *adopt_ws.state["vault"])
+    assert run.returncode != 0
+    assert "already declares release_tenants for prod2: nothing was written" in run.text
+    assert (adopt_ws.directory / f"host_vars/{NODE}/release_tenants.yml").read_text() == before
+
+
+def test_the_first_deploy_keeps_the_digest_the_data_and_the_logins(adopt_ws):
+    digest = adopt_ws.cycle(OLD, *adopt_ws.state["vault"])
+    for name in LEGACY:
+        state = json.loads(node_sh(NODE, f"docker inspect openwebui-legacy-{name}").stdout)[0]
+        image = json.loads(node_sh(NODE, f"docker image inspect {state['Image']}").stdout)[0]
+        assert any(d.endswith(f"@{digest}") for d in image["RepoDigests"]), "the same digest it ran"
+        assert state["HostConfig"]["PortBindings"]["8080/tcp"][0]["HostIp"] == "127.0.0.1"
+        app, token = adopt_ws.state["users"][name]
+        app.wait_ready()
+        assert app.token_works(token), f"{name}: a login from before adoption no longer works (its key changed)"
+        assert app.has_function(token, f"legacy_{name}"), f"{name}: its data did not come along"
+    assert node_sh(NODE, "docker ps -aq --filter name=^legacy-").stdout.strip() == "", "the hand-started ones are gone"
+    volumes = node_sh(NODE, "docker volume ls -q").stdout.split()
+    assert {"legacy-acme-data", "legacy-hooli-data"} <= set(volumes), "their data is never deleted"

@@ -79,15 +79,32 @@ def _server_blocks(text: str) -> list:
     return blocks
 
 
+def _proxies(sites: dict):
+    """``(path, server names, local ports)`` of each server block that proxies to a local port."""
+    for path, text in sorted(sites.items()):
+        for block in _server_blocks(text):
+            names = [n for m in SERVER_NAME.findall(block) for n in m.split() if n not in ("_", '""', "localhost")]
+            ports = {int(p) for p in PROXY_PASS.findall(block)}
+            if ports:
+                yield path, names, ports
+
+
 def nginx_domains(sites: dict) -> dict:
     """``{port: sorted domains}``: the ``server_name`` of each server block whose ``proxy_pass`` reaches a local port."""
     by_port: dict = {}
-    for _path, text in sorted(sites.items()):
-        for block in _server_blocks(text):
-            names = [n for m in SERVER_NAME.findall(block) for n in m.split() if n not in ("_", '""', "localhost")]
-            for port in {int(p) for p in PROXY_PASS.findall(block)}:
-                by_port.setdefault(port, set()).update(names)
+    for _path, names, ports in _proxies(sites):
+        for port in ports:
+            by_port.setdefault(port, set()).update(names)
     return {port: sorted(names) for port, names in by_port.items()}
+
+
+def nginx_sites(sites: dict) -> dict:
+    """``{port: sorted site files}``: the files whose server blocks proxy to a local port."""
+    by_port: dict = {}
+    for path, _names, ports in _proxies(sites):
+        for port in ports:
+            by_port.setdefault(port, set()).add(path)
+    return {port: sorted(paths) for port, paths in by_port.items()}
 
 
 def repository_of(reference: str) -> str:
@@ -98,11 +115,12 @@ def repository_of(reference: str) -> str:
 
 
 def adoption_entry(container: dict, image: Optional[dict], repository: str, settings: dict, domains_by_port: dict,
-                   key_from_file: Optional[str]) -> dict:  # fmt: skip
+                   key_from_file: Optional[str], sites_by_port: Optional[dict] = None) -> dict:  # fmt: skip
     """What a hand-started container runs, as a tenant declaration plus what is uncertain about it.
 
     ``container``/``image``: ``docker inspect`` of both. ``settings``: ``data_path``, ``container_port``,
     ``secret_key_env``, ``secret_patterns``. ``key_from_file``: the generated key read inside the container.
+    ``sites_by_port``: the hand-written nginx site files per local port (``nginx_sites``).
     """
     config, host_config, state = (
         container.get("Config") or {},
@@ -121,6 +139,7 @@ def adoption_entry(container: dict, image: Optional[dict], repository: str, sett
                             settings["container_port"])  # fmt: skip
     mount = data_mount(container.get("Mounts") or [], settings["data_path"])
     domains = sorted({d for p in ports for d in domains_by_port.get(p["host_port"], [])})
+    site_files = sorted({f for p in ports for f in (sites_by_port or {}).get(p["host_port"], [])})
     problems, changes = [], []
     if repository_of(runs_as) != repository and not digests:
         problems.append(
@@ -159,6 +178,7 @@ def adoption_entry(container: dict, image: Optional[dict], repository: str, sett
         "data": mount,
         "ports": ports,
         "domains": domains,
+        "sites": site_files,
         "restart_policy": (host_config.get("RestartPolicy") or {}).get("Name") or "no",
         "memory": f"{memory // (1024 * 1024)}m" if memory else None,
         "problems": problems,

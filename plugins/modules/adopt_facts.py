@@ -127,6 +127,11 @@ containers:
       type: list
       elements: str
       returned: always
+    sites:
+      description: The nginx site files (written by hand) that proxy to one of its ports.
+      type: list
+      elements: str
+      returned: always
     restart_policy:
       description: Its restart policy.
       type: str
@@ -160,6 +165,7 @@ from ansible_collections.pinned.release.plugins.module_utils._adopt import (
     adoption_entry,
     fleet_conflicts,
     nginx_domains,
+    nginx_sites,
     repository_of,
 )
 from ansible_collections.pinned.release.plugins.module_utils._docker import (
@@ -220,7 +226,8 @@ def wanted(client, item: dict, params: dict) -> bool:
 
 def run_module(params: dict, client) -> dict:
     settings = {key: params[key] for key in ("data_path", "container_port", "secret_key_env", "secret_patterns")}
-    domains = nginx_domains(read_sites(params["nginx_site_dirs"]))
+    sites = read_sites(params["nginx_site_dirs"])
+    domains, site_files = nginx_domains(sites), nginx_sites(sites)
     listing = client.containers(all=True)
     found = {(i.get("Names") or ["/?"])[0].lstrip("/") for i in listing}
     missing = [n for n in params["names"] if n not in found]
@@ -239,7 +246,9 @@ def run_module(params: dict, client) -> dict:
         key = ""
         if params["secret_key_env"] not in env_names and (container.get("State") or {}).get("Status") == "running":
             key = read_key_file(client, item["Id"], params["secret_key_file"])
-        entries.append(adoption_entry(container, image, params["repository"], settings, domains, key or None))
+        entries.append(
+            adoption_entry(container, image, params["repository"], settings, domains, key or None, site_files)
+        )
     entries.sort(key=lambda e: e["container"])
     return {"changed": False, "containers": entries, "conflicts": fleet_conflicts(entries)}
 

@@ -40,14 +40,18 @@ def declaration(entry: dict, prefix: str) -> tuple:
     return tenant, dict(entry["secrets"])
 
 
+def held_back_entry(entry: dict, conflicts: list) -> bool:
+    """A container with a problem, or in a conflict with another, is not adopted."""
+    name = entry["container"]
+    return bool(entry["problems"]) or any(f"{name} and " in c or f" and {name} both" in c for c in conflicts)
+
+
 def host_plan(host: str, result: dict, prefix: str) -> dict:
     """Per host: the declarations of the containers that can be adopted, their secrets, and the report."""
     tenants, secrets, held_back = [], {}, []
     conflicts = result.get("conflicts") or []
     for entry in result.get("containers") or []:
-        if entry["problems"] or any(
-            f"{entry['container']} and " in c or f" and {entry['container']} both" in c for c in conflicts
-        ):
+        if held_back_entry(entry, conflicts):
             held_back.append(entry)
             continue
         tenant, values = declaration(entry, prefix)
@@ -56,6 +60,23 @@ def host_plan(host: str, result: dict, prefix: str) -> dict:
             secrets[tenant["name"]] = values
     return {"host": host, "tenants": tenants, "secrets": secrets, "held_back": held_back,
             "report": report(host, result, prefix)}  # fmt: skip
+
+
+def after_first_deploy(host: str, entry: dict, name: str) -> list:
+    """What the operator does once the tenant runs managed: each step is theirs, none is automatic."""
+    steps = []
+    if entry.get("sites"):
+        steps.append(f"delete the hand-written nginx site {', '.join(entry['sites'])} and reload nginx: the managed "
+                     "site serves the domain now (until then nginx warns about a conflicting server_name)")  # fmt: skip
+    if entry.get("digest_ref"):
+        steps.append(f"it stays on the digest it ran: delete the `image` of tenant `{name}` in "
+                     f"host_vars/{host}/release_tenants.yml to put it on the release pin (the next deploy moves it there, "
+                     "snapshot first)")  # fmt: skip
+    data = entry.get("data") or {}
+    if data:
+        steps.append(f"its old data ({data.get('kind')} {data.get('name') or data.get('source')}) is kept, never "
+                     "deleted: remove it yourself once you no longer need it")  # fmt: skip
+    return steps
 
 
 def report(host: str, result: dict, prefix: str) -> str:
@@ -83,6 +104,8 @@ def report(host: str, result: dict, prefix: str) -> str:
             lines += [f"- {p}" for p in entry["problems"]]
         if entry["changes"]:
             lines += ["", "The first deploy will change:"] + [f"- {c}" for c in entry["changes"]]
+        if not held_back_entry(entry, result.get("conflicts") or []):
+            lines += ["", "After the first deploy:"] + [f"- {step}" for step in after_first_deploy(host, entry, name)]
         lines.append("")
     if result.get("conflicts"):
         lines += ["## Conflicts", ""] + [f"- {c}" for c in result["conflicts"]] + [""]

@@ -10,6 +10,7 @@ from ansible_collections.pinned.release.plugins.module_utils._adopt import (
     data_mount,
     fleet_conflicts,
     nginx_domains,
+    nginx_sites,
     published_ports,
     repository_of,
     split_env,
@@ -98,6 +99,16 @@ def test_nginx_domains_per_local_port():
     }
 
 
+def test_nginx_sites_per_local_port():
+    sites = {"/etc/nginx/conf.d/acme.conf": SITE_ACME, "/etc/nginx/conf.d/two.conf": SITE_TWO,
+             "/etc/nginx/conf.d/also-3001.conf": "server { server_name a; location / { proxy_pass http://[::1]:3001; } }",
+             "/etc/nginx/conf.d/default.conf": "server { listen 80 default_server; return 444; }"}  # fmt: skip
+    assert nginx_sites(sites) == {
+        3001: ["/etc/nginx/conf.d/acme.conf", "/etc/nginx/conf.d/also-3001.conf"],
+        3002: ["/etc/nginx/conf.d/two.conf"],
+    }
+
+
 REPO = "registry.example:5000/acme/open-webui"
 DIGEST = "sha256:" + "a" * 64
 SETTINGS = {"data_path": "/app/backend/data", "container_port": 8080, "secret_key_env": "WEBUI_SECRET_KEY",
@@ -131,6 +142,10 @@ def test_a_container_started_the_old_way_becomes_a_declaration_and_the_changes_a
         "512m",
     )
     assert entry["problems"] == []
+    assert entry["sites"] == []
+    assert adoption_entry(legacy(), IMAGE, REPO, SETTINGS, DOMAINS, None, {3001: ["/a.conf"], 3002: ["/b.conf"]})[
+        "sites"
+    ] == ["/a.conf"]
     assert entry["changes"] == [f"runs by tag ({REPO}:0.12.0): pinned to its digest {DIGEST}",
                                 "port 3001 moves from 0.0.0.0 to loopback behind nginx"]  # fmt: skip
 

@@ -20,7 +20,11 @@ description:
     to do.
   - Encrypts with the vault secret given to ansible-playbook (C(--vault-id) or C(--vault-password-file)); without one
     it refuses to write secrets unless O(secrets_in_clear). An existing C(release_tenants) for a host is never
-    overwritten - refused, or with O(existing=merge) only the tenants it does not declare are added.
+    overwritten - refused, or with O(existing=merge) only the tenants it does not declare are added (the secrets
+    adopted before are kept; a list declared in another file than C(release_tenants.yml) is refused, since Ansible
+    would use only one of the two lists).
+  - Ansible stops reading C(host_vars/<host>.yml) once a C(host_vars/<host>/) folder exists, so such a file is moved
+    into the folder unchanged before anything is written there.
   - Runs on the controller (an action plugin).
 author:
   - pinned.release maintainers (@pinned-release)
@@ -78,6 +82,11 @@ EXAMPLES = r"""
 RETURN = r"""
 files:
   description: The files written (or, in check mode, to be written).
+  returned: always
+  type: list
+  elements: str
+moved:
+  description: Host files moved into their host's folder (C(source -> target)).
   returned: always
   type: list
   elements: str

@@ -17,7 +17,7 @@ from tests.support.workflow import LAB_VARS, assert_no_secret_in, make_workspace
 
 NODE = "prod2"
 REPO = "pinned/open-webui"
-OLD = "0.12.0"
+OLD, NEW = "0.12.0", "0.12.4"
 LEGACY = ("acme", "hooli")
 ADMIN = LAB_VARS["release_checklist_variables"]
 
@@ -93,6 +93,8 @@ def test_adoption_writes_the_tenants_the_vaulted_secrets_and_a_report(adopt_ws):
     assert "## legacy-hooli -> tenant `legacy-hooli`" in report
     assert "(the session key read from the file the app generated in the container)" in report
     assert "port 3101 moves from 0.0.0.0 to loopback behind nginx" in report
+    assert "delete the hand-written nginx site /etc/nginx/conf.d/legacy-acme.conf and reload nginx" in report
+    assert "delete the `image` of tenant `legacy-hooli` in host_vars/prod2/release_tenants.yml" in report
     for text in (report, (folder / "release_tenants.yml").read_text()):
         assert not [k for k in adopt_ws.state["keys"] if k in text], "a secret in clear"
 
@@ -119,3 +121,31 @@ def test_the_first_deploy_keeps_the_digest_the_data_and_the_logins(adopt_ws):
     assert node_sh(NODE, "docker ps -aq --filter name=^legacy-").stdout.strip() == "", "the hand-started ones are gone"
     volumes = node_sh(NODE, "docker volume ls -q").stdout.split()
     assert {"legacy-acme-data", "legacy-hooli-data"} <= set(volumes), "their data is never deleted"
+
+
+def test_adopted_tenants_then_upgrade_and_roll_back_like_any_other(adopt_ws):
+    """Following the report: the hand-written sites go, the tenants leave their own digest for the release pin."""
+    node_sh(NODE, "rm /etc/nginx/conf.d/legacy-*.conf && nginx -t 2>/dev/null && nginx -s reload")
+    declared = adopt_ws.directory / f"host_vars/{NODE}/release_tenants.yml"
+    tenants = yaml.safe_load(declared.read_text())
+    for entry in tenants["release_tenants"]:
+        del entry["image"]
+    declared.write_text(yaml.safe_dump(tenants, sort_keys=False))
+    adopt_ws.release(NEW)
+    for playbook, args in (("deploy.yml", ["-l", "test"]), ("promote.yml", []), ("deploy.yml", ["-l", NODE])):
+        run = adopt_ws.play(f"playbooks/{playbook}", *args, *adopt_ws.state["vault"])
+        assert run.returncode == 0, f"{playbook} {args}:\n{run.output[-4000:]}"
+    for name in LEGACY:
+        app, token = adopt_ws.state["users"][name]
+        assert app.version() == NEW
+        assert app.token_works(token), f"{name}: the upgrade logged its users out"
+        assert app.has_function(token, f"legacy_{name}")
+        app.write_function(token, f"after_upgrade_{name}")
+    run = adopt_ws.play("playbooks/rollback.yml", "-l", NODE, "-e", "reason='adoption test'", *adopt_ws.state["vault"])
+    assert run.returncode == 0, run.output[-4000:]
+    for name in LEGACY:
+        app, token = adopt_ws.state["users"][name]
+        assert app.version() == OLD
+        assert app.token_works(token), f"{name}: the rollback logged its users out"
+        assert app.has_function(token, f"legacy_{name}"), f"{name}: data from before adoption lost by the rollback"
+        assert not app.has_function(token, f"after_upgrade_{name}"), "the data restored is from before the upgrade"

@@ -7,11 +7,12 @@ container on the same digest, on its data, with its key: a login from before ado
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 import yaml
 
-from tests.support.lab import lab_script, node_sh, registry_digest
+from tests.support.lab import ROOT, lab_script, node_sh, registry_digest
 from tests.support.openwebui import OpenWebUI
 from tests.support.workflow import LAB_VARS, assert_no_secret_in, make_workspace, reset_nodes
 
@@ -149,3 +150,15 @@ def test_adopted_tenants_then_upgrade_and_roll_back_like_any_other(adopt_ws):
         assert app.token_works(token), f"{name}: the rollback logged its users out"
         assert app.has_function(token, f"legacy_{name}"), f"{name}: data from before adoption lost by the rollback"
         assert not app.has_function(token, f"after_upgrade_{name}"), "the data restored is from before the upgrade"
+
+
+def test_a_host_without_a_docker_engine_is_one_clear_line(adopt_ws):
+    command = ["ansible", "-i", str(adopt_ws.inventory), NODE, "-m", "pinned.release.adopt_facts",
+               "-a", f"repository=127.0.0.1:5000/{REPO} docker_host=unix:///run/no-docker-here.sock"]  # fmt: skip
+    run = subprocess.run(
+        command, cwd=ROOT, env=adopt_ws.env(), capture_output=True, text=True, check=False, timeout=120
+    )
+    assert run.returncode != 0
+    assert "cannot reach the Docker engine at unix:///run/no-docker-here.sock" in run.stdout, run.stdout + run.stderr
+    assert "start dockerd" in run.stdout
+    assert "Traceback" not in run.stdout + run.stderr

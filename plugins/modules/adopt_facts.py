@@ -263,7 +263,12 @@ def main() -> None:
             "container_port": {"type": "int", "default": 8080},
             "secret_key_env": {"type": "str", "default": "WEBUI_SECRET_KEY", "no_log": False},
             "secret_key_file": {"type": "str", "default": "/app/backend/.webui_secret_key", "no_log": False},
-            "secret_patterns": {"type": "list", "elements": "str", "default": list(SECRET_ENV_PATTERNS)},
+            "secret_patterns": {
+                "type": "list",
+                "elements": "str",
+                "default": list(SECRET_ENV_PATTERNS),
+                "no_log": False,
+            },
             "nginx_site_dirs": {
                 "type": "list",
                 "elements": "path",

@@ -286,6 +286,7 @@ class Rollout(PlanMixin, ReadinessMixin, UndoMixin, ReportMixin):
                 os.rmdir(data.data_dir)
             data.put_in_place(copy)
         except OSError as exc:
+            shutil.rmtree(copy, ignore_errors=True)  # a partial copy (a full disk) would only take space
             self._fail(move, f"copying its data from {source} failed: {exc}")
         self.journal.save(move.record)
 

@@ -4,8 +4,11 @@ under its own name on failure; a hand-started container on other data is never r
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from ansible_collections.pinned.release.plugins.module_utils import _rollout as rollout_module
 from ansible_collections.pinned.release.plugins.module_utils._rollout import RolloutError, SimulatedCrash
 
 from .fake_host import BROKEN, V1
@@ -85,3 +88,22 @@ def test_a_crash_during_an_adoption_then_a_plain_rerun_finishes_it(legacy, step)
     assert host.names() == {"openwebui-acme"}
     assert (volume / "kv/sentinel").read_text() == "before-adoption"
     assert host.journal.pending() == {}
+
+
+def test_a_copy_that_fails_midway_leaves_no_partial_copy_and_puts_the_container_back(legacy, monkeypatch):
+    host, volume = legacy
+
+    def disk_full(source, destination):
+        (Path(destination) / "kv").mkdir(parents=True)
+        (Path(destination) / "kv/sentinel").write_text("half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(rollout_module, "copy_tree", disk_full)
+    result = host.run(V1, tenants=adopting(volume))
+    assert result["failed"]
+    assert "copying its data from" in result["msg"], result["msg"]
+    assert "No space left on device" in result["msg"], result["msg"]
+    container = host.engine.by_name("acme-legacy")
+    assert (container.image, container.status) == (V1, "running")
+    assert not [p for p in host.tmp.rglob("*.adopting")], "a partial copy was left behind"
+    assert (volume / "kv/sentinel").read_text() == "before-adoption"

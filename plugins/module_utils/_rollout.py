@@ -111,7 +111,8 @@ class Rollout(PlanMixin, ReadinessMixin, UndoMixin, ReportMixin):
         self._prepare_dirs()
         if pending:
             self._pull_first(pending)
-            self._check_space(pending, restores)
+            adoptions = {spec["name"]: self.adopted_data(spec, plan[spec["name"]]["facts"]) for spec in pending}
+            self._check_space(pending, restores, adoptions)
         self._image_versions()
         self._apply_sites(exclude={s["name"] for s in pending})
         for spec in self.specs:
@@ -143,7 +144,6 @@ class Rollout(PlanMixin, ReadinessMixin, UndoMixin, ReportMixin):
     def _new_move(self, spec: dict, facts: Optional[dict], restore: Optional[dict]) -> Move:
         previous = None
         previous_name = facts["name"] if facts is not None else spec["container"]
-        adopting = facts is not None and previous_name == (spec.get("adopt_from") or {}).get("container")
         if facts is not None:
             previous = {
                 "id": facts["id"],
@@ -163,7 +163,7 @@ class Rollout(PlanMixin, ReadinessMixin, UndoMixin, ReportMixin):
             "next": {"name": spec["container"] + NEXT_SUFFIX, "id": None},
             "previous_name": previous_name,
             "prev_name": previous_name + PREV_SUFFIX,
-            "adopt_data": spec["adopt_from"]["data"] if adopting else None,
+            "adopt_data": self.adopted_data(spec, facts),
             "snapshot": None,
             "restore": None,
             "started": False,

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.pinned.release.plugins.module_utils import _rollout as rollout_module
+from ansible_collections.pinned.release.plugins.module_utils import _rollout_plan as rollout_plan_module
 from ansible_collections.pinned.release.plugins.module_utils._rollout import RolloutError, SimulatedCrash
+from ansible_collections.pinned.release.plugins.module_utils._snapshots import SPACE_MARGIN_BYTES
 
 from .fake_host import BROKEN, V1
 from .test_rollout import Host, tenant
@@ -107,3 +109,17 @@ def test_a_copy_that_fails_midway_leaves_no_partial_copy_and_puts_the_container_
     assert (container.image, container.status) == (V1, "running")
     assert not [p for p in host.tmp.rglob("*.adopting")], "a partial copy was left behind"
     assert (volume / "kv/sentinel").read_text() == "before-adoption"
+
+
+def test_an_adoption_that_would_not_fit_with_its_copy_and_snapshot_is_refused_before_anything_stops(
+    legacy, monkeypatch
+):
+    host, volume = legacy
+    (volume / "kv/large").write_bytes(b"x" * 300_000)
+    monkeypatch.setattr(rollout_plan_module, "free_bytes", lambda path: SPACE_MARGIN_BYTES + 400_000)
+    with pytest.raises(
+        RolloutError, match=r"not enough free space .*acme \(its adopted copy\) 293\.\d KB, acme 293.*Nothing was stopped"
+    ):
+        host.run(V1, tenants=adopting(volume))
+    assert not [c for c in host.engine.calls if c[0] == "stop"]
+    assert host.engine.by_name("acme-legacy").status == "running"

@@ -154,7 +154,8 @@ def test_adopted_tenants_then_upgrade_and_roll_back_like_any_other(adopt_ws):
 
 def test_a_host_without_a_docker_engine_is_one_clear_line(adopt_ws):
     command = ["ansible", "-i", str(adopt_ws.inventory), NODE, "-m", "pinned.release.adopt_facts",
-               "-a", f"repository=127.0.0.1:5000/{REPO} docker_host=unix:///run/no-docker-here.sock"]  # fmt: skip
+               "-a", f"repository=127.0.0.1:5000/{REPO} docker_host=unix:///run/no-docker-here.sock",
+               *adopt_ws.state["vault"]]  # fmt: skip
     run = subprocess.run(
         command, cwd=ROOT, env=adopt_ws.env(), capture_output=True, text=True, check=False, timeout=120
     )

@@ -13,7 +13,7 @@ export PY_COLORS ?= 1
 
 step = @printf '\n\033[1m== %s\033[0m\n' $(1)
 
-.PHONY: help venv deps lab lab-down lab-status demo bench docs test lint sanity unit integration molecule constraints clean
+.PHONY: help venv deps lab lab-down lab-status demo demo-adopt bench docs test lint sanity unit integration molecule constraints clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -43,6 +43,10 @@ lab-status: ## show engine, registry and nodes
 demo: lab ## the main job on the lab: a whole release cycle
 	$(call step,"demo: a whole release cycle on the lab")
 	@$(BIN)/python lab/demo.py
+
+demo-adopt: lab ## a fleet started by hand adopted, deployed, upgraded and rolled back on the lab
+	$(call step,"demo: adopting a fleet started by hand")
+	@$(BIN)/python lab/demo_adopt.py
 
 bench: lab deps ## benchmarks on the lab, each next to its peer (bench/results.{json,md}; BENCH_RUNS=3)
 	$(call step,"bench: what an operator feels and its peers")
@@ -107,7 +111,7 @@ molecule: lab ## molecule scenarios tenant, release_cycle, rollback on the lab (
 
 test: venv deps lab lint sanity ## everything: lab, gates, unit + docs + build + integration tests, molecule
 	$(call step,"tests: unit + docs + build + integration against the lab (pytest)")
-	@pytest tests
+	@pytest --durations=20 tests
 	@$(MAKE) --no-print-directory molecule
 
 constraints: ## re-resolve constraints.txt from requirements.txt

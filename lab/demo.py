@@ -12,16 +12,14 @@ Starts from fresh lab tenants each time (lab/lab.sh reset-tenants), so it is saf
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lab.steps import BOLD, GREEN, OFF, RED, Steps, lab, lines_with, playbook, say  # noqa: E402
 from tests.support.lab import NODES, node_sh, registry_digest  # noqa: E402
 from tests.support.openwebui import OpenWebUI  # noqa: E402
 from tests.support.workflow import LAB_VARS, TENANTS  # noqa: E402
@@ -33,62 +31,7 @@ PRODUCTION = tuple(name for name, node in NODES.items() if node.group == "produc
 HAND_MADE = (PRODUCTION[-1], TENANTS[PRODUCTION[-1]][-1])  # the tenant someone recreates by hand
 ADMIN = LAB_VARS["release_checklist_variables"]
 LOG = ROOT / "inventories/lab/.release_state/demo.log"
-BOLD, GREEN, RED, DIM, OFF = (
-    ("\033[1m", "\033[32m", "\033[31m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
-)
-step_number = 0
 tokens: dict = {}
-
-
-def step(title: str, command: list | None = None, expect_failure: bool = False, action=None) -> str:
-    """Run one step, print one line with its outcome and time; stop the demo if it misbehaves."""
-    global step_number
-    step_number += 1
-    print(f"{BOLD}[{step_number:2}]{OFF} {title[:72]:<72}", end="", flush=True)
-    started = time.monotonic()
-    output, ok = "", True
-    if command:
-        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", PINNED_OPERATOR="demo",
-                   PINNED_LAB_APP="open-webui")  # fmt: skip
-        proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-        output = proc.stdout + proc.stderr
-        with LOG.open("a") as log:
-            log.write(f"\n===== [{step_number}] {title}\n$ {' '.join(command)}\n{output}")
-        ok = (proc.returncode != 0) if expect_failure else (proc.returncode == 0)
-        if "Could not match supplied host pattern" in output or "provided hosts list is empty" in output:
-            ok, output = False, output + "\nthe playbook reached no host: is inventories/lab/hosts.ini intact?"
-    if action:
-        try:
-            output = action() or ""
-        except AssertionError as exc:
-            ok, output = False, str(exc)
-        except OSError as exc:  # the app did not answer: a failed step, not a traceback
-            ok, output = False, f"{type(exc).__name__}: {exc}"
-    elapsed = time.monotonic() - started
-    verdict = ("failed, as expected" if expect_failure else "ok") if ok else "UNEXPECTED"
-    print(f"{GREEN if ok else RED}{verdict:>20}{OFF} {DIM}{elapsed:5.1f}s{OFF}")
-    if not ok:
-        print(output[-3000:])
-        print(f"{RED}demo stopped: see {LOG}{OFF}")
-        sys.exit(1)
-    return output
-
-
-def playbook(name: str, *args: str) -> list:
-    return [str(ROOT / ".venv/bin/ansible-playbook"), f"playbooks/{name}", *args]
-
-
-def lab(*args: str) -> list:
-    return [str(ROOT / "lab/lab.sh"), *args]
-
-
-def say(text: str) -> None:
-    print(f"       {DIM}{text[:150]}{OFF}")
-
-
-def lines_with(output: str, marker: str) -> list:
-    text = " ".join(output.split())
-    return [part.strip(" -'\"") for part in text.split(" - ") if marker in part]
 
 
 def app(node: str, tenant: dict) -> OpenWebUI:
@@ -125,8 +68,7 @@ def recreate_without_secret_key() -> None:
 
 
 def main() -> None:
-    LOG.parent.mkdir(parents=True, exist_ok=True)
-    LOG.write_text("")
+    step = Steps(LOG).run
     old, new = registry_digest(OLD, REPO), registry_digest(NEW, REPO)
     print(f"{BOLD}pinned.release demo{OFF}: the real Open WebUI {OLD} ({old[:19]}) and {NEW} ({new[:19]}), "
           f"built from PyPI by the lab (full log: {LOG})\n")  # fmt: skip

@@ -4,7 +4,7 @@
 # stand-in images and three SSH-reachable Docker-in-Docker nodes.
 #
 #   lab/lab.sh up | down [--purge] | status | deps | release-tag VARIANT
-#              | reset-tenants [NODE] | registry-stop | registry-start
+#              | reset-tenants [NODE] | registry-stop | registry-start | legacy-fleet [NODE]
 #
 # Every step reuses what is already there, so `up` is safe to run again.
 set -euo pipefail
@@ -464,13 +464,41 @@ cmd_status() {
 }
 
 # Lab only: remove the tenants' containers, data, locks, audit logs and nginx sites from every node (or one).
+# The starting point of an adoption: tenants started the way hand-written scripts did.
+LEGACY_CONTAINERS="legacy-acme legacy-hooli"
+LEGACY_VOLUMES="legacy-acme-data legacy-hooli-data"
+cmd_legacy_fleet() { # [node]: docker run by tag, named volumes, ports on 0.0.0.0, env on the command line, hand-written sites
+  local node=${1:-prod2} spec fields port="" image
+  for spec in "${NODES[@]}"; do
+    read -r -a fields <<<"$spec"
+    [ "${fields[0]}" = "$node" ] && port=${fields[1]}
+  done
+  [ -n "$port" ] || die "legacy-fleet: no node $node in $INVENTORY"
+  image="$REGISTRY/pinned/open-webui:${OPENWEBUI_VERSIONS%% *}"
+  node_ssh "$port" "set -e
+    docker rm -f $LEGACY_CONTAINERS >/dev/null 2>&1 || true
+    docker run -d --name legacy-acme --restart unless-stopped -p 0.0.0.0:3101:8080 -v legacy-acme-data:/app/backend/data \\
+      -e 'WEBUI_NAME=Acme (legacy)' -e WEBUI_SECRET_KEY=\$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \\n') $image >/dev/null
+    docker run -d --name legacy-hooli --restart unless-stopped -p 0.0.0.0:3102:8080 -v legacy-hooli-data:/app/backend/data \\
+      -e 'WEBUI_NAME=Hooli (legacy)' $image >/dev/null
+    for pair in acme:3101 hooli:3102; do
+      printf 'server {\\n  listen 80;\\n  server_name %s.legacy.lab;\\n  location / {\\n    proxy_pass http://127.0.0.1:%s;\\n    proxy_set_header Host \$host;\\n  }\\n}\\n' \\
+        \${pair%%:*} \${pair#*:} > /etc/nginx/conf.d/legacy-\${pair%%:*}.conf
+    done
+    nginx -t 2>/dev/null && nginx -s reload" || die "legacy-fleet: starting the legacy tenants on $node failed"
+  say "legacy fleet on $node: legacy-acme (key in its env) and legacy-hooli (key generated in the container), $image by tag, \
+named volumes, ports 3101-3102 on 0.0.0.0, sites acme.legacy.lab and hooli.legacy.lab"
+}
+
 cmd_reset_tenants() {
   local spec fields only=${1:-}
   for spec in "${NODES[@]}"; do
     read -r -a fields <<<"$spec"; set -- "${fields[@]}"
     [ -z "$only" ] || [ "$only" = "$1" ] || continue
     node_ssh "$2" 'docker ps -aq --filter label=pinned.release.managed | xargs -r docker rm -f >/dev/null
+      docker rm -f '"$LEGACY_CONTAINERS"' >/dev/null 2>&1; docker volume rm '"$LEGACY_VOLUMES"' >/dev/null 2>&1
       rm -rf /opt/openwebui /var/lib/pinned-release /var/log/pinned-release /etc/nginx/conf.d/pinned-release-*
+      rm -f /etc/nginx/conf.d/legacy-*.conf
       : > /var/log/messages
       nginx -s reload' || die "node $1 did not answer: make lab"
   done
@@ -499,5 +527,6 @@ case "${1:-}" in
     else say ":release -> $(release_points_to)"; fi ;;
   registry-stop) stop_registry ;;
   registry-start) ensure_registry ;;
+  legacy-fleet) cmd_legacy_fleet "${2:-}" ;;
   *) sed -n '3,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

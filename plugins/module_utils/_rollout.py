@@ -7,6 +7,7 @@ Per batch of tenants, each step is written to the tenant's journal *before* it i
 
     create   the new container, under a temporary name (nothing stops yet)
     stop     the running container (kept, renamed: it is the exact previous image and config)
+    adopt    (a container started by hand) its data copied into the tenant's data folder; the original untouched
     snapshot the whole data folder
     restore  (rollbacks across a migration) the data from before the upgrade; the current data set aside
     swap     names: the old container becomes <name>.pinned-prev, the new one <name>
@@ -24,6 +25,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import os
+import shutil
 import time
 from typing import Callable, Optional
 
@@ -45,6 +47,17 @@ from ansible_collections.pinned.release.plugins.module_utils._rollout_report imp
 from ansible_collections.pinned.release.plugins.module_utils._rollout_undo import UndoMixin
 from ansible_collections.pinned.release.plugins.module_utils._snapshots import TenantData
 from ansible_collections.pinned.release.plugins.module_utils._tenants import MANAGED_LABEL
+
+
+def copy_tree(source: str, destination: str) -> None:
+    """A copy of ``source`` with modes, times and owners (the app may run as another user)."""
+    shutil.copytree(source, destination, symlinks=True)
+    for folder, dirs, files in os.walk(source):
+        for name in [".", *dirs, *files]:
+            original = os.path.normpath(os.path.join(folder, name))
+            stat = os.lstat(original)
+            with contextlib.suppress(PermissionError):
+                os.lchown(os.path.join(destination, os.path.relpath(original, source)), stat.st_uid, stat.st_gid)
 
 
 class Rollout(PlanMixin, ReadinessMixin, UndoMixin, ReportMixin):
@@ -90,12 +103,16 @@ class Rollout(PlanMixin, ReadinessMixin, UndoMixin, ReportMixin):
                         f"tenant {spec['name']}: {key} {spec[key]} is not a file on this host: nothing was changed"
                     )
         plan = {spec["name"]: self.tenant_state(spec) for spec in self.specs}
+        refusals = self.foreign_data_problems(plan)
+        if refusals:
+            raise RolloutError("; ".join(refusals) + ". Nothing was changed")
         pending = [spec for spec in self.specs if plan[spec["name"]]["action"] != "none"]
         restores = self._restore_plan(pending)
         self._prepare_dirs()
         if pending:
             self._pull_first(pending)
-            self._check_space(pending, restores)
+            adoptions = {spec["name"]: self.adopted_data(spec, plan[spec["name"]]["facts"]) for spec in pending}
+            self._check_space(pending, restores, adoptions)
         self._image_versions()
         self._apply_sites(exclude={s["name"] for s in pending})
         for spec in self.specs:
@@ -126,6 +143,7 @@ class Rollout(PlanMixin, ReadinessMixin, UndoMixin, ReportMixin):
     # ================================================================== one batch
     def _new_move(self, spec: dict, facts: Optional[dict], restore: Optional[dict]) -> Move:
         previous = None
+        previous_name = facts["name"] if facts is not None else spec["container"]
         if facts is not None:
             previous = {
                 "id": facts["id"],
@@ -143,7 +161,9 @@ class Rollout(PlanMixin, ReadinessMixin, UndoMixin, ReportMixin):
             "target": {"image": spec["image"], "digest": spec["digest"]},
             "previous": previous,
             "next": {"name": spec["container"] + NEXT_SUFFIX, "id": None},
-            "prev_name": spec["container"] + PREV_SUFFIX,
+            "previous_name": previous_name,
+            "prev_name": previous_name + PREV_SUFFIX,
+            "adopt_data": self.adopted_data(spec, facts),
             "snapshot": None,
             "restore": None,
             "started": False,
@@ -178,6 +198,7 @@ class Rollout(PlanMixin, ReadinessMixin, UndoMixin, ReportMixin):
         try:
             self._parallel(self._create, moves)
             self._parallel(self._stop, moves)
+            self._parallel(self._adopt_data, [m for m in moves if m.record.get("adopt_data")])
             self._parallel(self._snapshot, moves)
             self._parallel(self._restore_requested, [m for m in moves if m.restore_meta])
             self._parallel(self._swap, moves)
@@ -246,6 +267,28 @@ class Rollout(PlanMixin, ReadinessMixin, UndoMixin, ReportMixin):
             except Exception as exc:
                 self._fail(move, f"stopping {move.spec['container']} failed: {exc}")
         self.changed = True
+
+    def _adopt_data(self, move: Move) -> None:
+        """Copy a hand-started container's data (it is stopped) into the tenant's data folder; the original is
+        never touched, so putting the old container back needs nothing from here."""
+        self._step(move, "adopt")
+        source, data = move.record["adopt_data"], move.data
+        if not os.path.isdir(source):
+            self._fail(move, f"its data {source} (adopt_from.data) is not a folder on this host")
+        copy = data.data_dir + ".adopting"
+        try:
+            shutil.rmtree(copy, ignore_errors=True)
+            copy_tree(source, copy)
+            if os.path.isdir(data.data_dir) and os.listdir(data.data_dir):
+                move.record["adopt_aside"] = data.set_aside("replaced", {"run_id": self.run["run_id"], "covered_by": None},
+                                                            now=self.clock())  # fmt: skip
+            elif os.path.isdir(data.data_dir):
+                os.rmdir(data.data_dir)
+            data.put_in_place(copy)
+        except OSError as exc:
+            shutil.rmtree(copy, ignore_errors=True)  # a partial copy (a full disk) would only take space
+            self._fail(move, f"copying its data from {source} failed: {exc}")
+        self.journal.save(move.record)
 
     def _snapshot(self, move: Move) -> None:
         self._step(move, "snapshot")

@@ -52,6 +52,10 @@ class PlanMixin:
         """What runs for this tenant, and what differs from its spec (drift entries, secrets masked)."""
         ref = parse_pinned_reference(spec["image"])
         facts = self.engine.container(spec["container"], ref)
+        adopt = spec.get("adopt_from")
+        if facts is None and adopt:
+            # Not yet adopted: the hand-started container is the one to replace (its data is copied in first).
+            facts = self.engine.container(adopt["container"], ref)
         # A container that is running but still starting is not replaced again; the report still shows it.
         replace_for = compare(parse_expectation(expectation(spec, "running"), 0), facts)
         if facts is None:
@@ -77,6 +81,39 @@ class PlanMixin:
             return False
         probe = Probe(spec["name"], facts["id"], spec["port"], spec["image"])
         return self._readiness(probe, {})[0] == "ok"
+
+    @staticmethod
+    def adopted_data(spec: dict, facts: Optional[dict]) -> Optional[str]:
+        """The legacy data folder when the container found is the one the tenant adopts (``adopt_from``)."""
+        adopt = spec.get("adopt_from") or {}
+        if facts is not None and adopt.get("container") and facts["name"] == adopt["container"]:
+            return adopt["data"]
+        return None
+
+    def foreign_data_problems(self, plan: dict) -> list:
+        """Containers to replace that were started by hand on data that is not the tenant's data folder.
+
+        Replacing one would start the tenant on its (empty) data folder: refused, unless the tenant adopts it
+        (``adopt_from``), which copies its data in first.
+        """
+        problems = []
+        data_path = str(self.app.get("data_path", "")).rstrip("/")
+        for spec in self.specs:
+            facts = plan[spec["name"]]["facts"]
+            if facts is None or plan[spec["name"]]["action"] == "none" or MANAGED_LABEL in (facts.get("labels") or {}):
+                continue
+            if self.adopted_data(spec, facts):
+                continue
+            sources = [
+                m.rsplit(":", 1)[0] for m in facts.get("mounts") or [] if m.rsplit(":", 1)[-1].rstrip("/") == data_path
+            ]
+            if sources and sources[0].rstrip("/") == spec["data_dir"].rstrip("/"):
+                continue  # recreated by hand on the tenant's own data
+            where = f"on {sources[0]}" if sources else "inside the container (on no mount)"
+            problems.append(f"tenant {spec['name']}: {facts['name']} was started by hand with its data {where}; replacing it "
+                            f"would start the tenant on {spec['data_dir']}. Adopt it first (playbooks/adopt.yml), so its "
+                            "data is copied in")  # fmt: skip
+        return problems
 
     def status(self, audit_log: str) -> list:
         """Where each tenant stands (the fleet page), readiness judged as the transaction judges it."""
@@ -209,18 +246,29 @@ class PlanMixin:
             labels = self.engine.image_labels(image)
             self._expected_versions[image] = labels.get(self.settings.version_label) if labels else None
 
-    def _check_space(self, pending: list, restores: dict) -> None:
-        """Refuse (before anything stops) when the snapshots and restores would not fit."""
+    def _check_space(self, pending: list, restores: dict, adoptions: dict) -> None:
+        """Refuse (before anything stops) when the snapshots, restores and adopted copies would not fit.
+
+        ``adoptions``: tenant name -> the legacy data folder copied into its data folder (then snapshotted).
+        """
         needs: dict = {}
+
+        def need(path: str, size: int, what: str) -> None:
+            entry = needs.setdefault(os.stat(path).st_dev, {"path": path, "bytes": SPACE_MARGIN_BYTES, "tenants": []})
+            entry["bytes"] += size
+            entry["tenants"].append(f"{what} {human(size)}")
+
         for spec in pending:
-            path = spec["snapshot_dir"]
-            device = os.stat(path).st_dev
-            size = data_size(spec["data_dir"], self.settings.snapshot_exclude)
+            source = adoptions.get(spec["name"])
+            if source and os.path.isdir(source):
+                copy = data_size(source)
+                need(os.path.dirname(spec["data_dir"]), copy, f"{spec['name']} (its adopted copy)")
+                size = data_size(source, self.settings.snapshot_exclude)
+            else:
+                size = data_size(spec["data_dir"], self.settings.snapshot_exclude)
             if spec["name"] in restores:
                 size += data_size(spec["data_dir"])  # the restored copy sits beside the data set aside
-            entry = needs.setdefault(device, {"path": path, "bytes": SPACE_MARGIN_BYTES, "tenants": []})
-            entry["bytes"] += size
-            entry["tenants"].append(f"{spec['name']} {human(size)}")
+            need(spec["snapshot_dir"], size, spec["name"])
         for entry in needs.values():
             free = free_bytes(entry["path"])
             if free < entry["bytes"]:

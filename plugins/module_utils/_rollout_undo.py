@@ -33,6 +33,11 @@ class UndoMixin:
         """The idempotent end of a move (also run by recovery): old container gone, files written, rotation."""
         if rec["previous"]:
             self.engine.remove(rec["previous"]["id"])
+        if rec.get("adopt_data"):
+            self.warnings.append(
+                f"{rec['tenant']}: adopted from {rec.get('previous_name')}, whose data stays where it was "
+                f"({rec['adopt_data']}): remove it by hand once you no longer need it"
+            )
         data = TenantData(rec["tenant"], rec["tenant_dir"], self.settings.snapshot_exclude)
         if spec is not None:
             self._write_config_files(spec)
@@ -127,12 +132,13 @@ class UndoMixin:
         previous = rec["previous"]
         if not previous:
             return
-        holder = self.engine.container(rec["container"])
+        name = rec.get("previous_name") or rec["container"]
+        holder = self.engine.container(name)
         if holder is not None and holder["id"] != previous["id"]:
-            raise RolloutError(f"{rec['container']} is taken by another container ({holder['id'][:12]}); "
+            raise RolloutError(f"{name} is taken by another container ({holder['id'][:12]}); "
                                f"the previous one is {rec['prev_name']}")  # fmt: skip
         if holder is None:
-            self.engine.rename(previous["id"], rec["container"])
+            self.engine.rename(previous["id"], name)
 
     def _pb_start_previous(self, rec: dict, _data: TenantData) -> None:
         previous = rec["previous"]
@@ -155,7 +161,7 @@ class UndoMixin:
     def _standing(self, rec: dict) -> tuple:
         """(where the tenant stands, in words, whether it is back and ready)."""
         previous = rec["previous"]
-        container = rec["container"]
+        container = rec.get("previous_name") or rec["container"]
         if not previous:
             return "not running (a new tenant: nothing ran before; fix the cause and re-run)", False
         if not previous["running"]:

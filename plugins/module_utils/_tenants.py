@@ -27,7 +27,8 @@ MEMORY_RE = re.compile(r"^[0-9]+[bkmgBKMG]?$")
 MANAGED_LABEL = "pinned.release.managed"
 TENANT_LABEL = "pinned.release.tenant"
 DIGEST_LABEL = "pinned.release.digest"
-TENANT_KEYS = {"name", "domain", "port", "env", "secrets", "memory", "tls_cert", "tls_key", "image"}
+TENANT_KEYS = {"name", "domain", "port", "env", "secrets", "memory", "tls_cert", "tls_key", "image", "adopt_from"}
+CONTAINER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 APP_REQUIRED = ("container_prefix", "container_port", "data_path", "data_root", "bind_address", "restart_policy",
                 "scheme")  # fmt: skip
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
@@ -42,6 +43,10 @@ TENANT_ARGUMENT_SPEC = {
     "tls_cert": {"type": "path"},
     "tls_key": {"type": "path", "no_log": False},
     "image": {"type": "str"},
+    "adopt_from": {
+        "type": "dict",
+        "options": {"container": {"type": "str", "required": True}, "data": {"type": "path", "required": True}},
+    },
 }
 
 
@@ -126,6 +131,14 @@ def tenant_problems(tenants: object, app: dict, image: Optional[str] = None) -> 
             problem = _image_problem(tenant["image"], f"{where}: image")
             if problem:
                 problems.append(problem)
+        adopt = tenant.get("adopt_from")
+        if adopt is not None and (
+            not isinstance(adopt, dict)
+            or not CONTAINER_NAME_RE.fullmatch(str(adopt.get("container") or ""))
+            or not str(adopt.get("data") or "").startswith("/")
+        ):
+            problems.append(f"{where}: adopt_from needs container (the hand-started container's name) and data (the "
+                            f"absolute path of its data on the host), got {adopt!r}")  # fmt: skip
         memory = tenant.get("memory")
         if memory is not None and not MEMORY_RE.fullmatch(str(memory)):
             problems.append(f"{where}: memory {memory!r} must be a size such as 700m or 2g")
@@ -211,6 +224,7 @@ def tenant_spec(tenant: dict, app: dict, image: str) -> dict:
         "stop_timeout": int(app.get("stop_timeout", 30)),
         "tls_cert": tenant.get("tls_cert"),
         "tls_key": tenant.get("tls_key"),
+        "adopt_from": dict(tenant["adopt_from"]) if tenant.get("adopt_from") else None,
     }
 
 

@@ -65,6 +65,18 @@ options:
       image:
         description: Not used here.
         type: str
+      adopt_from:
+        description: Not used here.
+        type: dict
+        suboptions:
+          container:
+            description: Not used here.
+            type: str
+            required: true
+          data:
+            description: Not used here.
+            type: path
+            required: true
   checks:
     description:
       - "The checklist, in order. Each check - C(name), C(path), C(method), C(headers), C(json_body) or C(body),

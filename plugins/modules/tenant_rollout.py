@@ -86,6 +86,23 @@ options:
       image:
         description: This tenant's own C(repository@sha256:...), instead of O(image).
         type: str
+      adopt_from:
+        description:
+          - A container started by hand that this tenant takes over (C(adopt.yml) writes it). While the tenant has
+            no managed container, that container is the one replaced - stopped, its data folder copied into the
+            tenant's (the original never touched), then the managed container started on the copy; put back under
+            its own name on failure; removed once the tenant runs (its data stays where it was).
+          - Without it, a container of the tenant's name started by hand on other data is never replaced.
+        type: dict
+        suboptions:
+          container:
+            description: Its name.
+            type: str
+            required: true
+          data:
+            description: Where its data is on the host (a volume's C(_data) folder, or a bind mount's source).
+            type: path
+            required: true
   app:
     description:
       - The app profile (the C(tenant) role's C(tenant_app_defaults) merged with C(release_app)) - container prefix

@@ -98,7 +98,9 @@ def test_the_controller_killed_mid_rollout_then_a_plain_rerun_finishes(fresh, mo
         state = tenant(NODE, "alpha")
         journal = node_sh(NODE, "cat /var/lib/pinned-release/journal/alpha.json 2>/dev/null", check=False).stdout
         reached = {
-            "stopped": state.get("status") == "exited",
+            # the old container is exited only until the swap renames it: the journal's later steps say it too
+            "stopped": state.get("status") == "exited"
+            or any(f'"step": "{s}"' in journal for s in ("snapshot", "swap")),
             "started": state.get("digest") == slow,
             "journal verify": '"step": "verify"' in journal,
         }
@@ -249,6 +251,30 @@ def test_a_previous_container_from_another_repository_is_put_back_as_it_ran(fres
     assert f"previous image {other} healthy" in run.text
     assert read_sentinel(NODE, ALPHA) == "v1-data"
     deploy(fresh, "v1")
+
+
+def test_a_container_started_by_hand_on_other_data_is_refused_not_replaced(fresh):
+    """Replacing it would start the tenant on its own (other) data folder: the hand-made data would seem lost."""
+    base = "/opt/openwebui/alpha"
+    node_sh(NODE, f"docker rm -f openwebui-alpha >/dev/null && docker run -d --name openwebui-alpha -p 127.0.0.1:3001:8080 "
+                  f"-v handmade-alpha:/app/backend/data --env-file {base}/app.env --env-file {base}/secrets.env "
+                  f"{image('v1')} >/dev/null")  # fmt: skip
+    try:
+        wait_healthy(NODE, "alpha")
+        assert "stored" in http(NODE, ALPHA["domain"], "/api/kv/sentinel-alpha", "made-by-hand")
+        before = tenant(NODE, "alpha")["started_at"]
+        run = deploy(fresh, "v2")
+        assert run.returncode != 0
+        assert "openwebui-alpha was started by hand with its data on /var/lib/docker/volumes/handmade-alpha/_data" in (
+            run.text
+        )
+        assert "Adopt it first (playbooks/adopt.yml)" in run.text
+        assert tenant(NODE, "alpha")["started_at"] == before, "the hand-started container was touched"
+        assert read_sentinel(NODE, ALPHA) == "made-by-hand"
+    finally:
+        node_sh(
+            NODE, "docker rm -f openwebui-alpha >/dev/null; docker volume rm -f handmade-alpha >/dev/null", check=False
+        )
 
 
 def test_a_config_change_that_fails_the_gate_brings_the_previous_config_back(fresh):

@@ -1,0 +1,198 @@
+# Copyright (c) pinned.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Adoption of containers started by hand: what each one runs, and what the first managed deploy would change.
+
+Pure logic over ``docker inspect`` data and nginx site files; nothing here touches a container.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from typing import Optional
+
+# Env names whose values are secrets (fnmatch, case-insensitive); overridable.
+SECRET_ENV_PATTERNS = ("*KEY*", "*SECRET*", "*PASSWORD*", "*PASSWD*", "*TOKEN*", "*CREDENTIAL*")
+
+
+def split_env(container_env: list, image_env: list, secret_patterns: tuple = SECRET_ENV_PATTERNS) -> tuple:
+    """``(plain, secret)``: the variables the container was started with (the image's own defaults left out),
+    split by name."""
+    defaults = set(image_env or [])
+    plain, secret = {}, {}
+    for entry in container_env or []:
+        if entry in defaults or "=" not in entry:
+            continue
+        name, value = entry.split("=", 1)
+        if any(fnmatch.fnmatchcase(name.upper(), pattern.upper()) for pattern in secret_patterns):
+            secret[name] = value
+        else:
+            plain[name] = value
+    return plain, secret
+
+
+def data_mount(mounts: list, data_path: str) -> Optional[dict]:
+    """The mount that holds ``data_path`` (the deepest mount at or above it), or None: the data is in the container."""
+    best = None
+    target = data_path.rstrip("/") or "/"
+    for mount in mounts or []:
+        destination = (mount.get("Destination") or "").rstrip("/") or "/"
+        holds = target == destination or target.startswith(destination.rstrip("/") + "/")
+        if holds and (best is None or len(destination) > len(best["destination"])):
+            best = {"kind": mount.get("Type"), "name": mount.get("Name"), "source": mount.get("Source"),
+                    "destination": destination, "subpath": target[len(destination):].lstrip("/")}  # fmt: skip
+    return best
+
+
+def published_ports(port_bindings: dict, container_port: int) -> list:
+    """``[{host_ip, host_port}]`` where the app's ``container_port`` is published."""
+    found = []
+    for key, bindings in (port_bindings or {}).items():
+        if key.split("/")[0] != str(container_port):
+            continue
+        for binding in bindings or []:
+            found.append({"host_ip": binding.get("HostIp") or "0.0.0.0", "host_port": int(binding.get("HostPort"))})  # noqa: S104
+    return found
+
+
+SERVER_BLOCK = re.compile(r"\bserver\s*\{")
+SERVER_NAME = re.compile(r"(?:^|[\s;{])server_name\s+([^;]+);")
+PROXY_PASS = re.compile(r"(?:^|[\s;{])proxy_pass\s+https?://(?:127\.0\.0\.1|localhost|\[::1\]|0\.0\.0\.0):(\d+)[^;]*;")
+COMMENT = re.compile(r"#[^\n]*")
+
+
+def _server_blocks(text: str) -> list:
+    """The text of each top-level ``server { ... }`` block (braces balanced; comments removed)."""
+    text = COMMENT.sub("", text)
+    blocks = []
+    for match in SERVER_BLOCK.finditer(text):
+        depth, start = 0, match.end() - 1
+        for index in range(start, len(text)):
+            if text[index] == "{":
+                depth += 1
+            elif text[index] == "}":
+                depth -= 1
+                if depth == 0:
+                    blocks.append(text[start + 1 : index])
+                    break
+    return blocks
+
+
+def _proxies(sites: dict):
+    """``(path, server names, local ports)`` of each server block that proxies to a local port."""
+    for path, text in sorted(sites.items()):
+        for block in _server_blocks(text):
+            names = [n for m in SERVER_NAME.findall(block) for n in m.split() if n not in ("_", '""', "localhost")]
+            ports = {int(p) for p in PROXY_PASS.findall(block)}
+            if ports:
+                yield path, names, ports
+
+
+def nginx_domains(sites: dict) -> dict:
+    """``{port: sorted domains}``: the ``server_name`` of each server block whose ``proxy_pass`` reaches a local port."""
+    by_port: dict = {}
+    for _path, names, ports in _proxies(sites):
+        for port in ports:
+            by_port.setdefault(port, set()).update(names)
+    return {port: sorted(names) for port, names in by_port.items()}
+
+
+def nginx_sites(sites: dict) -> dict:
+    """``{port: sorted site files}``: the files whose server blocks proxy to a local port."""
+    by_port: dict = {}
+    for path, _names, ports in _proxies(sites):
+        for port in ports:
+            by_port.setdefault(port, set()).add(path)
+    return {port: sorted(paths) for port, paths in by_port.items()}
+
+
+def repository_of(reference: str) -> str:
+    """``registry/repo`` of ``registry/repo:tag`` or ``registry/repo@sha256:...`` (a port in the registry kept)."""
+    name = reference.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return name[: len(name) - len(last)] + last.split(":", 1)[0]
+
+
+def adoption_entry(container: dict, image: Optional[dict], repository: str, settings: dict, domains_by_port: dict,
+                   key_from_file: Optional[str], sites_by_port: Optional[dict] = None) -> dict:  # fmt: skip
+    """What a hand-started container runs, as a tenant declaration plus what is uncertain about it.
+
+    ``container``/``image``: ``docker inspect`` of both. ``settings``: ``data_path``, ``container_port``,
+    ``secret_key_env``, ``secret_patterns``. ``key_from_file``: the generated key read inside the container.
+    ``sites_by_port``: the hand-written nginx site files per local port (``nginx_sites``).
+    """
+    config, host_config, state = (
+        container.get("Config") or {},
+        container.get("HostConfig") or {},
+        container.get("State") or {},
+    )
+    name = (container.get("Name") or "").lstrip("/")
+    runs_as = config.get("Image") or ""
+    digests = [d for d in (image or {}).get("RepoDigests") or [] if repository_of(d) == repository]
+    plain, secret = split_env(config.get("Env") or [], ((image or {}).get("Config") or {}).get("Env") or [],
+                              tuple(settings["secret_patterns"]))  # fmt: skip
+    key_env = settings["secret_key_env"]
+    if key_env not in secret and key_from_file:
+        secret[key_env] = key_from_file
+    ports = published_ports((container.get("NetworkSettings") or {}).get("Ports") or host_config.get("PortBindings") or {},
+                            settings["container_port"])  # fmt: skip
+    mount = data_mount(container.get("Mounts") or [], settings["data_path"])
+    domains = sorted({d for p in ports for d in domains_by_port.get(p["host_port"], [])})
+    site_files = sorted({f for p in ports for f in (sites_by_port or {}).get(p["host_port"], [])})
+    problems, changes = [], []
+    if repository_of(runs_as) != repository and not digests:
+        problems.append(
+            f"runs {runs_as}, not from {repository}: adopt it only once release_app_repository names its repository"
+        )
+    elif not digests:
+        problems.append(f"its image {runs_as} has no repository digest from {repository} (built or loaded locally): "
+                        "push it to the registry, or deploy a released digest instead")  # fmt: skip
+    if state.get("Status") != "running":
+        problems.append(f"it is {state.get('Status') or 'not running'}: start it, or leave it out of the adoption")
+    if mount is None:
+        problems.append(f"its data ({settings['data_path']}) is inside the container, on no volume or bind mount: "
+                        f"replacing it would delete the data; copy it out first (docker cp {name}:{settings['data_path']} ...)")  # fmt: skip
+    if key_env not in secret:
+        problems.append(f"no {key_env} in its env nor in the container: every user would be logged out by a new key")
+    if not ports:
+        problems.append(f"publishes no port for {settings['container_port']}: say which port it should get")
+    if not domains:
+        problems.append("no nginx server_name proxies to its port: give it a domain")
+    if not runs_as.count("@"):
+        changes.append(
+            f"runs by tag ({runs_as}): pinned to its digest {digests[0].split('@', 1)[1] if digests else '?'}"
+        )
+    changes.extend(f"port {p['host_port']} moves from {p['host_ip']} to loopback behind nginx"
+                   for p in ports if p["host_ip"] not in ("127.0.0.1", "::1"))  # fmt: skip
+    memory = host_config.get("Memory") or 0
+    key_source = "env" if split_env(config.get("Env") or [], [], (key_env,))[1] else "file" if key_from_file else None
+    return {
+        "container": name,
+        "image": runs_as,
+        "digest_ref": digests[0] if digests else None,
+        "running": state.get("Status") == "running",
+        "env": plain,
+        "secrets": secret,
+        "secret_key_source": key_source,
+        "data": mount,
+        "ports": ports,
+        "domains": domains,
+        "sites": site_files,
+        "restart_policy": (host_config.get("RestartPolicy") or {}).get("Name") or "no",
+        "memory": f"{memory // (1024 * 1024)}m" if memory else None,
+        "problems": problems,
+        "changes": changes,
+    }
+
+
+def fleet_conflicts(entries: list) -> list:
+    """Two containers of a host that claim the same domain or the same port."""
+    conflicts, seen = [], {}
+    for entry in entries:
+        claims = [f"domain {d}" for d in entry["domains"]] + [f"port {p['host_port']}" for p in entry["ports"]]
+        for claim in claims:
+            if claim in seen and seen[claim] != entry["container"]:
+                conflicts.append(f"{seen[claim]} and {entry['container']} both claim {claim}: adopt one of them")
+            seen.setdefault(claim, entry["container"])
+    return conflicts

@@ -1,0 +1,112 @@
+# Copyright (c) pinned.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Adoption on the controller: tenant declarations, the secrets to vault and the report, from adopt_facts results."""
+
+from __future__ import annotations
+
+import re
+
+TENANT_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$")
+SECRETS_VARIABLE = "vault_adopted_secrets"
+
+
+def tenant_name(container: str, prefix: str) -> str:
+    """The tenant's name: the container's without the app's container prefix, made a valid tenant name."""
+    name = container[len(prefix) :] if prefix and container.startswith(prefix) and container != prefix else container
+    name = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:42].strip("-")
+    return name or "tenant"
+
+
+def declaration(entry: dict, prefix: str) -> tuple:
+    """``(tenant, secrets)``: the tenant declaration (secrets as vault references) and its secret values."""
+    name = tenant_name(entry["container"], prefix)
+    tenant = {"name": name, "domain": entry["domains"][0] if entry["domains"] else "",
+              "port": entry["ports"][0]["host_port"] if entry["ports"] else 0}  # fmt: skip
+    if entry["env"]:
+        tenant["env"] = dict(sorted(entry["env"].items()))
+    if entry["secrets"]:
+        tenant["secrets"] = {
+            key: f"{{{{ {SECRETS_VARIABLE}['{name}']['{key}'] }}}}" for key in sorted(entry["secrets"])
+        }
+    if entry.get("memory"):
+        tenant["memory"] = entry["memory"]
+    if entry.get("digest_ref"):
+        tenant["image"] = entry["digest_ref"]
+    data = entry.get("data") or {}
+    if data.get("source"):
+        source = data["source"].rstrip("/") + ("/" + data["subpath"] if data.get("subpath") else "")
+        tenant["adopt_from"] = {"container": entry["container"], "data": source}
+    return tenant, dict(entry["secrets"])
+
+
+def held_back_entry(entry: dict, conflicts: list) -> bool:
+    """A container with a problem, or in a conflict with another, is not adopted."""
+    name = entry["container"]
+    return bool(entry["problems"]) or any(f"{name} and " in c or f" and {name} both" in c for c in conflicts)
+
+
+def host_plan(host: str, result: dict, prefix: str) -> dict:
+    """Per host: the declarations of the containers that can be adopted, their secrets, and the report."""
+    tenants, secrets, held_back = [], {}, []
+    conflicts = result.get("conflicts") or []
+    for entry in result.get("containers") or []:
+        if held_back_entry(entry, conflicts):
+            held_back.append(entry)
+            continue
+        tenant, values = declaration(entry, prefix)
+        tenants.append(tenant)
+        if values:
+            secrets[tenant["name"]] = values
+    return {"host": host, "tenants": tenants, "secrets": secrets, "held_back": held_back,
+            "report": report(host, result, prefix)}  # fmt: skip
+
+
+def after_first_deploy(host: str, entry: dict, name: str) -> list:
+    """What the operator does once the tenant runs managed: each step is theirs, none is automatic."""
+    steps = []
+    if entry.get("sites"):
+        steps.append(f"delete the hand-written nginx site {', '.join(entry['sites'])} and reload nginx: the managed "
+                     "site serves the domain now (until then nginx warns about a conflicting server_name)")  # fmt: skip
+    if entry.get("digest_ref"):
+        steps.append(f"it stays on the digest it ran: delete the `image` of tenant `{name}` in "
+                     f"host_vars/{host}/release_tenants.yml to put it on the release pin (the next deploy moves it there, "
+                     "snapshot first)")  # fmt: skip
+    data = entry.get("data") or {}
+    if data:
+        steps.append(f"its old data ({data.get('kind')} {data.get('name') or data.get('source')}) is kept, never "
+                     "deleted: remove it yourself once you no longer need it")  # fmt: skip
+    return steps
+
+
+def report(host: str, result: dict, prefix: str) -> str:
+    """The adoption report of a host, in Markdown; no secret value in it."""
+    lines = [f"# Adoption of {host}", ""]
+    entries = result.get("containers") or []
+    if not entries:
+        lines.append("No unmanaged container of the app was found.")
+    for entry in entries:
+        name = tenant_name(entry["container"], prefix)
+        data = entry.get("data") or {}
+        where = f"{data.get('kind')} {data.get('name') or data.get('source')}" if data else "NOT ON A MOUNT"
+        lines += [
+            f"## {entry['container']} -> tenant `{name}`",
+            "",
+            f"- image: `{entry['image']}`; digest: `{entry.get('digest_ref') or 'none'}`",
+            f"- domains: {', '.join(entry['domains']) or 'none found'}; ports: "
+            + (", ".join(f"{p['host_ip']}:{p['host_port']}" for p in entry["ports"]) or "none"),
+            f"- data: {where}; restart: {entry['restart_policy']}; memory: {entry.get('memory') or 'no limit'}",
+            f"- env: {', '.join(sorted(entry['env'])) or 'none'}; secrets (vaulted): {', '.join(sorted(entry['secrets'])) or 'none'}"
+            + (" (the session key read from the file the app generated in the container)" if entry.get("secret_key_source") == "file" else ""),
+        ]  # fmt: skip
+        if entry["problems"]:
+            lines += ["", "Not adopted until these are solved:"]
+            lines += [f"- {p}" for p in entry["problems"]]
+        if entry["changes"]:
+            lines += ["", "The first deploy will change:"] + [f"- {c}" for c in entry["changes"]]
+        if not held_back_entry(entry, result.get("conflicts") or []):
+            lines += ["", "After the first deploy:"] + [f"- {step}" for step in after_first_deploy(host, entry, name)]
+        lines.append("")
+    if result.get("conflicts"):
+        lines += ["## Conflicts", ""] + [f"- {c}" for c in result["conflicts"]] + [""]
+    return "\n".join(lines).rstrip() + "\n"

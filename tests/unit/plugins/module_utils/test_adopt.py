@@ -1,0 +1,197 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Adoption: env split, the data mount, published ports, nginx domains per port."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.pinned.release.plugins.module_utils._adopt import (
+    adoption_entry,
+    data_mount,
+    fleet_conflicts,
+    nginx_domains,
+    nginx_sites,
+    published_ports,
+    repository_of,
+    split_env,
+)
+
+IMAGE_ENV = ["PATH=/usr/local/bin:/usr/bin", "PORT=8080", "ENV=prod"]
+
+
+@pytest.mark.parametrize(
+    ("env", "plain", "secret"),
+    [
+        (["PATH=/usr/local/bin:/usr/bin", "WEBUI_NAME=Acme"], {"WEBUI_NAME": "Acme"}, {}),
+        (["WEBUI_SECRET_KEY=k1", "OAUTH_CLIENT_SECRET=s1", "OPENAI_API_KEY=sk", "ADMIN_PASSWORD=p", "HF_TOKEN=t"], {},
+         {"WEBUI_SECRET_KEY": "k1", "OAUTH_CLIENT_SECRET": "s1", "OPENAI_API_KEY": "sk", "ADMIN_PASSWORD": "p", "HF_TOKEN": "t"}),
+        (["PORT=9090", "ENV=prod"], {"PORT": "9090"}, {}),  # a default the command line changed is the tenant's
+        (["webui_secret_key=lower", "MONKEY_BUSINESS=x", "NOVALUE"], {}, {"webui_secret_key": "lower", "MONKEY_BUSINESS": "x"}),
+        (["A==b=c"], {"A": "=b=c"}, {}),
+    ],
+)  # fmt: skip
+def test_split_env(env, plain, secret):
+    assert split_env(env, IMAGE_ENV) == (plain, secret)
+
+
+def test_split_env_patterns_can_be_replaced():
+    assert split_env(["MONKEY=x", "DB_URL=postgres://u:p@h/db"], [], ("*_URL",)) == (
+        {"MONKEY": "x"},
+        {"DB_URL": "postgres://u:p@h/db"},
+    )
+
+
+VOLUME = {"Type": "volume", "Name": "acme-data", "Source": "/var/lib/docker/volumes/acme-data/_data",
+          "Destination": "/app/backend/data"}  # fmt: skip
+BIND_ROOT = {"Type": "bind", "Source": "/srv/acme", "Destination": "/app/backend"}
+
+
+@pytest.mark.parametrize(
+    ("mounts", "expected"),
+    [
+        ([VOLUME], {"kind": "volume", "name": "acme-data", "source": VOLUME["Source"], "destination": "/app/backend/data", "subpath": ""}),
+        ([BIND_ROOT], {"kind": "bind", "name": None, "source": "/srv/acme", "destination": "/app/backend", "subpath": "data"}),
+        ([BIND_ROOT, VOLUME], {"kind": "volume", "name": "acme-data", "source": VOLUME["Source"], "destination": "/app/backend/data", "subpath": ""}),
+        ([{"Type": "bind", "Source": "/srv/x", "Destination": "/app/backend/data2"}], None),
+        ([], None),
+    ],
+)  # fmt: skip
+def test_data_mount_is_the_deepest_mount_holding_the_data_path(mounts, expected):
+    assert data_mount(mounts, "/app/backend/data/") == expected
+
+
+def test_published_ports():
+    bindings = {"8080/tcp": [{"HostIp": "", "HostPort": "3001"}, {"HostIp": "127.0.0.1", "HostPort": "4001"}],
+                "9090/tcp": [{"HostIp": "", "HostPort": "9090"}]}  # fmt: skip
+    assert published_ports(bindings, 8080) == [
+        {"host_ip": "0.0.0.0", "host_port": 3001},  # noqa: S104 - what docker reports
+        {"host_ip": "127.0.0.1", "host_port": 4001},
+    ]
+    assert published_ports({}, 8080) == []
+
+
+SITE_ACME = """
+# acme, by hand
+server {
+    listen 80;
+    server_name acme.example.com www.acme.example.com;
+    location / {
+        proxy_pass http://127.0.0.1:3001;   # the container
+        proxy_set_header Host $host;
+    }
+    location /ws/socket.io { proxy_pass http://127.0.0.1:3001; }
+}
+"""
+SITE_TWO = """
+server { listen 80; server_name globex.example.com; location / { proxy_pass http://localhost:3002/; } }
+server { listen 80 default_server; server_name _; return 444; }
+server { listen 80; server_name old.globex.example.com; # proxy_pass http://127.0.0.1:9999;
+  location / { proxy_pass http://127.0.0.1:3002; } }
+upstream remote { server 10.0.0.5:3003; }
+server { listen 80; server_name remote.example.com; location / { proxy_pass http://remote; } }
+"""
+
+
+def test_nginx_domains_per_local_port():
+    assert nginx_domains({"/etc/nginx/conf.d/acme.conf": SITE_ACME, "/etc/nginx/conf.d/two.conf": SITE_TWO}) == {
+        3001: ["acme.example.com", "www.acme.example.com"],
+        3002: ["globex.example.com", "old.globex.example.com"],
+    }
+
+
+def test_nginx_sites_per_local_port():
+    sites = {"/etc/nginx/conf.d/acme.conf": SITE_ACME, "/etc/nginx/conf.d/two.conf": SITE_TWO,
+             "/etc/nginx/conf.d/also-3001.conf": "server { server_name a; location / { proxy_pass http://[::1]:3001; } }",
+             "/etc/nginx/conf.d/default.conf": "server { listen 80 default_server; return 444; }"}  # fmt: skip
+    assert nginx_sites(sites) == {
+        3001: ["/etc/nginx/conf.d/acme.conf", "/etc/nginx/conf.d/also-3001.conf"],
+        3002: ["/etc/nginx/conf.d/two.conf"],
+    }
+
+
+REPO = "registry.example:5000/acme/open-webui"
+DIGEST = "sha256:" + "a" * 64
+SETTINGS = {"data_path": "/app/backend/data", "container_port": 8080, "secret_key_env": "WEBUI_SECRET_KEY",
+            "secret_patterns": ["*KEY*", "*SECRET*"]}  # fmt: skip
+IMAGE = {"RepoDigests": [f"{REPO}@{DIGEST}"], "Config": {"Env": ["PATH=/usr/bin", "PORT=8080"]}}
+
+
+def legacy(name="acme", image=f"{REPO}:0.12.0", env=("WEBUI_NAME=Acme", "WEBUI_SECRET_KEY=k-acme"), status="running",
+           mounts=(VOLUME,), port="3001", host_ip=""):  # fmt: skip
+    return {"Name": f"/{name}", "Config": {"Image": image, "Env": ["PATH=/usr/bin", "PORT=8080", *env]},
+            "State": {"Status": status}, "Mounts": list(mounts),
+            "NetworkSettings": {"Ports": {"8080/tcp": [{"HostIp": host_ip, "HostPort": port}] if port else None}},
+            "HostConfig": {"RestartPolicy": {"Name": "unless-stopped"}, "Memory": 512 * 1024 * 1024}}  # fmt: skip
+
+
+DOMAINS = {3001: ["acme.example.com"], 3002: ["globex.example.com"]}
+
+
+def test_a_container_started_the_old_way_becomes_a_declaration_and_the_changes_are_said():
+    entry = adoption_entry(legacy(), IMAGE, REPO, SETTINGS, DOMAINS, None)
+    assert entry["digest_ref"] == f"{REPO}@{DIGEST}"
+    assert (entry["env"], entry["secrets"], entry["secret_key_source"]) == (
+        {"WEBUI_NAME": "Acme"},
+        {"WEBUI_SECRET_KEY": "k-acme"},
+        "env",
+    )
+    assert (entry["data"]["kind"], entry["data"]["name"]) == ("volume", "acme-data")
+    assert (entry["domains"], entry["restart_policy"], entry["memory"]) == (
+        ["acme.example.com"],
+        "unless-stopped",
+        "512m",
+    )
+    assert entry["problems"] == []
+    assert entry["sites"] == []
+    assert adoption_entry(legacy(), IMAGE, REPO, SETTINGS, DOMAINS, None, {3001: ["/a.conf"], 3002: ["/b.conf"]})[
+        "sites"
+    ] == ["/a.conf"]
+    assert entry["changes"] == [f"runs by tag ({REPO}:0.12.0): pinned to its digest {DIGEST}",
+                                "port 3001 moves from 0.0.0.0 to loopback behind nginx"]  # fmt: skip
+
+
+def test_the_generated_key_read_in_the_container_is_kept():
+    entry = adoption_entry(legacy(env=("WEBUI_NAME=Acme",)), IMAGE, REPO, SETTINGS, DOMAINS, "generated-key")
+    assert (entry["secrets"], entry["secret_key_source"], entry["problems"]) == (
+        {"WEBUI_SECRET_KEY": "generated-key"},
+        "file",
+        [],
+    )
+
+
+@pytest.mark.parametrize(
+    ("container", "image", "problem"),
+    [
+        (legacy(image="other/app:1"), {"RepoDigests": ["other/app@" + DIGEST]}, "runs other/app:1, not from " + REPO),
+        (legacy(), {"RepoDigests": []}, f"its image {REPO}:0.12.0 has no repository digest from {REPO} (built or loaded locally)"),
+        (legacy(status="exited"), IMAGE, "it is exited: start it, or leave it out of the adoption"),
+        (legacy(mounts=()), IMAGE, "its data (/app/backend/data) is inside the container, on no volume or bind mount: replacing it would delete"),
+        (legacy(env=()), IMAGE, "no WEBUI_SECRET_KEY in its env nor in the container: every user would be logged out"),
+        (legacy(port=None), IMAGE, "publishes no port for 8080"),
+        (legacy(port="3999"), IMAGE, "no nginx server_name proxies to its port"),
+    ],
+)  # fmt: skip
+def test_each_doubt_is_a_problem_line(container, image, problem):
+    problems = adoption_entry(container, image, REPO, SETTINGS, DOMAINS, None)["problems"]
+    assert any(p.startswith(problem) for p in problems), problems
+
+
+def test_two_containers_claiming_a_domain_or_a_port_conflict():
+    one = adoption_entry(legacy(), IMAGE, REPO, SETTINGS, DOMAINS, None)
+    two = adoption_entry(
+        legacy(name="acme-copy", port="3001", host_ip="127.0.0.1"), IMAGE, REPO, SETTINGS, DOMAINS, None
+    )
+    other = adoption_entry(legacy(name="globex", port="3002"), IMAGE, REPO, SETTINGS, DOMAINS, None)
+    assert fleet_conflicts([one, two, other]) == [
+        "acme and acme-copy both claim domain acme.example.com: adopt one of them",
+        "acme and acme-copy both claim port 3001: adopt one of them",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("reference", "repository"),
+    [("registry:5000/a/b:1.0", "registry:5000/a/b"), ("registry:5000/a/b@sha256:" + "1" * 64, "registry:5000/a/b"),
+     ("b", "b"), ("a/b:latest@sha256:" + "1" * 64, "a/b")],
+)  # fmt: skip
+def test_repository_of(reference, repository):
+    assert repository_of(reference) == repository

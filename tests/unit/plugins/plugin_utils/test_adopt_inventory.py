@@ -1,0 +1,77 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Adoption on the controller: tenant names, declarations with vault references, what is held back, the report."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.pinned.release.plugins.plugin_utils._adopt_inventory import declaration, host_plan, tenant_name
+
+DIGEST = "sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize(
+    ("container", "name"),
+    [("openwebui-acme", "acme"), ("Acme_Corp", "acme-corp"), ("webui.globex.1", "webui-globex-1"), ("openwebui-", "openwebui"),
+     ("___", "tenant"), ("x" * 60, "x" * 42)],
+)  # fmt: skip
+def test_tenant_name(container, name):
+    assert tenant_name(container, "openwebui-") == name
+
+
+def entry(container="acme", problems=(), secrets=None, domains=("acme.example.com",), port=3001, sites=()):
+    return {"container": container, "image": "repo:0.12.0", "digest_ref": f"repo@{DIGEST}", "env": {"WEBUI_NAME": "Acme"},
+            "secrets": {"WEBUI_SECRET_KEY": "k-1"} if secrets is None else secrets, "secret_key_source": "file",
+            "data": {"kind": "volume", "name": f"{container}-data", "source": "/v", "destination": "/app/backend/data",
+                     "subpath": ""},
+            "ports": [{"host_ip": "0.0.0.0", "host_port": port}], "domains": list(domains), "sites": list(sites),  # noqa: S104
+            "restart_policy": "unless-stopped", "memory": "512m", "problems": list(problems),
+            "changes": ["runs by tag (repo:0.12.0): pinned to its digest " + DIGEST]}  # fmt: skip
+
+
+def test_a_declaration_keeps_the_digest_and_points_at_the_vault():
+    tenant, secrets = declaration(entry(), "openwebui-")
+    assert tenant == {"name": "acme", "domain": "acme.example.com", "port": 3001, "env": {"WEBUI_NAME": "Acme"},
+                      "secrets": {"WEBUI_SECRET_KEY": "{{ vault_adopted_secrets['acme']['WEBUI_SECRET_KEY'] }}"},
+                      "memory": "512m", "image": f"repo@{DIGEST}", "adopt_from": {"container": "acme", "data": "/v"}}  # fmt: skip
+    assert secrets == {"WEBUI_SECRET_KEY": "k-1"}
+
+
+def test_containers_with_problems_or_conflicts_are_held_back_and_the_report_says_why():
+    found = {
+        "containers": [entry(), entry("broken", problems=["its data (/app/backend/data) is inside the container"]),
+                       entry("twin", domains=("acme.example.com",), port=3009)],
+        "conflicts": ["acme and twin both claim domain acme.example.com: adopt one of them"],
+    }  # fmt: skip
+    plan = host_plan("prod1", found, "openwebui-")
+    assert [t["name"] for t in plan["tenants"]] == []
+    assert [e["container"] for e in plan["held_back"]] == ["acme", "broken", "twin"]
+    assert "## broken -> tenant `broken`" in plan["report"]
+    assert (
+        "Not adopted until these are solved:\n- its data (/app/backend/data) is inside the container" in plan["report"]
+    )
+    assert "## Conflicts\n\n- acme and twin both claim domain acme.example.com" in plan["report"]
+    assert "k-1" not in plan["report"]
+    assert "(the session key read from the file the app generated in the container)" in plan["report"]
+    assert "After the first deploy:" not in plan["report"], "nothing to do after a deploy that adopts nothing"
+
+
+def test_a_clean_host_is_adopted_whole():
+    globex = entry("globex", domains=("globex.example.com",), port=3002, secrets={})
+    plan = host_plan("prod1", {"containers": [entry(), globex], "conflicts": []}, "")
+    assert [t["name"] for t in plan["tenants"]] == ["acme", "globex"]
+    assert plan["secrets"] == {"acme": {"WEBUI_SECRET_KEY": "k-1"}}
+    assert "secrets" not in plan["tenants"][1]
+
+
+def test_the_report_says_what_is_left_to_the_operator_after_the_first_deploy():
+    acme = entry(sites=("/etc/nginx/conf.d/acme.conf",))
+    report = host_plan("prod1", {"containers": [acme], "conflicts": []}, "")["report"]
+    after = report.split("After the first deploy:\n", 1)[1].splitlines()
+    assert after[:3] == [
+        "- delete the hand-written nginx site /etc/nginx/conf.d/acme.conf and reload nginx: the managed site serves "
+        "the domain now (until then nginx warns about a conflicting server_name)",
+        "- it stays on the digest it ran: delete the `image` of tenant `acme` in host_vars/prod1/release_tenants.yml "
+        "to put it on the release pin (the next deploy moves it there, snapshot first)",
+        "- its old data (volume acme-data) is kept, never deleted: remove it yourself once you no longer need it",
+    ]

@@ -118,7 +118,8 @@ def test_an_adoption_that_would_not_fit_with_its_copy_and_snapshot_is_refused_be
     (volume / "kv/large").write_bytes(b"x" * 300_000)
     monkeypatch.setattr(rollout_plan_module, "free_bytes", lambda path: SPACE_MARGIN_BYTES + 400_000)
     with pytest.raises(
-        RolloutError, match=r"not enough free space .*acme \(its adopted copy\) 293\.\d KB, acme 293.*Nothing was stopped"
+        RolloutError,
+        match=r"not enough free space .*acme \(its adopted copy\) 293\.\d KB, acme 293.*Nothing was stopped",
     ):
         host.run(V1, tenants=adopting(volume))
     assert not [c for c in host.engine.calls if c[0] == "stop"]

@@ -107,7 +107,7 @@ def test_a_copy_that_fails_midway_leaves_no_partial_copy_and_puts_the_container_
     assert "No space left on device" in result["msg"], result["msg"]
     container = host.engine.by_name("acme-legacy")
     assert (container.image, container.status) == (V1, "running")
-    assert not [p for p in host.tmp.rglob("*.adopting")], "a partial copy was left behind"
+    assert not list(host.tmp.rglob("*.adopting")), "a partial copy was left behind"
     assert (volume / "kv/sentinel").read_text() == "before-adoption"
 
 

@@ -89,22 +89,23 @@ def _proxies(sites: dict):
                 yield path, names, ports
 
 
+def _per_port(sites: dict, values) -> dict:
+    """``{port: sorted values}`` over the server blocks proxying to a local port; ``values(path, names)``."""
+    by_port: dict = {}
+    for path, names, ports in _proxies(sites):
+        for port in ports:
+            by_port.setdefault(port, set()).update(values(path, names))
+    return {port: sorted(found) for port, found in by_port.items()}
+
+
 def nginx_domains(sites: dict) -> dict:
     """``{port: sorted domains}``: the ``server_name`` of each server block whose ``proxy_pass`` reaches a local port."""
-    by_port: dict = {}
-    for _path, names, ports in _proxies(sites):
-        for port in ports:
-            by_port.setdefault(port, set()).update(names)
-    return {port: sorted(names) for port, names in by_port.items()}
+    return _per_port(sites, lambda _path, names: names)
 
 
 def nginx_sites(sites: dict) -> dict:
     """``{port: sorted site files}``: the files whose server blocks proxy to a local port."""
-    by_port: dict = {}
-    for path, _names, ports in _proxies(sites):
-        for port in ports:
-            by_port.setdefault(port, set()).add(path)
-    return {port: sorted(paths) for port, paths in by_port.items()}
+    return _per_port(sites, lambda path, _names: [path])
 
 
 def repository_of(reference: str) -> str:

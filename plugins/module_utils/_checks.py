@@ -81,9 +81,59 @@ def check_problems(checks: object, where: str = "checks") -> list:
                 problems.append(
                     f"{label}: {key} must be a {'mapping' if kind is dict else 'list'}, got {type(check[key]).__name__}"
                 )
-        for key in ("contains", "content_type", "body"):
+        for key in ("contains", "content_type", "body", "description"):
             if check.get(key) is not None and not isinstance(check[key], str):
                 problems.append(f"{label}: {key} must be text, got {type(check[key]).__name__}")
+        problems += _typed_field_problems(check, label)
+    return problems
+
+
+SSE_KEYS = {"min_events": (1, True), "min_spread_ms": (0, False)}  # minimum, whole number
+
+
+def _number(value: object, whole: bool = False) -> Optional[float]:
+    """``value`` as a number (a template may render it as text), or None when it is not one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return None if whole and number != int(number) else number
+
+
+def _typed_field_problems(check: dict, label: str) -> list:
+    """Every field with a type beyond "mapping or list": a wrong one fails here, before any tenant stops."""
+    problems = []
+    if check.get("timeout") is not None:
+        timeout = _number(check["timeout"])
+        if timeout is None or timeout <= 0:
+            problems.append(f"{label}: timeout must be a number of seconds, e.g. 10, got {check['timeout']!r}")
+    if check.get("enabled") is not None and not isinstance(check["enabled"], bool):
+        problems.append(f"{label}: enabled must be true or false, got {check['enabled']!r}")
+    if isinstance(check.get("sse"), dict):
+        for key, value in check["sse"].items():
+            if key not in SSE_KEYS:
+                problems.append(f"{label}: sse has unknown key {key!r}; known: {', '.join(sorted(SSE_KEYS))}")
+                continue
+            minimum, whole = SSE_KEYS[key]
+            number = _number(value, whole)
+            if number is None or number < minimum:
+                problems.append(f"{label}: sse.{key} must be a {'whole ' if whole else ''}number of at least "
+                                f"{minimum}, got {value!r}")  # fmt: skip
+    for key in ("json_keys", "skip_without"):
+        if isinstance(check.get(key), list) and not all(isinstance(item, str) for item in check[key]):
+            problems.append(f"{label}: {key} must be a list of names (text), got {check[key]!r}")
+    if isinstance(check.get("save"), dict) and not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in check["save"].items()
+    ):
+        problems.append(f"{label}: save must map variable names to paths in the answer (text), got {check['save']!r}")
+    if isinstance(check.get("headers"), dict) and not all(
+        isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in check["headers"].values()
+    ):
+        problems.append(f"{label}: headers values must be text")
+    if check.get("method") is not None and not isinstance(check["method"], str):
+        problems.append(f"{label}: method must be text, got {type(check['method']).__name__}")
     return problems
 
 
@@ -161,7 +211,7 @@ def check_outcome(check: dict, response: Response) -> dict:
     if sse:
         events = response.events
         spread_ms = (events[-1][0] - events[0][0]) * 1000 if len(events) > 1 else 0.0
-        if len(events) < int(sse.get("min_events", 2)):
+        if len(events) < int(float(sse.get("min_events", 2))):
             return {"name": name, "passed": False,
                     "detail": f"{len(events)} streamed event(s), expected at least {sse.get('min_events', 2)}"}  # fmt: skip
         if spread_ms < float(sse.get("min_spread_ms", 0)):

@@ -11,6 +11,8 @@ try:
     import docker
     from docker.errors import DockerException, NotFound
     from docker.tls import TLSConfig
+    from docker.types import Mount
+    from requests.exceptions import RequestException
 
     HAS_DOCKER = True
 except ImportError:
@@ -21,6 +23,11 @@ except ImportError:
 
     class NotFound(DockerException):  # type: ignore[no-redef]
         pass
+
+    class RequestException(Exception):  # type: ignore[no-redef]
+        pass
+
+    Mount = None  # type: ignore[assignment,misc]
 
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
@@ -78,4 +85,4 @@ def connect(params: dict):
         ) from exc
 
 
-__all__ = ["DOCKER_ARGUMENT_SPEC", "DockerException", "EngineError", "NotFound", "connect"]
+__all__ = ["DOCKER_ARGUMENT_SPEC", "DockerException", "EngineError", "Mount", "NotFound", "RequestException", "connect"]

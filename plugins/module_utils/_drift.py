@@ -30,6 +30,8 @@ EXPECTATION_KEYS = {
     "published_ports",
     "restart_policy",
     "health",
+    "memory",
+    "env_exact",
 }
 
 
@@ -48,6 +50,8 @@ class Expectation:
     published_ports: Optional[list] = None
     restart_policy: Optional[str] = None
     health: str = "healthy"
+    memory: Optional[int] = None  # bytes; 0: no limit; None: not compared
+    env_exact: bool = False  # also every variable beyond the image's own and the expected ones is drift
 
 
 def _strings(value: object, where: str, kind: str) -> object:
@@ -95,11 +99,21 @@ def parse_expectation(spec: object, index: int, default_image: Optional[str] = N
         else None,
         restart_policy=spec.get("restart_policy"),
         health=health,
+        memory=_memory(spec.get("memory"), where),
+        env_exact=bool(spec.get("env_exact")),
     )
     missing = [key for key in expectation.secret_env if key not in expectation.env]
     if missing:
         raise DriftSpecError(f"{where}.secret_env names {', '.join(missing)} without an expected value in env")
     return expectation
+
+
+def _memory(value: object, where: str) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise DriftSpecError(f"{where}.memory must be a number of bytes (0: no limit), got {value!r}")
+    return value
 
 
 # ------------------------------------------------------------------ facts from inspect data
@@ -188,70 +202,36 @@ def container_facts(inspect: dict, image_inspect: Optional[dict], expected: Opti
         "digest": digest,
         "digest_source": digest_source,
         "env": _env_dict(config.get("Env")),
+        "image_env": _env_dict(((image_inspect or {}).get("Config") or {}).get("Env")),
         "labels": config.get("Labels") or {},
         "mounts": sorted(f"{m.get('Source')}:{m.get('Destination')}" for m in inspect.get("Mounts") or []),
         "published_ports": published_ports(host.get("PortBindings")),
         "restart_policy": (host.get("RestartPolicy") or {}).get("Name") or "no",
+        "memory": host.get("Memory") or 0,
+        "started_at": state.get("StartedAt"),
     }
 
 
 # ------------------------------------------------------------------ comparison
 
 
-def health_verdict(expectation: Expectation, facts: Optional[dict], first_restart_count: Optional[int] = None) -> tuple:
-    """("ok" | "wait" | "fail", why) for the health gate; fail means stop waiting now."""
-    if facts is None:
-        return "fail", "container does not exist"
-    status, health = facts["status"], facts["health"]
-    if expectation.health == "any":
-        return "ok", ""
-    if status in ("exited", "dead", "removing"):
-        return "fail", f"container {status} (exit code {facts.get('exit_code')})"
-    if first_restart_count is not None and facts["restart_count"] > first_restart_count:
-        return (
-            "fail",
-            f"container restarted while waiting (restart count {first_restart_count} -> {facts['restart_count']})",
-        )
-    if status in ("restarting",):
-        return "fail", "container is restarting (crash loop)"
-    if status != "running":
-        return "wait", f"container is {status}"
-    if expectation.health == "running":
-        return "ok", ""
-    if health == "healthy":
-        return "ok", ""
-    if health == "unhealthy":
-        return "fail", "healthcheck reports unhealthy"
-    if health == "none":
-        return "fail", "container has no healthcheck: expect health: running for it"
-    return "wait", f"health is {health}"
+def compare(expectation: Expectation, facts: Optional[dict], health: Optional[tuple] = None) -> list:
+    """Drift entries ``{field, expected, actual}``; secret values are never in them.
 
-
-def compare(expectation: Expectation, facts: Optional[dict]) -> list:
-    """Drift entries ``{field, expected, actual}``; secret values are never in them."""
+    ``health`` is the readiness verdict ``(verdict, why)`` the caller judged (``_readiness``); None leaves health out.
+    """
     if facts is None:
         return [{"field": "exists", "expected": True, "actual": False}]
     drift = []
     if expectation.image is not None and facts["digest"] != expectation.image.digest:
         actual = facts["digest"] or f"unknown ({facts['digest_source']})"
         drift.append({"field": "digest", "expected": expectation.image.digest, "actual": actual})
-    verdict, why = health_verdict(expectation, facts)
-    if verdict != "ok":
+    if health is not None and health[0] != "ok":
         expected = "running" if expectation.health == "running" else "running and healthy"
-        drift.append({"field": "health", "expected": expected, "actual": f"{facts['status']}/{facts['health']}: {why}"})
-    for key, value in sorted(expectation.env.items()):
-        actual = facts["env"].get(key)
-        if actual != value:
-            if key in expectation.secret_env:
-                drift.append(
-                    {
-                        "field": f"env.{key}",
-                        "expected": SECRET_MASK,
-                        "actual": "differs" if actual is not None else "missing",
-                    }
-                )
-            else:
-                drift.append({"field": f"env.{key}", "expected": value, "actual": actual})
+        drift.append(
+            {"field": "health", "expected": expected, "actual": f"{facts['status']}/{facts['health']}: {health[1]}"}
+        )
+    drift += _env_drift(expectation, facts)
     for key, value in sorted(expectation.labels.items()):
         if facts["labels"].get(key) != value:
             drift.append({"field": f"labels.{key}", "expected": value, "actual": facts["labels"].get(key)})
@@ -266,6 +246,36 @@ def compare(expectation: Expectation, facts: Optional[dict]) -> list:
         drift.append(
             {"field": "restart_policy", "expected": expectation.restart_policy, "actual": facts["restart_policy"]}
         )
+    if expectation.memory is not None and (facts.get("memory") or 0) != expectation.memory:
+        drift.append({"field": "memory", "expected": expectation.memory, "actual": facts.get("memory") or 0})
+    return drift
+
+
+def _env_drift(expectation: Expectation, facts: dict) -> list:
+    """Expected variables that differ; with ``env_exact``, also variables set beyond the image's and the expected ones
+    (a variable or secret removed from the declaration), whose values are never shown: they may be secrets."""
+    drift = []
+    for key, value in sorted(expectation.env.items()):
+        actual = facts["env"].get(key)
+        if actual == value:
+            continue
+        if key in expectation.secret_env:
+            drift.append(
+                {
+                    "field": f"env.{key}",
+                    "expected": SECRET_MASK,
+                    "actual": "differs" if actual is not None else "missing",
+                }
+            )
+        else:
+            drift.append({"field": f"env.{key}", "expected": value, "actual": actual})
+    if expectation.env_exact:
+        image_env = facts.get("image_env") or {}
+        for key in sorted(set(facts["env"]) - set(expectation.env)):
+            if key not in image_env:
+                drift.append({"field": f"env.{key}", "expected": "(not set)", "actual": "set (not declared)"})
+            elif facts["env"][key] != image_env[key]:
+                drift.append({"field": f"env.{key}", "expected": "(the image's own value)", "actual": "another value"})
     return drift
 
 

@@ -3,31 +3,69 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The container engine as the release transaction sees it: a few verbs over the Docker SDK.
 
-The transaction (``_rollout``) only calls the methods of ``DockerEngine``; unit tests hand it a fake
-with the same methods, so every step and fault is tested without a daemon.
+The transaction only calls the methods of ``DockerEngine``; unit tests hand it a fake with the same
+methods, so every step and fault is tested without a daemon. Every failure is an ``EngineCallError``
+whose ``kind`` says how to take it: ``race`` (Docker raced with the container's own exit: a kill or
+remove of a container that just stopped), ``transient`` (a timeout, the daemon busy: worth a bounded
+retry) or ``error``.
 """
 
 from __future__ import annotations
 
+import re
+import subprocess
 from typing import Optional
 
-from ansible_collections.pinned.release.plugins.module_utils._docker import DockerException, NotFound
+from ansible_collections.pinned.release.plugins.module_utils._docker import (
+    DockerException,
+    Mount,
+    NotFound,
+    RequestException,
+)
 from ansible_collections.pinned.release.plugins.module_utils._drift import container_facts
 from ansible_collections.pinned.release.plugins.module_utils._reference import ImageReference, parse_reference
+
+# Docker's own words when a call raced with a container's exit, or could go through a moment later.
+RACE_RE = re.compile(r"is not running|is already stopped|is restarting, wait until", re.IGNORECASE)
+TRANSIENT_RE = re.compile(
+    r"already in progress|timed? ?out|deadline exceeded|temporarily unavailable|try again|connection (reset|aborted)",
+    re.IGNORECASE,
+)
+PORT_TAKEN_RE = re.compile(r"port is already allocated|address already in use", re.IGNORECASE)
 
 
 class EngineCallError(Exception):
     """An engine call failed; the message names the call and the container or image."""
 
+    def __init__(self, message: str, kind: str = "error") -> None:
+        super().__init__(message)
+        self.kind = kind
 
-def _short(exc: Exception) -> str:
+
+def _short(exc: BaseException) -> str:
     explanation = getattr(exc, "explanation", None)
     text = explanation if isinstance(explanation, str) and explanation else str(exc)
     return " ".join(text.split())[:300]
 
 
+def error_kind(exc: BaseException) -> str:
+    """``race``, ``transient`` or ``error`` for an exception the SDK raised."""
+    if isinstance(exc, RequestException):
+        return "transient"  # a timeout or a dropped connection to the daemon: the call may or may not have happened
+    text = _short(exc)
+    if RACE_RE.search(text):
+        return "race"
+    if TRANSIENT_RE.search(text):
+        return "transient"
+    return "error"
+
+
 def container_config(spec: dict, name: str) -> dict:
-    """The engine's create arguments for a tenant spec (see _tenants.tenant_spec)."""
+    """The engine's create arguments for a tenant spec (see _tenants.tenant_spec).
+
+    No restart policy: a container becomes one Docker restarts on its own only once it is committed, so a
+    host restart in the middle of a move never starts a version that was not verified.
+    """
     bind_ip, host_port, container_port = spec["published"].rsplit(":", 2)
     source, destination = spec["mount"].split(":", 1)
     return {
@@ -37,10 +75,24 @@ def container_config(spec: dict, name: str) -> dict:
         "labels": spec["labels"],
         "port": (int(container_port), bind_ip.strip("[]"), int(host_port)),
         "bind": (source, destination),
-        "restart_policy": spec["restart_policy"],
+        "restart_policy": "no",
         "memory": spec.get("memory"),
         "stop_timeout": spec.get("stop_timeout", 30),
     }
+
+
+def listening_process(port: int) -> Optional[str]:
+    """What listens on TCP ``port`` on this host (``ss``), e.g. ``users:(("docker-proxy",pid=812,fd=4))``."""
+    try:
+        found = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, timeout=5,
+                               check=False)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in found.stdout.splitlines():
+        fields = line.split()
+        if len(fields) >= 4:
+            return " ".join([fields[3], *fields[5:]]).strip()
+    return None
 
 
 class DockerEngine:
@@ -54,54 +106,47 @@ class DockerEngine:
             return function(*args, **kwargs)
         except NotFound:
             raise
-        except DockerException as exc:
-            raise EngineCallError(f"{what}: {_short(exc)}") from exc
+        except (DockerException, RequestException) as exc:
+            raise EngineCallError(f"{what}: {_short(exc)}", error_kind(exc)) from exc
 
     def container(self, name: str, expected: Optional[ImageReference] = None) -> Optional[dict]:
         """container_facts of a container (by name or id), or None when there is none."""
         try:
-            data = self.client.inspect_container(name)
+            data = self._call(f"inspecting container {name}", self.client.inspect_container, name)
         except NotFound:
             return None
-        except DockerException as exc:
-            raise EngineCallError(f"inspecting container {name}: {_short(exc)}") from exc
-        image = None
         try:
-            image = self.client.inspect_image(data.get("Image"))
+            image = self._call(f"inspecting the image of {name}", self.client.inspect_image, data.get("Image"))
         except NotFound:
             image = None
-        except DockerException as exc:
-            raise EngineCallError(f"inspecting the image of {name}: {_short(exc)}") from exc
-        facts = container_facts(data, image, expected)
-        facts["started_at"] = (data.get("State") or {}).get("StartedAt")
-        facts["memory"] = (data.get("HostConfig") or {}).get("Memory") or 0
-        return facts
+        return container_facts(data, image, expected)
 
     def containers_with_label(self, label: str) -> list:
         """[{name, id, labels, status}] of every container (running or not) carrying ``label``."""
         listing = self._call(f"listing containers with label {label}", self.client.containers, all=True,
                              filters={"label": label})  # fmt: skip
-        found = []
-        for item in listing:
-            name = (item.get("Names") or ["/?"])[0].lstrip("/")
-            found.append(
-                {"name": name, "id": item["Id"], "labels": item.get("Labels") or {}, "status": item.get("State")}
-            )
-        return found
+        return [_summary(item) for item in listing]
 
-    def names(self) -> set:
-        listing = self._call("listing containers", self.client.containers, all=True)
-        return {n.lstrip("/") for c in listing for n in c.get("Names") or []}
+    def listing(self) -> list:
+        """[{name, id, labels, status}] of every container, running or not."""
+        return [_summary(item) for item in self._call("listing containers", self.client.containers, all=True)]
+
+    def containers_on_port(self, port: int) -> list:
+        """[{name, id, labels, status}] of the running containers that publish host port ``port``."""
+        listing = self._call("listing running containers", self.client.containers)
+        return [_summary(item) for item in listing
+                if any(p.get("PublicPort") == port for p in item.get("Ports") or [])]  # fmt: skip
+
+    def port_process(self, port: int) -> Optional[str]:
+        return listening_process(port)
 
     def image_present(self, image: str) -> bool:
         """Whether ``repository@digest`` is on this host, as that exact repository digest."""
         ref = parse_reference(image, default_tag=None)
         try:
-            data = self.client.inspect_image(image)
+            data = self._call(f"inspecting image {image}", self.client.inspect_image, image)
         except NotFound:
             return False
-        except DockerException as exc:
-            raise EngineCallError(f"inspecting image {image}: {_short(exc)}") from exc
         for entry in data.get("RepoDigests") or []:
             try:
                 found = parse_reference(entry, default_tag=None)
@@ -113,26 +158,26 @@ class DockerEngine:
 
     def image_labels(self, image: str) -> dict:
         try:
-            return (self.client.inspect_image(image).get("Config") or {}).get("Labels") or {}
+            data = self._call(f"inspecting image {image}", self.client.inspect_image, image)
         except NotFound:
             return {}
-        except DockerException as exc:
-            raise EngineCallError(f"inspecting image {image}: {_short(exc)}") from exc
+        return (data.get("Config") or {}).get("Labels") or {}
 
     def pull(self, image: str) -> None:
         try:
             for event in self.client.pull(image, stream=True, decode=True):
                 if isinstance(event, dict) and event.get("error"):
                     raise EngineCallError(" ".join(str(event["error"]).split())[:300])
-        except DockerException as exc:
-            raise EngineCallError(_short(exc)) from exc
+        except (DockerException, RequestException) as exc:
+            raise EngineCallError(_short(exc), error_kind(exc)) from exc
 
     def create(self, config: dict) -> str:
         container_port, bind_ip, host_port = config["port"]
         source, destination = config["bind"]
         host_config = self.client.create_host_config(
             port_bindings={container_port: (bind_ip, host_port)},
-            binds=[f"{source}:{destination}"],
+            # A bind mount (not Binds): a missing source folder is an error, never an empty folder made for the app.
+            mounts=[Mount(target=destination, source=source, type="bind")],
             restart_policy={"Name": config["restart_policy"]},
             mem_limit=config.get("memory") or None,
         )
@@ -150,24 +195,24 @@ class DockerEngine:
         )
         return created["Id"]
 
+    def set_restart_policy(self, container: str, policy: str) -> None:
+        self._call(f"setting the restart policy of {container} to {policy}", self.client.update_container,
+                   container, restart_policy={"Name": policy})  # fmt: skip
+
     def start(self, container: str) -> None:
         self._call(f"starting container {container}", self.client.start, container)
 
     def stop(self, container: str, timeout: int) -> None:
         try:
-            self.client.stop(container, timeout=timeout)
+            self._call(f"stopping container {container}", self.client.stop, container, timeout=timeout)
         except NotFound:
             return
-        except DockerException as exc:
-            raise EngineCallError(f"stopping container {container}: {_short(exc)}") from exc
 
     def remove(self, container: str) -> None:
         try:
-            self.client.remove_container(container, force=True)
+            self._call(f"removing container {container}", self.client.remove_container, container, force=True)
         except NotFound:
             return
-        except DockerException as exc:
-            raise EngineCallError(f"removing container {container}: {_short(exc)}") from exc
 
     def rename(self, container: str, new_name: str) -> None:
         self._call(f"renaming container {container} to {new_name}", self.client.rename, container, new_name)
@@ -175,5 +220,10 @@ class DockerEngine:
     def logs(self, container: str, tail: int = 20) -> str:
         try:
             return self.client.logs(container, tail=tail).decode("utf-8", "replace")
-        except DockerException:
+        except (DockerException, RequestException):
             return ""
+
+
+def _summary(item: dict) -> dict:
+    name = (item.get("Names") or ["/?"])[0].lstrip("/")
+    return {"name": name, "id": item["Id"], "labels": item.get("Labels") or {}, "status": item.get("State")}

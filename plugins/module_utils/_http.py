@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import ssl
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -37,22 +39,38 @@ class Response:
 
 def request(method: str, url: str, headers: Optional[dict] = None, body: Optional[bytes] = None,
             timeout: float = 10.0, server_name: Optional[str] = None) -> Response:  # fmt: skip
-    """One request; never raises for network errors (``error`` says what happened, ``status`` is -1)."""
+    """One request; never raises for network errors (``error`` says what happened, ``status`` is -1).
+
+    ``timeout`` bounds the whole exchange, not each read: an answer that trickles in is cut at the deadline.
+    """
     parts = urllib.parse.urlsplit(url)
     start = time.monotonic()
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
+    expired = threading.Event()
+    connection: Optional[http.client.HTTPConnection] = None
+
+    def cut() -> None:
+        expired.set()
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a read blocked in another thread
+
+    watchdog = threading.Timer(timeout, cut)
+    watchdog.daemon = True
     try:
         if parts.scheme == "https":
             context = ssl.create_default_context()
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE  # loopback to this host's own nginx
-            connection: http.client.HTTPConnection = _SNIConnection(
+            connection = _SNIConnection(
                 parts.hostname, parts.port or 443, timeout=timeout, context=context, server_name=server_name
             )
         else:
             connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+        watchdog.start()
         connection.request(method, path, body=body, headers=headers or {})
         answer = connection.getresponse()
         result = Response(status=answer.status, headers={k.lower(): v for k, v in answer.getheaders()})
@@ -73,9 +91,16 @@ def request(method: str, url: str, headers: Optional[dict] = None, body: Optiona
             result.body = b"".join(chunks)
         else:
             result.body = answer.read(MAX_BODY)
+        if expired.is_set():
+            raise socket.timeout("timed out")
         connection.close()
     except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
-        return Response(error=_reason(exc), elapsed=time.monotonic() - start)
+        reason = f"no complete answer within {timeout:g} s" if expired.is_set() else _reason(exc)
+        return Response(error=reason, elapsed=time.monotonic() - start)
+    finally:
+        watchdog.cancel()
+        if connection is not None:
+            connection.close()
     result.elapsed = time.monotonic() - start
     return result
 

@@ -1,7 +1,9 @@
 # Copyright (c) pinned.release contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""What a host remembers of a release transaction: its deploy lock, a journal per tenant, the audit log.
+"""What a host remembers of a release transaction: its deploy lock, atomic state files, the audit log.
+
+(The per-tenant journal of a move is typed: ``_rollout_record``.)
 
 Every file here is written atomically (a temporary file, fsync, rename, fsync of the folder), so a
 crash at any instant leaves either the old or the new content, never half of one.
@@ -24,6 +26,8 @@ import time
 from typing import Optional
 
 JOURNAL_MODE = 0o600
+# A check-mode look holds the flock for an instant: a deploy starting then waits this long before it says "busy".
+LOCK_GRACE_SECONDS = 2.0
 
 
 class JournalError(OSError):
@@ -168,17 +172,23 @@ class HostLock:
         return b"".join(chunks).decode("utf-8", "replace")
 
     def acquire(
-        self, holder: dict, may_take_over=None, wait_for_run: Optional[str] = None, wait_seconds: float = 0.0
+        self,
+        holder: dict,
+        may_take_over=None,
+        wait_for_run: Optional[str] = None,
+        wait_seconds: float = 0.0,
+        on_take_over=None,
     ) -> dict:
         """Take the lock for ``holder``; returns the dead holder it replaced ({} when the lock was free).
 
         ``wait_for_run``: when that run still holds the lock, wait up to ``wait_seconds`` for it to end.
-        A lock left by a run that is gone is taken over only when ``may_take_over(dead holder)`` says so.
+        A lock left by a run that is gone is taken over only when ``may_take_over(dead holder)`` says so;
+        ``on_take_over(dead holder)`` runs before the holder is replaced (the audit line of the takeover).
         Raises LockBusy when another live run holds it, or a dead run left it and may not be taken over.
         """
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), mode=0o700, exist_ok=True)
         try:
-            fd, content = self._open_locked(None)
+            fd, content = self._open_locked(time.time() + LOCK_GRACE_SECONDS)
         except LockBusy as busy:
             if not wait_for_run or busy.holder.get("run_id") != wait_for_run:
                 raise
@@ -188,6 +198,8 @@ class HostLock:
             if may_take_over is None or not may_take_over(left):
                 os.close(fd)
                 raise LockBusy(left, live=False)
+            if on_take_over is not None:
+                on_take_over(left)
         else:
             left = {}
         self._fd = fd
@@ -195,10 +207,12 @@ class HostLock:
         return left
 
     def _write(self, holder: dict) -> None:
-        data = (json.dumps(holder, sort_keys=True) + "\n").encode("utf-8")
-        os.ftruncate(self._fd, 0)
-        os.lseek(self._fd, 0, os.SEEK_SET)
-        os.write(self._fd, data)
+        """One write at offset 0, padded over the old content (JSON ignores the spaces): a process killed at any
+        instant leaves the old holder or the new one, never an empty file that would read as a free lock."""
+        data = (json.dumps(holder, sort_keys=True)).encode("utf-8")
+        size = os.fstat(self._fd).st_size
+        data += b" " * max(0, size - len(data) - 1) + b"\n"
+        os.pwrite(self._fd, data, 0)
         os.fsync(self._fd)
         self.holder = holder
 
@@ -226,60 +240,3 @@ def peek_lock(path: str) -> tuple:
         return {}, False
     os.close(fd)
     return _parse_holder(content), False
-
-
-# ------------------------------------------------------------------ per-tenant journal
-
-
-class Journal:
-    """One JSON record per tenant in transit under ``<state_dir>/journal/``, plus kept copies of its files."""
-
-    def __init__(self, state_dir: str) -> None:
-        self.directory = os.path.join(state_dir, "journal")
-
-    def path(self, tenant: str) -> str:
-        return os.path.join(self.directory, f"{tenant}.json")
-
-    def files_dir(self, tenant: str) -> str:
-        return os.path.join(self.directory, tenant)
-
-    def save(self, record: dict) -> None:
-        record["updated_epoch"] = time.time()
-        write_json(self.path(record["tenant"]), record)
-
-    def load(self, tenant: str) -> Optional[dict]:
-        return read_json(self.path(tenant), "journal")
-
-    def pending(self) -> dict:
-        """{tenant: record} of every tenant a transaction left in transit."""
-        records = {}
-        try:
-            names = sorted(os.listdir(self.directory))
-        except FileNotFoundError:
-            return records
-        for name in names:
-            if name.endswith(".json") and not name.startswith("."):
-                record = read_json(os.path.join(self.directory, name), "journal")
-                if record and record.get("tenant"):
-                    records[record["tenant"]] = record
-        return records
-
-    def keep_copy(self, tenant: str, label: str, content: Optional[str]) -> Optional[str]:
-        """Keep ``content`` (a config file's old or new content) in the journal; its path, or None."""
-        if content is None:
-            return None
-        path = os.path.join(self.files_dir(tenant), label)
-        write_atomic(path, content, JOURNAL_MODE)
-        return path
-
-    def done(self, tenant: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path(tenant))
-        directory = self.files_dir(tenant)
-        if os.path.isdir(directory):
-            for name in os.listdir(directory):
-                with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(directory, name))
-            with contextlib.suppress(OSError):
-                os.rmdir(directory)
-        fsync_dir(self.directory)

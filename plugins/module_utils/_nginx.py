@@ -23,7 +23,8 @@ from typing import Optional
 from ansible_collections.pinned.release.plugins.module_utils._journal import fsync_dir, write_atomic
 
 PREFIX = "pinned-release-"
-COMMON_FILE = f"{PREFIX}common.conf"
+COMMON_NAME = "common"  # a tenant cannot be called this: its site would be the shared file
+COMMON_FILE = f"{PREFIX}{COMMON_NAME}.conf"
 HEADER = "# Managed by pinned.release (tenant_rollout): rewritten on every deploy, do not edit.\n"
 MAINTENANCE_LOCATION = "@pinned_release_maintenance"
 TLS_PATH_RE = re.compile(r"^/[A-Za-z0-9._@+/-]+$")
@@ -149,8 +150,9 @@ class Nginx:
     """The collection's files in an nginx site folder, changed together, checked, reloaded."""
 
     def __init__(self, site_dir: str, test_command=("nginx", "-t"), reload_command=("nginx", "-s", "reload"),
-                 pid_file: str = "/run/nginx.pid") -> None:  # fmt: skip
+                 pid_file: str = "/run/nginx.pid", sleep=time.sleep) -> None:  # fmt: skip
         self.site_dir = site_dir
+        self.sleep = sleep
         self._lock = threading.Lock()  # one change at a time: each is checked and reloaded whole
         self.test_command = list(test_command)
         self.reload_command = list(reload_command)
@@ -249,7 +251,7 @@ class Nginx:
         if status != 0:
             raise NginxError(f"reloading nginx failed ({' '.join(self.reload_command)}): {output[-400:]}")
         if not old:
-            time.sleep(0.2)
+            self.sleep(0.2)
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:

@@ -1,19 +1,18 @@
 # Copyright (c) pinned.release contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""What the release transaction works with: its settings, one tenant's move, a readiness probe, its errors."""
+"""What the release transaction works with: its settings, one tenant's move in this run, its errors."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ansible_collections.pinned.release.plugins.module_utils._rollout_record import MoveRecord
 from ansible_collections.pinned.release.plugins.module_utils._snapshots import TenantData
 
 NEXT_SUFFIX = ".pinned-next"
 PREV_SUFFIX = ".pinned-prev"
-DATA_MODES = ("current", "auto", "restore")
-POLL_SECONDS = 0.1
 
 
 class RolloutError(Exception):
@@ -21,7 +20,7 @@ class RolloutError(Exception):
 
 
 class SimulatedCrash(BaseException):  # it stands for a process dying, not an error
-    """Raised by a unit test's failpoint: the process 'dies' right after a journal write."""
+    """Raised by a unit test's failpoint: the process 'dies' at a journal write or an engine call."""
 
 
 @dataclass
@@ -32,11 +31,15 @@ class Settings:
     aside_keep: int = 2
     protect_digests: tuple = ()
     restore_data_on_failure: bool = True
-    # current: run on the data as it is; auto: if the target fails on it, restore the data from before
-    # the tenant last left the target and try again; restore: restore that data first.
+    # current: run on the data as it is; auto: restore the data from before the tenant last left the target when
+    # it is on the version that snapshot was taken for (an emergency rollback), else try the current data and
+    # restore if the target fails on it; restore: restore that data first.
     data_mode: str = "current"
     restore_snapshots: dict = field(default_factory=dict)
     remove_undeclared: bool = False
+    # batch: a failure puts the tenant's whole batch back and the run stops there (a rollout);
+    # tenant: only the failing tenant is put back, the others go on (a rollback: never back to what is rolled away from)
+    failure_scope: str = "batch"
     smoke_checks: list = field(default_factory=list)
     health_path: Optional[str] = "/health"
     health_json: dict = field(default_factory=dict)
@@ -53,25 +56,19 @@ class Settings:
 
 @dataclass
 class Move:
-    """One tenant's change in this run; ``record`` is what its journal holds."""
+    """One tenant's change in this run: its spec, its journal record and what this process knows besides."""
 
     spec: dict
-    record: dict
+    record: MoveRecord
     data: TenantData
     site: Optional[str] = None  # the site content to switch to once ready
     failure: Optional[str] = None
     logs: list = field(default_factory=list)
     timings: dict = field(default_factory=dict)
-    restore_meta: Optional[dict] = None
+    restore_meta: Optional[dict] = None  # the snapshot to restore before the target starts
+    retry_meta: Optional[dict] = None  # data_mode auto: the snapshot to restore if the target fails on the data
+    adopt_source: Optional[str] = None  # adopt_from.data when the container replaced is the hand-started one
 
-
-@dataclass
-class Probe:
-    """A container whose readiness is awaited: the new one of a move, or a previous one being put back."""
-
-    name: str
-    container: str
-    port: int
-    image: str
-    ready_at: Optional[float] = None
-    restarts: Optional[int] = None  # restarts before the wait (None: count from the first look)
+    @property
+    def name(self) -> str:
+        return self.record.tenant

@@ -14,13 +14,19 @@ Layout under a tenant folder (``<data_root>/<tenant>``)::
 
 A snapshot is written to ``.tmp`` and renamed, its metadata atomically, so an archive without ``.tmp`` is
 whole. A restore extracts into ``data.restoring-<stamp>`` and renames it to ``data`` only once complete,
-so a crash never leaves half-restored data where the app would start on it.
+so a crash never leaves half-restored data where the app would start on it. Owners (numeric), modes, times and
+extended attributes (SELinux labels included) of every file and of the data folder itself are kept.
+
+``data`` must be a real folder: a symbolic link to another disk would be archived as the link alone and restored
+as a folder on this disk. Link the tenant folder instead; everything of the tenant then lives on that disk.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import secrets
 import shutil
 import tarfile
 import time
@@ -37,6 +43,7 @@ MIN_KEEP = 2
 ASIDE_KINDS = ("failed", "replaced")
 # Free space asked beyond the data itself (tar headers, metadata, what a filesystem keeps for itself).
 SPACE_MARGIN_BYTES = 1024 * 1024
+XATTR_PAX = "SCHILY.xattr."  # how GNU tar and bsdtar store extended attributes: `tar --xattrs` restores them too
 
 
 class SnapshotError(OSError):
@@ -87,6 +94,37 @@ def free_bytes(path: str) -> int:
     return stat.f_bavail * stat.f_frsize
 
 
+def _read_xattrs(path: str) -> dict:
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return {}
+    values = {}
+    for name in names:
+        with contextlib.suppress(OSError):
+            values[XATTR_PAX + name] = os.getxattr(path, name, follow_symlinks=False).decode("utf-8", "surrogateescape")
+    return values
+
+
+def _apply_attributes(path: str, member: tarfile.TarInfo, root: bool) -> None:
+    """Extended attributes of a member (and, for the data folder itself, its owner, mode and time)."""
+    if root:
+        with contextlib.suppress(PermissionError):
+            os.chown(path, member.uid, member.gid)
+        os.chmod(path, member.mode & 0o7777)
+    for key, value in member.pax_headers.items():
+        if key.startswith(XATTR_PAX):
+            try:
+                os.setxattr(
+                    path, key[len(XATTR_PAX) :], value.encode("utf-8", "surrogateescape"), follow_symlinks=False
+                )
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP):
+                    raise
+    if root:
+        os.utime(path, (member.mtime, member.mtime))
+
+
 class TenantData:
     """The data, snapshots and asides of one tenant on this host."""
 
@@ -97,24 +135,49 @@ class TenantData:
         self.snapshot_dir = os.path.join(tenant_dir, "snapshots")
         self.excludes = tuple(e.strip("/") for e in excludes if e and e.strip("/"))
 
+    def data_problem(self) -> Optional[str]:
+        """Why the data folder cannot be snapshotted and restored as it is, or None."""
+        if os.path.islink(self.data_dir):
+            return (f"its data folder {self.data_dir} is a symbolic link (to {os.readlink(self.data_dir)}): snapshots "
+                    "would hold the link alone and a restore would land on this disk. Link the tenant folder "
+                    f"{self.dir} instead (data, snapshots and set-aside copies then live together on that disk), or "
+                    "set release_app.data_root to a folder on it")  # fmt: skip
+        if os.path.lexists(self.data_dir) and not os.path.isdir(self.data_dir):
+            return f"its data folder {self.data_dir} is not a folder: move it away, then re-run"
+        return None
+
+    def new_path(self, kind: str, now: Optional[float] = None) -> str:
+        """A name for a folder beside the data (``data.<kind>-<stamp>-<random>``), chosen before it is made, so it
+        can be journaled first; it sorts by time."""
+        return os.path.join(self.dir, f"data.{kind}-{stamp(now)}-{secrets.token_hex(2)}")
+
     # -------------------------------------------------------------- snapshots
     def take(self, meta: dict, now: Optional[float] = None) -> dict:
         """Archive the whole data folder (minus excludes); returns the metadata written next to it."""
+        problem = self.data_problem()
+        if problem:
+            raise SnapshotError(f"{self.tenant}: {problem}")
         os.makedirs(self.snapshot_dir, mode=0o750, exist_ok=True)
         now = time.time() if now is None else now
         path = os.path.join(self.snapshot_dir, f"{stamp(now)}-{self.tenant}{SNAPSHOT_SUFFIX}")
         temp = path + ".tmp"
-        excludes = {f"data/{e}" for e in self.excludes}
+        excludes = tuple(f"data/{e}" for e in self.excludes)
+        data_bytes = 0
 
-        def skip(info):
-            return None if _excluded(info.name, tuple(excludes)) else info
+        def member(info: tarfile.TarInfo) -> Optional[tarfile.TarInfo]:
+            nonlocal data_bytes
+            if _excluded(info.name, excludes):
+                return None
+            info.pax_headers.update(_read_xattrs(os.path.join(self.dir, info.name)))
+            data_bytes += info.size
+            return info
 
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as raw:
-                with tarfile.open(fileobj=raw, mode="w:gz", compresslevel=1) as archive:
+                with tarfile.open(fileobj=raw, mode="w:gz", compresslevel=1, format=tarfile.PAX_FORMAT) as archive:
                     if os.path.isdir(self.data_dir):
-                        archive.add(self.data_dir, arcname="data", filter=skip)
+                        archive.add(self.data_dir, arcname="data", filter=member)
                     else:
                         info = tarfile.TarInfo("data")
                         info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, int(now)
@@ -130,7 +193,7 @@ class TenantData:
                 f"snapshot of {self.tenant}'s data to {self.snapshot_dir} failed: {exc.strerror or exc}"
             ) from exc
         record = dict(meta, tenant=self.tenant, snapshot=path, taken_at=iso(now), taken_epoch=now,
-                      size=os.path.getsize(path), excludes=sorted(self.excludes))  # fmt: skip
+                      size=os.path.getsize(path), data_bytes=data_bytes, excludes=sorted(self.excludes))  # fmt: skip
         write_json(path + ".json", record, 0o600)
         return record
 
@@ -181,7 +244,7 @@ class TenantData:
         return away[-1] if away else None
 
     def clean_temporaries(self) -> list:
-        """Remove what an interrupted run left: ``*.tmp`` archives and unfinished restores."""
+        """Remove what an interrupted run left that no journal names: ``*.tmp`` archives, unplaced extractions."""
         removed = []
         with contextlib.suppress(FileNotFoundError):
             for name in os.listdir(self.snapshot_dir):
@@ -196,45 +259,37 @@ class TenantData:
         return removed
 
     # -------------------------------------------------------------- restore and asides
-    def extract(self, snapshot: str, now: Optional[float] = None) -> str:
-        """Extract a snapshot's data into a new ``data.restoring-<stamp>`` folder; returns it."""
-        destination = os.path.join(self.dir, f"data.restoring-{stamp(now)}")
-        os.makedirs(destination, mode=0o755)
+    def extract_into(self, snapshot: str, destination: str) -> None:
+        """Extract a snapshot's data into ``destination`` (made here, removed again on any failure), with the owners,
+        modes, times and extended attributes it was taken with, the data folder's own included."""
+        shutil.rmtree(destination, ignore_errors=True)  # a partial extraction left by a crash
+        os.makedirs(destination, mode=0o700)
         try:
             with tarfile.open(snapshot, "r:gz") as archive:
-                members = []
-                for member in archive.getmembers():
-                    name = member.name
-                    if not (name == "data" or name.startswith("data/")) or ".." in name.split("/"):
-                        raise SnapshotError(f"snapshot {snapshot} holds {name!r}, outside data/: not one of ours")
-                    if member.issym() or member.islnk():
-                        target = member.linkname
-                        if os.path.isabs(target) and member.islnk():
-                            raise SnapshotError(f"snapshot {snapshot} holds a hard link to {target!r}")
-                    if name == "data":
-                        continue
-                    member.name = name[len("data/") :]
-                    if member.islnk():
-                        member.linkname = member.linkname[len("data/") :]
-                    members.append(member)
+                root, members = _checked_members(archive, snapshot)
                 kwargs = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
-                archive.extractall(destination, members=members, **kwargs)  # noqa: S202 - members checked above
+                archive.extractall(destination, members=members, numeric_owner=True, **kwargs)  # noqa: S202 - checked
+                for member in members:
+                    if any(key.startswith(XATTR_PAX) for key in member.pax_headers):
+                        # a link's own attributes are best effort: most filesystems refuse user.* on links
+                        with contextlib.suppress(*((OSError,) if member.issym() else ())):
+                            _apply_attributes(os.path.join(destination, member.name), member, root=False)
+                if root is not None:
+                    _apply_attributes(destination, root, root=True)
         except (OSError, tarfile.TarError, EOFError) as exc:
             shutil.rmtree(destination, ignore_errors=True)
             reason = getattr(exc, "strerror", None) or str(exc)
             raise SnapshotError(f"restoring {snapshot} failed: {reason}") from exc
-        return destination
 
-    def set_aside(self, kind: str, meta: dict, now: Optional[float] = None) -> str:
-        """Move ``data`` to ``data.<kind>-<stamp>`` (a rename: nothing is copied or lost); returns it."""
-        aside = os.path.join(self.dir, f"data.{kind}-{stamp(now)}")
+    def set_aside_to(self, aside: str, meta: dict, now: Optional[float] = None) -> None:
+        """Move ``data`` to ``aside`` (a rename: nothing is copied or lost), then say what it holds beside it."""
         os.rename(self.data_dir, aside)
-        write_json(aside + ".json", dict(meta, kind=kind, path=aside, created_at=iso(now)), 0o600)
         fsync_dir(self.dir)
-        return aside
+        kind = os.path.basename(aside)[len("data.") :].split("-", 1)[0]
+        write_json(aside + ".json", dict(meta, kind=kind, path=aside, created_at=iso(now)), 0o600)
 
     def put_in_place(self, folder: str) -> None:
-        """Make ``folder`` (a finished extraction or an aside) the data folder; ``data`` must not exist."""
+        """Make ``folder`` (a finished extraction, a copy or an aside) the data folder; ``data`` must not exist."""
         os.rename(folder, self.data_dir)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(folder + ".json")
@@ -252,15 +307,27 @@ class TenantData:
                 meta = {}
                 with contextlib.suppress(OSError):
                     meta = read_json(path + ".json", "aside metadata") or {}
-                covered = meta.get("covered_by")
                 found.append({
                     "path": path,
                     "kind": kind,
                     "created_at": meta.get("created_at"),
                     "run_id": meta.get("run_id"),
-                    "covered_by": covered if covered and os.path.exists(covered) else None,
+                    "covered_by": self._covering(path, meta.get("covered_by")),
                 })  # fmt: skip
         return sorted(found, key=lambda aside: os.path.basename(aside["path"]).split("-", 1)[-1])  # by time
+
+    def _covering(self, aside: str, snapshot: Optional[str]) -> Optional[str]:
+        """``snapshot`` when it exists and holds every byte of ``aside``: not when the aside has files under a path
+        the snapshot left out (snapshot_exclude)."""
+        if not snapshot or not os.path.exists(snapshot):
+            return None
+        try:
+            excludes = (read_json(snapshot + ".json", "snapshot metadata") or {}).get("excludes") or []
+        except OSError:
+            return None
+        if any(os.path.lexists(os.path.join(aside, e)) for e in excludes):
+            return None
+        return snapshot
 
     def bound_asides(self, keep: int) -> tuple:
         """Keep at most ``keep`` asides: older ones whose bytes a snapshot holds are deleted.
@@ -281,8 +348,8 @@ class TenantData:
                 kept_only_copy.append(aside)
         return removed, kept_only_copy
 
-    def writes_since(self, folder: str, since_epoch: float, limit: int = 50) -> list:
-        """Files in ``folder`` modified after ``since_epoch`` (what a restore leaves out), relative paths."""
+    def writes_since(self, folder: str, since_epoch: float, limit: int = 50) -> tuple:
+        """(count, first ``limit`` relative paths) of the files in ``folder`` modified after ``since_epoch``."""
         changed = []
         for root, _dirs, files in os.walk(folder):
             for name in files:
@@ -290,4 +357,32 @@ class TenantData:
                 with contextlib.suppress(OSError):
                     if os.lstat(path).st_mtime > since_epoch:
                         changed.append(os.path.relpath(path, folder))
-        return sorted(changed)[:limit]
+        return len(changed), sorted(changed)[:limit]
+
+
+def _checked_members(archive: tarfile.TarFile, snapshot: str) -> tuple:
+    """(the data folder's own member, the members under it renamed relative to it), or SnapshotError: only what
+    this module writes is extracted - nothing outside data/, no device, no link out, nothing through a link."""
+    root, members, links = None, [], []
+    for member in archive.getmembers():
+        name = member.name
+        if not (name == "data" or name.startswith("data/")) or ".." in name.split("/"):
+            raise SnapshotError(f"snapshot {snapshot} holds {name!r}, outside data/: not one of ours")
+        if member.ischr() or member.isblk() or member.isfifo():
+            raise SnapshotError(f"snapshot {snapshot} holds a device or pipe {name!r}: not one of ours")
+        if name == "data":
+            root = member
+            continue
+        relative = name[len("data/") :]
+        if any(relative.startswith(link + "/") for link in links):
+            raise SnapshotError(f"snapshot {snapshot} writes {name!r} through a symbolic link: not one of ours")
+        if member.issym():
+            links.append(relative)
+        if member.islnk():
+            target = member.linkname
+            if not target.startswith("data/") or ".." in target.split("/"):
+                raise SnapshotError(f"snapshot {snapshot} holds a hard link to {target!r}, outside data/")
+            member.linkname = target[len("data/") :]
+        member.name = relative
+        members.append(member)
+    return root, members

@@ -13,7 +13,7 @@ import re
 from typing import Optional
 
 from ansible_collections.pinned.release.plugins.module_utils._checks import check_problems
-from ansible_collections.pinned.release.plugins.module_utils._nginx import proxy_problem, tls_problem
+from ansible_collections.pinned.release.plugins.module_utils._nginx import COMMON_NAME, proxy_problem, tls_problem
 from ansible_collections.pinned.release.plugins.module_utils._reference import (
     ImageReferenceError,
     parse_pinned_reference,
@@ -24,6 +24,11 @@ DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 CONTAINER_PREFIX_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 MEMORY_RE = re.compile(r"^[0-9]+[bkmgBKMG]?$")
+MEMORY_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+# Names the transaction itself uses for files beside the tenants' own.
+RESERVED_TENANT_NAMES = {
+    COMMON_NAME: f"its nginx site would be the file every tenant shares (pinned-release-{COMMON_NAME}.conf)"
+}
 MANAGED_LABEL = "pinned.release.managed"
 TENANT_LABEL = "pinned.release.tenant"
 DIGEST_LABEL = "pinned.release.digest"
@@ -115,6 +120,8 @@ def tenant_problems(tenants: object, app: dict, image: Optional[str] = None) -> 
             problems.append(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(TENANT_KEYS))}")
         if not isinstance(name, str) or not TENANT_NAME_RE.fullmatch(name):
             problems.append(f"{where}: name must be lowercase letters, digits and '-', e.g. 'acme', got {name!r}")
+        elif name in RESERVED_TENANT_NAMES:
+            problems.append(f"{where}: the name {name!r} is reserved ({RESERVED_TENANT_NAMES[name]}): choose another")
         domain = tenant.get("domain")
         if not isinstance(domain, str) or not DOMAIN_RE.fullmatch(domain):
             problems.append(f"{where}: domain {domain!r} is not a lowercase host name")
@@ -228,6 +235,15 @@ def tenant_spec(tenant: dict, app: dict, image: str) -> dict:
     }
 
 
+def memory_bytes(memory: Optional[str]) -> int:
+    """``700m`` -> bytes, as Docker reads a memory limit (1024-based); None or empty: 0, no limit."""
+    if not memory:
+        return 0
+    text = str(memory).lower()
+    unit = text[-1] if text[-1] in MEMORY_UNITS else ""
+    return int(text[: len(text) - len(unit)]) * MEMORY_UNITS[unit]
+
+
 def env_file_content(spec: dict) -> str:
     return _env_file(spec["env"])
 
@@ -248,6 +264,9 @@ def expectation(spec: dict, health: str = "running") -> dict:
         "published_ports": [spec["published"]],
         "restart_policy": spec["restart_policy"],
         "health": health,
+        "memory": memory_bytes(spec.get("memory")),
+        # A variable or secret removed from the declaration is drift too: it must leave the container.
+        "env_exact": True,
     }
 
 
@@ -269,14 +288,18 @@ def tenant_specs(tenants: list, app: dict, image: str) -> list:
 
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
+DATA_MODES = ("current", "auto", "restore")
+FAILURE_SCOPES = ("batch", "tenant")
 
 
 # What each transaction setting is called where it is set: the tenant role's variables, the module's options.
 ROLE_SETTING_NAMES = {"batch": "tenant_batch", "health_timeout": "tenant_health_timeout",
                       "snapshot_keep": "tenant_snapshot_keep", "data_mode": "tenant_data_mode",
-                      "break_lock": "tenant_break_lock", "smoke_checks": "tenant_smoke_checks"}  # fmt: skip
+                      "break_lock": "tenant_break_lock", "smoke_checks": "tenant_smoke_checks",
+                      "failure_scope": "tenant_failure_scope"}  # fmt: skip
 MODULE_SETTING_NAMES = {"batch": "batch_size", "health_timeout": "health_timeout", "snapshot_keep": "snapshot_keep",
-                        "data_mode": "data_mode", "break_lock": "break_lock", "smoke_checks": "smoke_checks"}  # fmt: skip
+                        "data_mode": "data_mode", "break_lock": "break_lock", "smoke_checks": "smoke_checks",
+                        "failure_scope": "failure_scope"}  # fmt: skip
 
 
 def settings_problems(settings: dict, names: Optional[dict] = None) -> list:
@@ -299,8 +322,11 @@ def settings_problems(settings: dict, names: Optional[dict] = None) -> list:
     if "snapshot_keep" in settings:
         number("snapshot_keep", 2, " (with 1, the snapshot a rollback needs is rotated away)")
     mode = settings.get("data_mode")
-    if mode is not None and mode not in ("current", "auto", "restore"):
-        problems.append(f"{names['data_mode']} must be current, auto or restore, got {mode!r}")
+    if mode is not None and mode not in DATA_MODES:
+        problems.append(f"{names['data_mode']} must be {', '.join(DATA_MODES[:-1])} or {DATA_MODES[-1]}, got {mode!r}")
+    scope = settings.get("failure_scope")
+    if scope is not None and scope not in FAILURE_SCOPES:
+        problems.append(f"{names['failure_scope']} must be {' or '.join(FAILURE_SCOPES)}, got {scope!r}")
     lock = settings.get("break_lock")
     if lock not in (None, "") and (
         not isinstance(lock, str) or not RUN_ID_RE.fullmatch(lock) or lock.lower() in ("true", "yes", "false", "no")

@@ -15,14 +15,20 @@ description:
     container, stop the old one (kept, renamed), snapshot the whole data folder, start the new one, wait until it
     is ready (failing fast on exit, crash loop or unhealthy), switch its nginx site to it, run the smoke checks
     through nginx, and commit; append an audit line per tenant; release the lock.
-  - Before each step that changes something it writes the tenant's journal under O(state_dir). A failed batch is
-    put back - the old container itself (its exact image and config), the data from the snapshot (the failed data
-    kept aside as C(data.failed-<time>)), the previous nginx site and env files - every put-back step running even
-    when an earlier one failed. The result and the audit line say per tenant where it stands.
-  - A run that finds a journal left by a run that died (host rebooted, process killed) first finishes an
-    interrupted commit or puts the tenant back, then goes on as planned. A lock left by such a run is taken over
-    only when O(break_lock) names it (the action plugin does so by itself when the run that left it was started by
-    this same controller and that process is gone), or is C(stale) and the lock is older than O(lock_max_age).
+  - Before each step that changes something it writes the tenant's journal under O(state_dir), with the names of
+    the containers and folders the step is about to make or rename. A failed batch is put back - the old container
+    itself (its exact image and config), the data from before the move (the data the failed version ran on kept
+    aside as C(data.failed-<time>) and named in the result, since users may have written there), the previous nginx
+    site - every put-back step running even when an earlier one failed. The result and the audit line say per
+    tenant where it stands. A new container gets its restart policy only once committed, so a host restart never
+    starts a version that was not verified.
+  - A run that finds a journal left by a run that died (host rebooted, process killed) first recovers each tenant
+    as the step table says (docs/recovery.md) - a new version that was already started is judged now with the
+    same readiness and smoke checks; passing, it is committed with what users wrote on it; failing, the tenant is
+    put back and those writes are set aside and named - then goes on as planned. A lock left by such a run is taken
+    over only when O(break_lock) names it (the action plugin does so by itself when the run that left it was
+    started by this same controller and that process is gone), or is C(stale) and the lock is older than
+    O(lock_max_age).
   - Tenants whose container already matches their declaration are left alone; nginx sites of tenants no longer
     declared are removed; the snapshots a rollback of the current or previous pin needs are never rotated away.
   - Secret values are passed only in O(tenants[].secrets), which is C(no_log), so Ansible never logs them on the
@@ -158,6 +164,14 @@ options:
     description: Remove managed containers no tenant declares (their data stays). Otherwise they are reported.
     type: bool
     default: false
+  failure_scope:
+    description:
+      - C(batch) (a rollout) - a tenant that fails puts its whole batch back, and the tenants after it are not
+        attempted. C(tenant) (a rollback) - only the failing tenant is put back; the others of its batch and the later
+        batches go on, so one tenant never takes the others back to the version being rolled away from.
+    type: str
+    choices: [batch, tenant]
+    default: batch
   nginx:
     description: nginx in front of the tenants.
     type: dict
@@ -284,11 +298,12 @@ tenants:
     outcome:
       description:
         - C(unchanged), C(created), C(replaced), C(put_back) (failed, then put back; see RV(tenants[].standing)),
-          C(not_attempted) (a batch before it failed). In check mode, RV(tenants[].action) instead.
+          C(not_attempted) (a batch before it failed), C(failed) (its container could not even be looked at; nothing
+          was done to it). In check mode, RV(tenants[].action) instead.
       type: str
       returned: when not in check mode
     action:
-      description: In check mode, C(none), C(create) or C(replace).
+      description: In check mode, C(none), C(create), C(replace) or C(restore) (named in O(restore_snapshots)).
       type: str
       returned: in check mode
     drift:
@@ -325,8 +340,16 @@ tenants:
       type: list
       elements: str
       returned: when data was restored
+    writes_set_aside:
+      description:
+        - After a put-back of a version that ran, where the data it ran on is kept (C(aside)), since when
+          (C(since)), how many files changed since (C(count)) and the first of them (C(files)).
+      type: dict
+      returned: when a started version was put back
 recovered:
-  description: What a run that died had left in the journal, and what was done about it.
+  description:
+    - What a run that died had left in the journal, and what was done about it - C(tenant), C(run_id), C(step) (where
+      it died), C(outcome), and C(writes_set_aside) when the put-back set aside data users may have written.
   returned: always
   type: list
   elements: dict
@@ -379,10 +402,9 @@ from ansible_collections.pinned.release.plugins.module_utils._docker import (
     EngineError,
     connect,
 )
-from ansible_collections.pinned.release.plugins.module_utils._engine import DockerEngine
+from ansible_collections.pinned.release.plugins.module_utils._engine import DockerEngine, EngineCallError
 from ansible_collections.pinned.release.plugins.module_utils._journal import (
     HostLock,
-    Journal,
     JournalError,
     LockBusy,
     append_line,
@@ -392,6 +414,7 @@ from ansible_collections.pinned.release.plugins.module_utils._journal import (
 from ansible_collections.pinned.release.plugins.module_utils._module import PinnedModule
 from ansible_collections.pinned.release.plugins.module_utils._nginx import Nginx
 from ansible_collections.pinned.release.plugins.module_utils._rollout import Rollout, RolloutError, Settings
+from ansible_collections.pinned.release.plugins.module_utils._rollout_record import MoveJournal
 from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask, finish
 from ansible_collections.pinned.release.plugins.module_utils._snapshots import iso
 from ansible_collections.pinned.release.plugins.module_utils._tenants import (
@@ -424,6 +447,7 @@ def settings_from(params: dict) -> Settings:
         data_mode=params["data_mode"],
         restore_snapshots=dict(params["restore_snapshots"] or {}),
         remove_undeclared=params["remove_undeclared"],
+        failure_scope=params["failure_scope"],
         smoke_checks=list(params["smoke_checks"] or []),
         health_path=app.get("health_path") or None,
         health_json=dict(app.get("health_json") or {}),
@@ -440,14 +464,16 @@ def settings_from(params: dict) -> Settings:
 
 
 def failpoint_from(environ: dict):
-    """A test hook: PINNED_RELEASE_FAILPOINT=<step>[:<tenant>] kills this process right after that journal write."""
+    """A test hook: PINNED_RELEASE_FAILPOINT=<label>[:<tenant>][@before] kills this process right after (or before)
+    that journal write (labels: the steps of docs/recovery.md, and points inside them such as restore.aside)."""
     wanted = environ.get(FAILPOINT_ENV)
     if not wanted:
         return None
-    step, _sep, tenant = wanted.partition(":")
+    wanted, _at, phase = wanted.partition("@")
+    label, _sep, tenant = wanted.partition(":")
 
-    def crash(at: str, name: str) -> None:
-        if at == step and (not tenant or tenant == name):
+    def crash(at: str, name: str, when: str) -> None:
+        if at == label and when == (phase or "after") and (not tenant or tenant == name):
             os.kill(os.getpid(), signal.SIGKILL)
 
     return crash
@@ -460,13 +486,15 @@ def _holder_text(holder: dict) -> str:
             f"({holder.get('reason', '')}, run {holder.get('run_id', '?')}{where})")  # fmt: skip
 
 
-def lock_refusal(host: str, busy: LockBusy, journal: Journal, down: list) -> str:
+def lock_refusal(host: str, busy: LockBusy, journal: MoveJournal, down: list) -> str:
     holder = busy.holder
     if busy.live:
         return (f"{host} is locked by another deploy: {_holder_text(holder)}; its transaction is still running on "
                 f"this host (pid {holder.get('pid', '?')}). Wait for it to finish, then re-run.")  # fmt: skip
-    pending = journal.pending()
-    where = "; ".join(f"{t} (step {r.get('step')})" for t, r in pending.items()) or "between tenants"
+    try:
+        where = "; ".join(f"{t} (step {r.step})" for t, r in journal.pending().items()) or "between tenants"
+    except JournalError as exc:
+        where = f"a step its journal does not say ({exc})"
     downs = f" Tenants down now: {', '.join(down)}." if down else " No tenant is down."
     return (f"{host} is locked by a deploy that is no longer running: {_holder_text(holder)}, interrupted at {where}."
             f"{downs} If that run is dead, re-run with -e tenant_break_lock={holder.get('run_id', '?')} (or "
@@ -476,7 +504,11 @@ def lock_refusal(host: str, busy: LockBusy, journal: Journal, down: list) -> str
 def down_tenants(engine, specs: list) -> list:
     down = []
     for spec in specs:
-        facts = engine.container(spec["container"])
+        try:
+            facts = engine.container(spec["container"])
+        except EngineCallError as exc:
+            down.append(f"{spec['name']} (unknown: {exc})")
+            continue
         if facts is None or facts["status"] != "running":
             down.append(f"{spec['name']} ({'no container' if facts is None else facts['status']})")
     return down
@@ -488,14 +520,15 @@ def run_module(params: dict, engine, check_mode: bool, environ: dict, mask: Secr
     problems = settings_problems(
         {"batch": params["batch_size"], "health_timeout": params["health_timeout"],
          "snapshot_keep": params["snapshot_keep"], "data_mode": params["data_mode"],
-         "break_lock": params["break_lock"], "smoke_checks": params["smoke_checks"]},
+         "break_lock": params["break_lock"], "smoke_checks": params["smoke_checks"],
+         "failure_scope": params["failure_scope"]},
         MODULE_SETTING_NAMES,
     )  # fmt: skip
     if problems:
         raise ModuleFailure("; ".join(problems))
     settings = settings_from(params)
     state_dir = params["state_dir"]
-    journal = Journal(state_dir)
+    journal = MoveJournal(state_dir)
     nginx_params = params["nginx"]
     nginx = Nginx(nginx_params["site_dir"], nginx_params["test_command"], nginx_params["reload_command"],
                   nginx_params["pid_file"]) if nginx_params["enabled"] else None  # fmt: skip
@@ -535,8 +568,13 @@ def run_module(params: dict, engine, check_mode: bool, environ: dict, mask: Secr
         age = lock_age_seconds(dead, time.time())
         return breaking == "stale" and age is not None and age > params["lock_max_age"]
 
+    def taken_over(dead: dict) -> None:  # written before the lock names this run: a kill in between leaves both
+        audit({"tenant": None, "result": f"lock taken over from run {dead.get('run_id')}", "previous_holder": dead,
+               "why": "break_lock=stale (older than lock_max_age)" if breaking == "stale" else f"break_lock={breaking}"})  # fmt: skip
+
     try:
-        dead = lock.acquire(holder, may_take_over, wait_for_run=breaking or None, wait_seconds=params["lock_wait"])
+        dead = lock.acquire(holder, may_take_over, wait_for_run=breaking or None, wait_seconds=params["lock_wait"],
+                            on_take_over=taken_over)  # fmt: skip
     except LockBusy as busy:
         down = down_tenants(engine, specs)
         raise ModuleFailure(lock_refusal(host, busy, journal, down),
@@ -544,9 +582,6 @@ def run_module(params: dict, engine, check_mode: bool, environ: dict, mask: Secr
     # The transaction finishes (or puts back) even when the controller's connection drops.
     previous_hup = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        if dead:
-            audit({"tenant": None, "result": f"lock taken over from run {dead.get('run_id')}", "previous_holder": dead,
-                   "why": "break_lock=stale (older than lock_max_age)" if breaking == "stale" else f"break_lock={breaking}"})  # fmt: skip
         try:
             result = rollout.execute()
         except RolloutError as exc:
@@ -586,6 +621,7 @@ def main() -> None:
             "restore_snapshots": {"type": "dict", "default": {}},
             "smoke_checks": {"type": "list", "elements": "dict", "default": []},
             "remove_undeclared": {"type": "bool", "default": False},
+            "failure_scope": {"type": "str", "choices": ["batch", "tenant"], "default": "batch"},
             "nginx": {"type": "dict", "default": {}, "options": nginx_options},
             "state_dir": {"type": "path", "default": "/var/lib/pinned-release"},
             "audit_log": {"type": "path", "default": "/var/log/pinned-release/audit.jsonl"},
@@ -612,6 +648,10 @@ def main() -> None:
         module.fail_json(**finish(module, {"msg": str(exc)}, mask))
     except (DockerException, OSError) as exc:
         module.fail_json(**finish(module, {"msg": f"{type(exc).__name__}: {exc}"}, mask))
+    except Exception as exc:  # never a traceback: one line that names what failed
+        module.fail_json(**finish(module, {"msg": f"tenant_rollout failed unexpectedly ({type(exc).__name__}: "
+                                                  f"{' '.join(str(exc).split())[:300]}); its journal is on the host: "
+                                                  "re-run to recover (docs/recovery.md)"}, mask))  # fmt: skip
     for warning in result.pop("warnings", []):
         module.warn(mask.text(warning))
     result = finish(module, result, mask)

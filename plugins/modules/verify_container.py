@@ -202,21 +202,20 @@ from ansible_collections.pinned.release.plugins.module_utils._docker import (
     DOCKER_ARGUMENT_SPEC,
     DockerException,
     EngineError,
-    NotFound,
     connect,
 )
 from ansible_collections.pinned.release.plugins.module_utils._drift import (
     DriftSpecError,
     compare,
-    container_facts,
     drift_message,
-    health_verdict,
     parse_expectation,
     report_entry,
     safe_log_lines,
     secret_values,
 )
+from ansible_collections.pinned.release.plugins.module_utils._engine import DockerEngine, EngineCallError
 from ansible_collections.pinned.release.plugins.module_utils._module import PinnedModule
+from ansible_collections.pinned.release.plugins.module_utils._readiness import AppHealth, Probe, Readiness
 from ansible_collections.pinned.release.plugins.module_utils._reference import (
     ImageReferenceError,
     parse_pinned_reference,
@@ -224,27 +223,8 @@ from ansible_collections.pinned.release.plugins.module_utils._reference import (
 from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask, finish
 
 POLL_SECONDS = 0.5
-
-
-class Inspector:
-    """Inspects containers and images through one client, each image once."""
-
-    def __init__(self, client):
-        self.client = client
-        self._images: dict = {}
-
-    def facts(self, container_id, expected_image):
-        try:
-            data = self.client.inspect_container(container_id)
-        except NotFound:
-            return None
-        image_id = data.get("Image")
-        if image_id not in self._images:
-            try:
-                self._images[image_id] = self.client.inspect_image(image_id)
-            except NotFound:
-                self._images[image_id] = None
-        return container_facts(data, self._images[image_id], expected_image)
+# Docker's own healthcheck decides (no app health path here); no healthcheck with health: healthy is a failure.
+DOCKER_HEALTH = AppHealth(path=None, none_is_ready=False)
 
 
 def _expectation_spec(spec: dict) -> dict:
@@ -260,7 +240,7 @@ def _expectation_spec(spec: dict) -> dict:
     return {**{k: v for k, v in spec.items() if v is not None}, "env": merged, "secret_env": sorted(secret)}
 
 
-def run_module(params: dict, client, mask) -> dict:
+def run_module(params: dict, engine, mask, sleep=time.sleep) -> dict:
     default_image = params["image"]
     if not params["containers"] and not params["selector"]:
         raise DriftSpecError("nothing to check: give containers, or a selector with an image")
@@ -273,38 +253,35 @@ def run_module(params: dict, client, mask) -> dict:
     if len(set(names)) != len(names):
         raise DriftSpecError(f"containers lists a name twice: {sorted({n for n in names if names.count(n) > 1})}")
 
-    listing = client.containers(all=True)
-    ids_by_name = {n.lstrip("/"): c["Id"] for c in listing for n in c.get("Names") or []}
-    inspector = Inspector(client)
-    facts = {
-        e.name: inspector.facts(ids_by_name[e.name], e.image) if e.name in ids_by_name else None for e in expectations
-    }
-
-    waited, failures = 0.0, {}
-    if params["wait_timeout"] > 0:
-        waited, failures = wait_healthy(expectations, facts, inspector, ids_by_name, params["wait_timeout"])
+    readiness = Readiness(engine, DOCKER_HEALTH, clock=time.monotonic, sleep=lambda _s: sleep(POLL_SECONDS))
+    probes = {e.name: Probe(e.name, e.name, want=e.health) for e in expectations}
+    start = time.monotonic()
+    failures = readiness.wait(list(probes.values()), params["wait_timeout"]) if params["wait_timeout"] > 0 else {}
+    waited = time.monotonic() - start if params["wait_timeout"] > 0 else 0.0
+    facts = {e.name: engine.container(e.name, e.image) for e in expectations}
     # The values the containers actually have for secret keys are secrets too.
     mask.add(secret_values(expectations, facts))
     secrets = set(mask.values)
 
     entries = []
     for expectation in expectations:
-        entry = report_entry(expectation, facts[expectation.name], compare(expectation, facts[expectation.name]))
-        if expectation.name in failures and expectation.name in ids_by_name:
-            raw = client.logs(ids_by_name[expectation.name], tail=params["log_lines"] * 3).decode("utf-8", "replace")
-            entry["logs"] = safe_log_lines(raw, secrets, params["log_lines"])
+        found = facts[expectation.name]
+        health = readiness.judge(found, probes[expectation.name]) if found is not None else None
+        entry = report_entry(expectation, found, compare(expectation, found, health))
+        if expectation.name in failures and found is not None:
+            entry["logs"] = safe_log_lines(
+                engine.logs(found["id"], params["log_lines"] * 3), secrets, params["log_lines"]
+            )
         entries.append(entry)
 
     unexpected = []
     if params["selector"]:
         wanted = {str(k): str(v) for k, v in params["selector"].items()}
         expected_ref = parse_pinned_reference(default_image) if default_image else None
-        for container in listing:
-            labels = container.get("Labels") or {}
-            name = (container.get("Names") or ["/?"])[0].lstrip("/")
-            if name in facts or any(labels.get(k) != v for k, v in wanted.items()):
+        for container in engine.listing():
+            if container["name"] in facts or any(container["labels"].get(k) != v for k, v in wanted.items()):
                 continue
-            found = inspector.facts(container["Id"], expected_ref)
+            found = engine.container(container["id"], expected_ref)
             if found:
                 unexpected.append({k: found[k] for k in ("name", "status", "health", "image", "digest", "labels")})
 
@@ -331,31 +308,6 @@ def run_module(params: dict, client, mask) -> dict:
         result["msg"] = drift_message(drifted_entries, unexpected)
         result["failed"] = True
     return result
-
-
-def wait_healthy(expectations, facts, inspector, ids_by_name, timeout):
-    """Poll until every expectation is met; stop at the first hard failure. Returns (seconds, {name: why})."""
-    start = time.monotonic()
-    baseline = {name: f["restart_count"] for name, f in facts.items() if f}
-    pending = {e.name: e for e in expectations}
-    while True:
-        for name, expectation in list(pending.items()):
-            verdict, why = health_verdict(expectation, facts[name], baseline.get(name))
-            if verdict == "ok":
-                del pending[name]
-            elif verdict == "fail":
-                return time.monotonic() - start, {name: why}
-        elapsed = time.monotonic() - start
-        if not pending:
-            return elapsed, {}
-        if elapsed >= timeout:
-            return elapsed, {
-                name: f"still {health_verdict(e, facts[name])[1]} after the {timeout} s wait_timeout"
-                for name, e in pending.items()
-            }
-        time.sleep(POLL_SECONDS)
-        for name, expectation in pending.items():
-            facts[name] = inspector.facts(ids_by_name[name], expectation.image) if name in ids_by_name else None
 
 
 def main() -> None:
@@ -389,9 +341,9 @@ def main() -> None:
     )
     mask = SecretMask(v for c in module.params["containers"] for v in (c.get("secret_env") or {}).values())
     try:
-        client = connect(module.params)
-        result = run_module(module.params, client, mask)
-    except (EngineError, DriftSpecError, ImageReferenceError) as exc:
+        engine = DockerEngine(connect(module.params))
+        result = run_module(module.params, engine, mask)
+    except (EngineError, DriftSpecError, ImageReferenceError, EngineCallError) as exc:
         module.fail_json(**finish(module, {"msg": str(exc)}, mask))
     except DockerException as exc:
         module.fail_json(

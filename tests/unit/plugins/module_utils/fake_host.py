@@ -5,15 +5,25 @@ those apps directly or through the nginx sites written on disk, and a clock that
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
+import yaml
+
+from ansible_collections.pinned.release.plugins.module_utils._engine import EngineCallError
 from ansible_collections.pinned.release.plugins.module_utils._http import Response
+from ansible_collections.pinned.release.plugins.module_utils._nginx import Nginx
 from ansible_collections.pinned.release.plugins.module_utils._reference import parse_reference
+from ansible_collections.pinned.release.plugins.module_utils._rollout import Rollout, Settings
+from ansible_collections.pinned.release.plugins.module_utils._rollout_record import MoveJournal
+from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask
+from ansible_collections.pinned.release.plugins.module_utils._tenants import checked_specs, memory_bytes
 
 REPO = "registry.example/acme/openwebui"
 
@@ -24,6 +34,7 @@ def digest(char: str) -> str:
 
 V1, V2, BROKEN, SLOW, CRASH = (f"{REPO}@{digest(c)}" for c in "12bcd")
 OTHER_REPO_V1 = f"docker.io/upstream/openwebui@{digest('1')}"
+IMAGE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "DATA_DIR": "/app/backend/data"}
 
 
 @dataclass
@@ -68,10 +79,12 @@ class Container:
     port: tuple
     bind: tuple
     restart_policy: str
+    memory: int = 0
     status: str = "created"
     started_at: float = 0.0
     exit_code: int = 0
     restart_count: int = 0
+    stopped_by_hand: bool = False  # docker stop: unless-stopped leaves it down after a daemon restart
     logs: list = field(default_factory=list)
 
 
@@ -84,6 +97,9 @@ class FakeEngine:
         self.faults: dict = {}  # (verb, container name, id or image) -> exception to raise, or [exception] once
         self.calls: list = []
         self._ids = itertools.count(1)
+        self.held_ports: dict = {}  # host port -> what holds it outside Docker's containers (a stale docker-proxy)
+        # Called after every call that changed something, with (verb, key): a test may "crash" the process there.
+        self.after_change = None
 
     # -------------------------------------------------------------- helpers for tests
     def by_name(self, name: str) -> Optional[Container]:
@@ -91,6 +107,21 @@ class FakeEngine:
 
     def _find(self, key: str) -> Optional[Container]:
         return self.containers.get(key) or self.by_name(key)
+
+    def _changed(self, verb: str, key: str) -> None:
+        if self.after_change is not None:
+            self.after_change(verb, key)
+
+    def reboot(self) -> None:
+        """The host restarts: every container stops; Docker starts those whose restart policy says so."""
+        for container in self.containers.values():
+            if container.status == "running":
+                container.status, container.exit_code = "exited", 0
+        for container in list(self.containers.values()):
+            policy = container.restart_policy
+            if policy == "always" or (policy == "unless-stopped" and not container.stopped_by_hand):
+                with contextlib.suppress(EngineCallError):
+                    self.start(container.id)
 
     def _fault(self, verb: str, key: str) -> None:
         self.calls.append((verb, key))
@@ -105,7 +136,7 @@ class FakeEngine:
 
     def run_by_hand(self, name: str, image: str, data_dir: str, port: int, env=None, labels=None) -> Container:
         """A container started outside the transaction (docker run by a person)."""
-        container = Container(f"c{next(self._ids):04d}", name, image, dict(env or {}), dict(labels or {}),
+        container = Container(f"c{next(self._ids):04d}", name, image, {**IMAGE_ENV, **(env or {})}, dict(labels or {}),
                               (8080, "127.0.0.1", port), (data_dir, "/app/backend/data"), "unless-stopped")  # fmt: skip
         self.containers[container.id] = container
         self.local_images.add(image)
@@ -116,7 +147,6 @@ class FakeEngine:
     def _app_start(self, container: Container) -> None:
         app = APPS[container.image]
         data = container.bind[0]
-        os.makedirs(data, exist_ok=True)
         marker = os.path.join(data, "schema_version")
         current = int(open(marker).read()) if os.path.exists(marker) else 0  # noqa: SIM115
         container.logs.append(f"open-webui {app.version} starting with key={container.env.get('WEBUI_SECRET_KEY')}")
@@ -163,70 +193,113 @@ class FakeEngine:
             "digest": ref.digest if expected is None or ref.name == expected.name else None,
             "digest_source": "RepoDigests",
             "env": dict(container.env),
+            "image_env": dict(IMAGE_ENV),
             "labels": dict(container.labels),
             "mounts": [f"{container.bind[0]}:{container.bind[1]}"],
             "published_ports": [f"{container.port[1]}:{container.port[2]}:{container.port[0]}"],
             "restart_policy": container.restart_policy,
+            "memory": container.memory,
             "started_at": container.started_at,
         }
 
     def containers_with_label(self, label: str) -> list:
-        return [{"name": c.name, "id": c.id, "labels": c.labels, "status": c.status}
-                for c in self.containers.values() if label in c.labels]  # fmt: skip
+        return [c for c in self.listing() if label in c["labels"]]
+
+    def listing(self) -> list:
+        return [{"name": c.name, "id": c.id, "labels": c.labels, "status": c.status} for c in self.containers.values()]
+
+    def containers_on_port(self, port: int) -> list:
+        return [c for c in self.listing() if c["status"] == "running" and self._find(c["id"]).port[2] == port]
+
+    def port_process(self, port: int):
+        return self.held_ports.get(port)
 
     def image_present(self, image: str) -> bool:
         return image in self.local_images
 
     def image_labels(self, image: str) -> dict:
-        return {"org.opencontainers.image.version": APPS[image].version}
+        return {"org.opencontainers.image.version": APPS[image].version} if image in self.local_images else {}
 
     def pull(self, image: str) -> None:
         self._fault("pull", image)
         if image not in self.registry:
-            raise RuntimeError(f"manifest for {image} not found")
+            raise EngineCallError(f"manifest for {image} not found")
         self.local_images.add(image)
 
     def create(self, config: dict) -> str:
         self._fault("create", config["name"])
         if self.by_name(config["name"]):
-            raise RuntimeError(f"Conflict. The container name {config['name']} is already in use")
+            raise EngineCallError(
+                f"creating container {config['name']}: Conflict. The container name is already in use"
+            )
         if config["image"] not in self.local_images:
-            raise RuntimeError(f"No such image: {config['image']}")
-        container = Container(f"c{next(self._ids):04d}", config["name"], config["image"], dict(config["env"]),
-                              dict(config["labels"]), config["port"], config["bind"], config["restart_policy"])  # fmt: skip
+            raise EngineCallError(f"creating container {config['name']}: No such image: {config['image']}")
+        if not os.path.isdir(config["bind"][0]):
+            raise EngineCallError(f'creating container {config["name"]}: invalid mount config for type "bind": bind '
+                                  f"source path does not exist: {config['bind'][0]}")  # fmt: skip
+        container = Container(f"c{next(self._ids):04d}", config["name"], config["image"], {**IMAGE_ENV, **config["env"]},
+                              dict(config["labels"]), config["port"], config["bind"], config["restart_policy"],
+                              memory_bytes(config.get("memory")))  # fmt: skip
         self.containers[container.id] = container
+        self._changed("create", container.id)
         return container.id
+
+    def set_restart_policy(self, key: str, policy: str) -> None:
+        self._fault("update", key)
+        container = self._find(key)
+        if container is None:
+            raise EngineCallError(f"updating container {key}: No such container")
+        container.restart_policy = policy
+        self._changed("update", container.id)
 
     def start(self, key: str) -> None:
         self._fault("start", key)
         container = self._find(key)
         if container is None:
-            raise RuntimeError(f"No such container: {key}")
-        for other in self.containers.values():
-            if other is not container and other.status == "running" and other.port[1:] == container.port[1:]:
-                raise RuntimeError(f"port {container.port[2]} is already allocated")
+            raise EngineCallError(f"starting container {key}: No such container")
+        if container.status == "running":
+            return
+        port = container.port[2]
+        taken = port in self.held_ports or any(
+            other is not container and other.status == "running" and other.port[1:] == container.port[1:]
+            for other in self.containers.values()
+        )
+        if taken:
+            raise EngineCallError(
+                f"starting container {key}: Bind for 127.0.0.1:{port} failed: port is already allocated"
+            )
+        if not os.path.isdir(container.bind[0]):
+            raise EngineCallError(
+                f"starting container {key}: error mounting {container.bind[0]}: no such file or directory"
+            )
+        container.stopped_by_hand = False
         self._app_start(container)
+        self._changed("start", container.id)
 
     def stop(self, key: str, timeout: int) -> None:
         self._fault("stop", key)
         container = self._find(key)
         if container is not None and container.status == "running":
             container.status, container.exit_code = "exited", 0
+            container.stopped_by_hand = True
+            self._changed("stop", container.id)
 
     def remove(self, key: str) -> None:
         self._fault("remove", key)
         container = self._find(key)
         if container is not None:
             del self.containers[container.id]
+            self._changed("remove", container.id)
 
     def rename(self, key: str, new_name: str) -> None:
         self._fault("rename", key)
         container = self._find(key)
         if container is None:
-            raise RuntimeError(f"No such container: {key}")
+            raise EngineCallError(f"renaming container {key}: No such container")
         if self.by_name(new_name):
-            raise RuntimeError(f"Conflict: {new_name} is already in use")
+            raise EngineCallError(f"renaming container {key} to {new_name}: Conflict: the name is already in use")
         container.name = new_name
+        self._changed("rename", container.id)
 
     def logs(self, key: str, tail: int = 20) -> str:
         container = self._find(key)
@@ -286,3 +359,93 @@ class FakeHttp:
 
 def _json(status: int, data: dict) -> Response:
     return Response(status=status, headers={"content-type": "application/json"}, body=json.dumps(data).encode())
+
+
+# ------------------------------------------------------------------ a host whose transaction the tests drive
+
+ROOT = Path(__file__).resolve().parents[4]
+APP_DEFAULTS = yaml.safe_load((ROOT / "roles/tenant/defaults/main.yml").read_text())["tenant_app_defaults"]
+SMOKE = [{"name": "health through nginx", "path": "/health", "status": 200, "json": {"status": True}}]
+
+
+def tenant(name: str, port: int, **extra) -> dict:
+    return {"name": name, "domain": f"{name}.example", "port": port, "env": {"WEBUI_NAME": name.title()},
+            "secrets": {"WEBUI_SECRET_KEY": f"key-of-{name}-0123456789"}, **extra}  # fmt: skip
+
+
+TENANTS = [tenant("acme", 3001), tenant("globex", 3002)]
+
+
+class Host:
+    """Everything one host's transaction touches, in a temporary folder."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.clock = Clock()
+        self.engine = FakeEngine(self.clock)
+        self.site_dir = str(tmp / "conf.d")
+        self.nginx_test = ["true"]
+        self.http = FakeHttp(self.engine, self.site_dir)
+        self.audit: list = []
+        self.app = {**APP_DEFAULTS, "data_root": str(tmp / "opt"), "scheme": "http"}
+        self.journal = MoveJournal(str(tmp / "state"))
+
+    def rollout(self, image: str, tenants=None, failpoint=None, **settings) -> Rollout:
+        tenants = TENANTS if tenants is None else tenants
+        specs = checked_specs(tenants, self.app, image)
+        options = {"smoke_checks": SMOKE, "health_json": {"status": True}, "snapshot_exclude": ("cache",), **settings}
+        nginx = Nginx(self.site_dir, test_command=self.nginx_test, reload_command=["true"],
+                      pid_file=str(self.tmp / "none"), sleep=self.clock.sleep)  # fmt: skip
+        mask = SecretMask(v for spec in specs for v in spec["secret_env"].values())
+        return Rollout(self.engine, specs, self.app, Settings(**options), {"run_id": f"run-{self.clock():.0f}", "reason": "test"},
+                       self.journal, nginx, send=self.http, audit=self.audit.append, clock=self.clock,
+                       sleep=self.clock.sleep, failpoint=failpoint, mask=mask.text)  # fmt: skip
+
+    def run(self, image: str, **kwargs) -> dict:
+        self.clock.sleep(1)
+        return self.rollout(image, **kwargs).execute()
+
+    def data(self, name: str) -> Path:
+        return self.tmp / "opt" / name / "data"
+
+    def write(self, name: str, key: str, value: str) -> None:
+        (self.data(name) / "kv").mkdir(parents=True, exist_ok=True)
+        (self.data(name) / "kv" / key).write_text(value)
+
+    def read(self, name: str, key: str) -> str:
+        return (self.data(name) / "kv" / key).read_text()
+
+    def running(self, name: str):
+        container = self.engine.by_name(f"openwebui-{name}")
+        return (container.image, container.status) if container else None
+
+    def names(self) -> set:
+        return {c.name for c in self.engine.containers.values()}
+
+    def user_write(self, port: int, key: str, value: str) -> Optional[str]:
+        """A user writes through nginx: into the data of whichever ready container serves ``port``; its path."""
+        for container in self.engine.containers.values():
+            if container.port[2] == port and self.engine.ready(container):
+                folder = Path(container.bind[0]) / "kv"
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / key).write_text(value)
+                return str(folder / key)
+        return None
+
+    def named_asides(self, *results: dict) -> set:
+        """Every set-aside data folder a result or an audit line named."""
+        named = set()
+        for result in results:
+            for entry in [*result.get("tenants", []), *result.get("recovered", [])]:
+                named |= {entry.get("set_aside"), (entry.get("writes_set_aside") or {}).get("aside")}
+        for line in self.audit:
+            named.add((line.get("writes_set_aside") or {}).get("aside"))
+        return {path for path in named if path}
+
+    def kept(self, name: str, key: str, value: str, *results: dict) -> bool:
+        """A user's write is in the tenant's live data, or in a set-aside folder a result or the audit log named."""
+        for folder in [self.data(name), *(Path(a) for a in self.named_asides(*results))]:
+            path = folder / "kv" / key
+            if path.exists() and path.read_text() == value and (folder == self.data(name) or name in str(folder)):
+                return True
+        return False

@@ -15,7 +15,6 @@ from ansible_collections.pinned.release.plugins.module_utils._drift import (
     compare,
     container_facts,
     drift_message,
-    health_verdict,
     normalise_port,
     parse_expectation,
     published_ports,
@@ -154,52 +153,6 @@ def test_image_with_several_repositories_picks_the_expected_one():
 def test_missing_container():
     expectation = parse_expectation({"name": "gone", "image": f"{REPO}@{V1}"}, 0)
     assert compare(expectation, None) == [{"field": "exists", "expected": True, "actual": False}]
-
-
-@pytest.mark.parametrize(
-    ("name", "health", "mutate", "baseline", "verdict", "why"),
-    [
-        ("rec-healthy", "healthy", None, None, "ok", ""),
-        ("rec-exited", "healthy", None, None, "fail", "container exited"),
-        ("rec-exited", "any", None, None, "ok", ""),
-        (
-            "rec-healthy",
-            "healthy",
-            lambda c: c["State"]["Health"].update(Status="unhealthy"),
-            None,
-            "fail",
-            "unhealthy",
-        ),
-        (
-            "rec-healthy",
-            "healthy",
-            lambda c: c["State"]["Health"].update(Status="starting"),
-            None,
-            "wait",
-            "health is starting",
-        ),
-        ("rec-healthy", "running", lambda c: c["State"]["Health"].update(Status="starting"), None, "ok", ""),
-        ("rec-healthy", "healthy", lambda c: c.update(RestartCount=3), 1, "fail", "restarted while waiting"),
-        ("rec-healthy", "healthy", lambda c: c["State"].update(Status="restarting"), None, "fail", "crash loop"),
-        ("rec-healthy", "healthy", lambda c: c["State"].update(Status="created"), None, "wait", "is created"),
-        (
-            "rec-healthy",
-            "healthy",
-            lambda c: (c["State"].pop("Health"), c["Config"].update(Healthcheck=None)),
-            None,
-            "fail",
-            "no healthcheck",
-        ),
-    ],
-)
-def test_health_verdict(name, health, mutate, baseline, verdict, why):
-    container, image = recorded(name)
-    if mutate:
-        mutate(container)
-    expectation = parse_expectation({"name": name, "health": health}, 0)
-    got = health_verdict(expectation, container_facts(container, image), baseline)
-    assert got[0] == verdict
-    assert why in got[1]
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The host lock, the per-tenant journal and the audit log: atomic files and a lock that tells live from dead."""
+"""The host lock and the audit log: atomic files and a lock that tells live from dead."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +16,6 @@ import pytest
 
 from ansible_collections.pinned.release.plugins.module_utils._journal import (
     HostLock,
-    Journal,
     JournalError,
     LockBusy,
     append_line,
@@ -123,16 +124,47 @@ def test_lock_age():
     assert lock_age_seconds({}, 160.0) is None
 
 
-def test_journal_records_copies_and_cleans_up(tmp_path):
-    journal = Journal(str(tmp_path))
-    journal.save({"tenant": "acme", "step": "stop"})
-    copy = journal.keep_copy("acme", "previous-secrets.env", "KEY=1\n")
-    assert oct(os.stat(copy).st_mode & 0o777) == "0o600"
-    assert journal.keep_copy("acme", "none", None) is None
-    assert journal.pending()["acme"]["step"] == "stop"
-    journal.done("acme")
-    assert journal.pending() == {}
-    assert not os.path.exists(os.path.dirname(copy))
+class Killed(BaseException):
+    pass
+
+
+def test_a_kill_while_the_holder_is_written_leaves_the_old_holder_never_an_empty_free_lock(tmp_path, monkeypatch):
+    path = tmp_path / "deploy.lock"
+    path.write_text(json.dumps({"run_id": "run-dead-with-a-long-name", "operator": "someone"}))
+    taken_over = []
+
+    def killed(*_args):
+        raise Killed()
+
+    lock = HostLock(str(path))
+    monkeypatch.setattr(os, "write", killed)
+    monkeypatch.setattr(os, "pwrite", killed)
+    with pytest.raises(Killed):
+        lock.acquire(ME, may_take_over=lambda dead: True, on_take_over=taken_over.append)
+    monkeypatch.undo()
+    os.close(lock._fd) if lock._fd is not None else None
+    assert json.loads(path.read_text())["run_id"] == "run-dead-with-a-long-name", "the dead run is still named"
+    assert [d["run_id"] for d in taken_over] == ["run-dead-with-a-long-name"], "the takeover was told before"
+    assert HostLock(str(path)).acquire(ME, may_take_over=lambda dead: True)["run_id"] == "run-dead-with-a-long-name"
+    assert json.loads(path.read_text()) == ME, "a shorter holder over a longer one still reads whole"
+
+
+def test_a_look_that_holds_the_lock_for_an_instant_does_not_refuse_a_deploy(tmp_path):
+    path = tmp_path / "deploy.lock"
+    path.write_text("")
+    looking = threading.Event()
+
+    def look() -> None:  # what peek_lock (check mode, the fleet page) does: flock, read, let go
+        with open(path) as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            looking.set()
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=look)
+    thread.start()
+    looking.wait()
+    assert HostLock(str(path)).acquire(ME) == {}
+    thread.join()
 
 
 def test_audit_lines_are_appended_whole(tmp_path):

@@ -8,86 +8,13 @@ import os
 from pathlib import Path
 
 import pytest
-import yaml
 
-from ansible_collections.pinned.release.plugins.module_utils._journal import Journal
-from ansible_collections.pinned.release.plugins.module_utils._nginx import Nginx
-from ansible_collections.pinned.release.plugins.module_utils._rollout import (
-    Rollout,
-    RolloutError,
-    Settings,
-    SimulatedCrash,
-)
-from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask
-from ansible_collections.pinned.release.plugins.module_utils._tenants import checked_specs
+from ansible_collections.pinned.release.plugins.module_utils._engine import EngineCallError
+from ansible_collections.pinned.release.plugins.module_utils._rollout import RolloutError, SimulatedCrash
 
-from .fake_host import BROKEN, CRASH, OTHER_REPO_V1, SLOW, V1, V2, Clock, FakeEngine, FakeHttp
+from .fake_host import BROKEN, CRASH, OTHER_REPO_V1, SLOW, TENANTS, V1, V2, Host, tenant
 
-ROOT = Path(__file__).resolve().parents[4]
-APP_DEFAULTS = yaml.safe_load((ROOT / "roles/tenant/defaults/main.yml").read_text())["tenant_app_defaults"]
-SMOKE = [{"name": "health through nginx", "path": "/health", "status": 200, "json": {"status": True}}]
 STEPS = ("create", "stop", "snapshot", "swap", "start", "verify", "commit")
-
-
-def tenant(name: str, port: int, **extra) -> dict:
-    return {"name": name, "domain": f"{name}.example", "port": port, "env": {"WEBUI_NAME": name.title()},
-            "secrets": {"WEBUI_SECRET_KEY": f"key-of-{name}-0123456789"}, **extra}  # fmt: skip
-
-
-TENANTS = [tenant("acme", 3001), tenant("globex", 3002)]
-
-
-class Host:
-    """Everything one host's transaction touches, in a temporary folder."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.clock = Clock()
-        self.engine = FakeEngine(self.clock)
-        self.site_dir = str(tmp / "conf.d")
-        self.nginx_test = ["true"]
-        self.http = FakeHttp(self.engine, self.site_dir)
-        self.audit: list = []
-        self.app = {**APP_DEFAULTS, "data_root": str(tmp / "opt"), "scheme": "http"}
-        self.journal = Journal(str(tmp / "state"))
-
-    def rollout(self, image: str, tenants=None, failpoint=None, **settings) -> Rollout:
-        tenants = TENANTS if tenants is None else tenants
-        specs = checked_specs(tenants, self.app, image)
-        options = {"smoke_checks": SMOKE, "health_json": {"status": True}, "snapshot_exclude": ("cache",), **settings}
-        nginx = Nginx(
-            self.site_dir, test_command=self.nginx_test, reload_command=["true"], pid_file=str(self.tmp / "none")
-        )
-        mask = SecretMask(v for spec in specs for v in spec["secret_env"].values())
-        return Rollout(self.engine, specs, self.app, Settings(**options), {"run_id": f"run-{self.clock():.0f}", "reason": "test"},
-                       self.journal, nginx, send=self.http, audit=self.audit.append, clock=self.clock,
-                       sleep=self.clock.sleep, failpoint=failpoint, mask=mask.text)  # fmt: skip
-
-    def run(self, image: str, **kwargs) -> dict:
-        self.clock.sleep(1)
-        return self.rollout(image, **kwargs).execute()
-
-    def data(self, name: str) -> Path:
-        return self.tmp / "opt" / name / "data"
-
-    def write(self, name: str, key: str, value: str) -> None:
-        (self.data(name) / "kv").mkdir(parents=True, exist_ok=True)
-        (self.data(name) / "kv" / key).write_text(value)
-
-    def read(self, name: str, key: str) -> str:
-        return (self.data(name) / "kv" / key).read_text()
-
-    def running(self, name: str):
-        container = self.engine.by_name(f"openwebui-{name}")
-        return (container.image, container.status) if container else None
-
-    def names(self) -> set:
-        return {c.name for c in self.engine.containers.values()}
-
-
-@pytest.fixture
-def host(tmp_path):
-    return Host(tmp_path)
 
 
 def on_v1_with_data(host: Host) -> None:
@@ -152,7 +79,7 @@ def test_the_new_container_is_created_before_the_old_one_stops(host):
 
 def test_an_image_missing_on_the_host_is_pulled_before_anything_stops(host):
     on_v1_with_data(host)
-    host.engine.faults[("pull", V2)] = RuntimeError("registry down")
+    host.engine.faults[("pull", V2)] = EngineCallError("registry down")
     with pytest.raises(RolloutError, match=r"pulling .* failed before any tenant was touched: registry down"):
         host.run(V2)
     assert host.running("acme") == (V1, "running")
@@ -205,7 +132,7 @@ def test_a_failure_after_a_migration_restores_the_snapshot_and_keeps_the_migrate
 
 def test_a_whole_batch_goes_back_when_one_of_it_fails(host):
     on_v1_with_data(host)
-    host.engine.faults[("start", "openwebui-globex")] = [RuntimeError("port is already allocated")]
+    host.engine.faults[("start", "openwebui-globex")] = [EngineCallError("port is already allocated")]
     result = host.run(V2, batch_size=2)
     assert [t["outcome"] for t in result["tenants"]] == ["put_back", "put_back"]
     assert "put back with its batch (globex failed)" in result["tenants"][0]["failure"]
@@ -220,8 +147,8 @@ def test_every_put_back_step_runs_even_when_the_restore_fails(host):
     # again, with the snapshot that would be restored made unreadable
     host.run(V1)
 
-    def corrupt_snapshot(step, name):
-        if step == "start":
+    def corrupt_snapshot(step, name, phase):
+        if step == "start" and phase == "after":
             for snap in (host.tmp / "opt/acme/snapshots").glob("*.tar.gz"):
                 snap.write_bytes(b"not a tar archive")
 
@@ -237,10 +164,10 @@ def test_every_put_back_step_runs_even_when_the_restore_fails(host):
 def test_a_previous_container_that_cannot_start_is_reported_down_with_the_fix(host):
     on_v1_with_data(host)
 
-    def break_previous(step, name):
-        if step == "verify":
+    def break_previous(step, name, phase):
+        if step == "verify" and phase == "after":
             previous = host.engine.by_name("openwebui-acme.pinned-prev").id
-            host.engine.faults[("start", previous)] = RuntimeError("no space left on device")
+            host.engine.faults[("start", previous)] = EngineCallError("no space left on device")
 
     result = host.rollout(BROKEN, tenants=TENANTS[:1], health_timeout=30, failpoint=break_previous).execute()
     acme = result["tenants"][0]
@@ -264,7 +191,8 @@ def test_a_previous_container_from_another_repository_is_put_back_as_it_ran(host
     result = host.run(BROKEN, tenants=TENANTS[:1], health_timeout=30)
     assert result["failed"]
     assert host.running("acme") == (OTHER_REPO_V1, "running")
-    assert host.engine.by_name("openwebui-acme").env == {"WEBUI_SECRET_KEY": "hand"}
+    env = host.engine.by_name("openwebui-acme").env
+    assert (env["WEBUI_SECRET_KEY"], "WEBUI_NAME" in env) == ("hand", False), "its own configuration, as it ran"
     assert result["tenants"][0]["previous_image"] == OTHER_REPO_V1
 
 
@@ -345,8 +273,8 @@ def test_not_enough_space_for_the_snapshots_is_refused_before_anything_stops(hos
 def test_a_crash_at_any_step_then_a_plain_rerun_leaves_every_tenant_running_with_its_data(host, step, target):
     on_v1_with_data(host)
 
-    def crash(at, name):
-        if at == step and name == "acme":
+    def crash(at, name, phase):
+        if at == step and name == "acme" and phase == "after":
             raise SimulatedCrash(at)
 
     try:
@@ -370,8 +298,8 @@ def test_a_crash_at_any_step_then_a_plain_rerun_leaves_every_tenant_running_with
 def test_recovery_finishes_an_interrupted_commit_instead_of_undoing_it(host):
     on_v1_with_data(host)
 
-    def crash(at, name):
-        if at == "commit":
+    def crash(at, name, phase):
+        if at == "commit" and phase == "after":
             raise SimulatedCrash(at)
 
     with pytest.raises(SimulatedCrash):
@@ -388,8 +316,8 @@ def test_a_crash_during_a_restore_never_leaves_half_restored_data_in_place(host)
     host.run(V2, tenants=TENANTS[:1])
     host.write("acme", "sentinel", "written-on-v2")
 
-    def crash(at, name):
-        if at == "swap":
+    def crash(at, name, phase):
+        if at == "swap" and phase == "after":
             raise SimulatedCrash(at)
 
     with pytest.raises(SimulatedCrash):
@@ -480,8 +408,8 @@ def test_the_plan_shows_what_would_change_and_changes_nothing(host):
 def test_journal_and_copies_are_private_files(host):
     on_v1_with_data(host)
 
-    def crash(at, name):
-        if at == "start":
+    def crash(at, name, phase):
+        if at == "start" and phase == "after":
             raise SimulatedCrash(at)
 
     with pytest.raises(SimulatedCrash):
@@ -491,12 +419,12 @@ def test_journal_and_copies_are_private_files(host):
             assert oct(os.stat(path).st_mode & 0o777) == "0o600", path
 
 
-@pytest.mark.parametrize("step", ["retry", "restore", "start", "verify", "commit"])
+@pytest.mark.parametrize("step", ["restore", "start", "verify", "commit"])
 def test_a_crash_during_a_rollback_with_restore_then_a_rerun_ends_on_the_pre_upgrade_data(host, step):
     upgraded_with_writes(host)
 
-    def crash(at, name):
-        if at == step and name == "acme":
+    def crash(at, name, phase):
+        if at == step and name == "acme" and phase == "after":
             raise SimulatedCrash(at)
 
     with pytest.raises(SimulatedCrash):

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.pinned.release.plugins.module_utils import _rollout as rollout_module
+from ansible_collections.pinned.release.plugins.module_utils import _rollout_data as rollout_data_module
 from ansible_collections.pinned.release.plugins.module_utils import _rollout_plan as rollout_plan_module
 from ansible_collections.pinned.release.plugins.module_utils._rollout import RolloutError, SimulatedCrash
 from ansible_collections.pinned.release.plugins.module_utils._snapshots import SPACE_MARGIN_BYTES
 
-from .fake_host import BROKEN, V1
-from .test_rollout import Host, tenant
+from .fake_host import BROKEN, V1, Host, tenant
 
 
 @pytest.fixture
@@ -77,8 +76,8 @@ def test_a_hand_started_container_on_other_data_is_never_replaced_without_adopti
 def test_a_crash_during_an_adoption_then_a_plain_rerun_finishes_it(legacy, step):
     host, volume = legacy
 
-    def crash(at, name):
-        if at == step:
+    def crash(at, name, phase):
+        if at == step and phase == "after":
             raise SimulatedCrash(at)
 
     with pytest.raises(SimulatedCrash):
@@ -100,7 +99,7 @@ def test_a_copy_that_fails_midway_leaves_no_partial_copy_and_puts_the_container_
         (Path(destination) / "kv/sentinel").write_text("half")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(rollout_module, "copy_tree", disk_full)
+    monkeypatch.setattr(rollout_data_module, "copy_tree", disk_full)
     result = host.run(V1, tenants=adopting(volume))
     assert result["failed"]
     assert "copying its data from" in result["msg"], result["msg"]
@@ -119,7 +118,7 @@ def test_an_adoption_that_would_not_fit_with_its_copy_and_snapshot_is_refused_be
     monkeypatch.setattr(rollout_plan_module, "free_bytes", lambda path: SPACE_MARGIN_BYTES + 400_000)
     with pytest.raises(
         RolloutError,
-        match=r"not enough free space .*acme \(its adopted copy\) 293\.\d KB, acme 293.*Nothing was stopped",
+        match=r"not enough free space .*acme \(its adopted copy\) 293\.\d KB, acme \(snapshot\) 293.*Nothing was stopped",
     ):
         host.run(V1, tenants=adopting(volume))
     assert not [c for c in host.engine.calls if c[0] == "stop"]

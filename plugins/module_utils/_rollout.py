@@ -110,8 +110,14 @@ class Rollout:
         """Recover what a dead run left, then bring every tenant to its spec. Returns the result."""
         self.recover()
         self._refuse_what_cannot_start()
+        stuck = {
+            entry["tenant"]: entry["outcome"] for entry in self.report.recovered if self.journal.load(entry["tenant"])
+        }
         plan = {}
         for spec in self.specs:
+            if spec["name"] in stuck:  # its journal stays until its recovery finishes: never start another move over it
+                self.report.entry(spec, "failed")["failure"] = f"its recovery is not finished ({stuck[spec['name']]})"
+                continue
             try:
                 plan[spec["name"]] = self.planner.tenant_state(spec)
             except EngineCallError as exc:
@@ -132,7 +138,8 @@ class Rollout:
         for spec in self.specs:
             if spec["name"] in plan and spec not in pending:
                 self._write_config_files(spec)
-                self.report.entry(spec, "unchanged", plan[spec["name"]]["facts"])
+                if spec["name"] not in self.report.results:  # a recovery that committed it says more
+                    self.report.entry(spec, "unchanged", plan[spec["name"]]["facts"])
         self._remove_undeclared()
         stopped = False
         size = self.settings.batch_size
@@ -507,7 +514,8 @@ class Rollout:
             self.checkpoints.mark(rec, f"putback.{step.value}")
         rec.standing, healthy = self._standing(rec)
         self.checkpoints.mark(rec, "putback.standing")
-        if healthy or (not rec.put_back.errors and not (rec.previous and rec.previous.running)):
+        # Done only when every undo step is: a put-back step that failed is tried again by the next run.
+        if not rec.put_back.errors and (healthy or not (rec.previous and rec.previous.running)):
             self.journal.done(rec.tenant)
         return healthy
 
@@ -570,6 +578,9 @@ class Rollout:
                     "(it recovers from the journal); docs/recovery.md"), False  # fmt: skip
         probe = Probe(rec.tenant, previous.id, _host_port(facts) or 0)
         failures = self.readiness.wait([probe], self.settings.health_timeout)
+        if not failures and errors:
+            return (f"previous image {previous.image} healthy, but the put-back is not finished ({'; '.join(errors)}): "
+                    "the next run finishes it"), True  # fmt: skip
         if not failures:
             return f"previous image {previous.image} healthy", True
         return (f"previous image {previous.image} running but NOT ready ({failures[rec.tenant]}); "

@@ -129,24 +129,26 @@ class DataSteps:
             self.checkpoints.mark(record, "putback.restore_data")
         if plan.failed_aside is None:
             return  # restore_data_on_failure is off, or there was no snapshot: the data stays as it is
-        if os.path.isdir(plan.failed_aside) and (os.path.isdir(data.data_dir) or plan.source is None):
-            return  # done already (a put-back resumed after a crash)
-        stop_previous()
-        if plan.source_is_copy and plan.source and not os.path.isdir(plan.source):
-            # Extracted before the data moves: a snapshot that cannot be read leaves the data where it is.
-            try:
-                data.extract_into(record.snapshot["snapshot"], plan.source)  # type: ignore[index]
-            except SnapshotError as exc:
-                raise RolloutError(f"{exc}; the tenant stays on the data the failed version ran on") from exc
-            self.checkpoints.mark(record, "putback.restore_data.extracted")
-        if os.path.isdir(data.data_dir):
-            data.set_aside_to(plan.failed_aside, {"run_id": self.run_id, "covered_by": None,
-                                                  "since": iso(record.started_epoch)}, now=self.clock())  # fmt: skip
+        done = os.path.isdir(plan.failed_aside) and (os.path.isdir(data.data_dir) or plan.source is None)
+        if not done:
+            stop_previous()
+            if plan.source_is_copy and plan.source and not os.path.isdir(plan.source):
+                # Extracted before the data moves: a snapshot that cannot be read leaves the data where it is.
+                try:
+                    data.extract_into(record.snapshot["snapshot"], plan.source)  # type: ignore[index]
+                except SnapshotError as exc:
+                    raise RolloutError(f"{exc}; the tenant stays on the data the failed version ran on") from exc
+                self.checkpoints.mark(record, "putback.restore_data.extracted")
+            if os.path.isdir(data.data_dir) and not os.path.isdir(plan.failed_aside):
+                data.set_aside_to(plan.failed_aside, {"run_id": self.run_id, "covered_by": None,
+                                                      "since": iso(record.started_epoch)}, now=self.clock())  # fmt: skip
+        if os.path.isdir(plan.failed_aside) and record.writes_aside is None:
+            # Named whoever moved it (this run, or one that died right after the rename): users may have written there.
             count, files = data.writes_since(plan.failed_aside, record.started_epoch or 0, limit=20)
             record.writes_aside = Writes(aside=plan.failed_aside, since=iso(record.started_epoch),
                                          since_epoch=record.started_epoch or 0.0, count=count, files=files)  # fmt: skip
             self.checkpoints.mark(record, "putback.restore_data.aside")
-        if plan.source and os.path.isdir(plan.source):
+        if not done and plan.source and os.path.isdir(plan.source) and not os.path.isdir(data.data_dir):
             data.put_in_place(plan.source)
             self.checkpoints.mark(record, "putback.restore_data.placed")
 

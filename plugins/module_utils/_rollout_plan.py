@@ -124,7 +124,7 @@ class Planner:
         problems = []
         data_path = str(self.app.get("data_path", "")).rstrip("/")
         for spec in self.specs:
-            facts = plan[spec["name"]]["facts"]
+            facts = (plan.get(spec["name"]) or {}).get("facts")
             if facts is None or plan[spec["name"]]["action"] == "none" or MANAGED_LABEL in (facts.get("labels") or {}):
                 continue
             if adopted_data(spec, facts):

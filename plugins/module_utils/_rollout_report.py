@@ -108,6 +108,7 @@ class Report:
                 "to": record.target_digest,
                 "snapshot": (record.snapshot or {}).get("snapshot"),
                 "restored_from": record.restore.snapshot if record.restore else None,
+                "set_aside": record.restore.aside if record.restore and os.path.isdir(record.restore.aside) else None,
                 "standing": record.standing,
                 "journal_run_id": record.run_id,
                 "writes_set_aside": dataclasses.asdict(record.writes_aside) if record.writes_aside else None,

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import socket
 import time
 from typing import Optional
 
-# Extra vars that look like secrets are left out of a command shown back to the operator.
-SECRET_NAME_RE = re.compile(r"(?i)pass|secret|token|key|credential")
+# Extra vars that look like secrets are left out of a command shown back to the operator (it reaches the lock, the
+# audit log, refusals and so notifications): by name, and by value (a password inside a URL).
+SECRET_NAME_RE = re.compile(r"(?i)pass|secret|token|key|credential|auth")
+URL_PASSWORD_RE = re.compile(r"://[^/\s:@]*:[^/\s@]*@")
+EXTRA_VARS = ("-e", "--extra-vars")
 
 
 def _boot_id() -> str:
@@ -67,21 +71,50 @@ def _command(pid: int) -> str:
     return safe_command(parts)
 
 
+def _shown_extra_vars(value: str) -> Optional[str]:
+    """What of one ``-e`` value may be shown: pairs without a secret; None when nothing of it may."""
+    if value.startswith("@"):
+        return value  # a file's name, not its content
+    if value.lstrip().startswith(("{", "[")):  # JSON or YAML: shown only when nothing in it looks secret
+        return None if SECRET_NAME_RE.search(value) or URL_PASSWORD_RE.search(value) else value
+    try:
+        pairs = shlex.split(value)
+    except ValueError:
+        return None
+    kept = [pair for pair in pairs if not (SECRET_NAME_RE.search(pair.split("=", 1)[0]) or URL_PASSWORD_RE.search(pair)
+                                           or pair.startswith("tenant_break_lock="))]  # fmt: skip
+    return " ".join(kept) if kept else None
+
+
+def _quoted(part: str) -> str:
+    return part if " " not in part else f"'{part}'"
+
+
+def _glued(part: str) -> Optional[tuple]:
+    """(option, value) of an extra-vars option written together with its value (``-ek=v``, ``--extra-vars=k=v``)."""
+    if part.startswith("--extra-vars="):
+        return "--extra-vars=", part[len("--extra-vars=") :]
+    if part.startswith("-e") and len(part) > 2:
+        return "-e", part[2:]
+    return None
+
+
 def safe_command(parts: list) -> str:
-    """The command line to show, without extra vars that look like secrets and without a lock break."""
-    shown, skip_next = [], False
-    for index, part in enumerate(parts):
-        if skip_next:
-            skip_next = False
-            continue
-        if part in ("-e", "--extra-vars") and index + 1 < len(parts):
-            value = parts[index + 1]
-            skip_next = True
-            if SECRET_NAME_RE.search(value.split("=", 1)[0]) or value.startswith("tenant_break_lock="):
-                continue
-            shown += [part, value if " " not in value else f"'{value}'"]
-            continue
-        shown.append(part if " " not in part else f"'{part}'")
+    """The command line to show, without extra vars that look like secrets (in any spelling: ``-e k=v``,
+    ``-ek=v``, ``--extra-vars=k=v``, several pairs in one value, JSON) and without a lock break."""
+    shown, index = [], 0
+    while index < len(parts):
+        part, glued = parts[index], _glued(parts[index])
+        index += 1
+        if part in EXTRA_VARS and index < len(parts):
+            kept = _shown_extra_vars(parts[index])
+            index += 1
+            shown += [part, _quoted(kept)] if kept is not None else []
+        elif glued is not None:
+            kept = _shown_extra_vars(glued[1])
+            shown += [_quoted(glued[0] + kept)] if kept is not None else []
+        else:
+            shown.append(_quoted(URL_PASSWORD_RE.sub("://***@", part)))
     return " ".join(shown)
 
 

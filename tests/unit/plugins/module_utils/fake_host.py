@@ -98,6 +98,9 @@ class FakeEngine:
         self.calls: list = []
         self._ids = itertools.count(1)
         self.held_ports: dict = {}  # host port -> what holds it outside Docker's containers (a stale docker-proxy)
+        # verb -> kind of the EngineCallError its next call raises: race and transient as Docker has them (a stop
+        # that raced with the exit did stop; a create that timed out may have created), error before anything
+        self.injected: dict = {}
         # Called after every call that changed something, with (verb, key): a test may "crash" the process there.
         self.after_change = None
 
@@ -123,8 +126,19 @@ class FakeEngine:
                 with contextlib.suppress(EngineCallError):
                     self.start(container.id)
 
+    def _injected(self, verb: str, done_anyway: bool = False):
+        """The injected error of ``verb`` to raise now (None when there is none); ``done_anyway``: raise it after."""
+        kind = self.injected.get(verb)
+        if kind is None or (kind in ("race", "transient") and not done_anyway and verb in ("stop", "create")):
+            return None
+        del self.injected[verb]
+        return EngineCallError(f"{verb}: injected {kind} error", kind)
+
     def _fault(self, verb: str, key: str) -> None:
         self.calls.append((verb, key))
+        error = self._injected(verb)
+        if error is not None:
+            raise error
         container = self._find(key)
         names = {key, container.name if container else key}
         for name in names:
@@ -242,6 +256,9 @@ class FakeEngine:
                               memory_bytes(config.get("memory")))  # fmt: skip
         self.containers[container.id] = container
         self._changed("create", container.id)
+        error = self._injected("create", done_anyway=True)
+        if error is not None:
+            raise error
         return container.id
 
     def set_restart_policy(self, key: str, policy: str) -> None:
@@ -283,6 +300,9 @@ class FakeEngine:
             container.status, container.exit_code = "exited", 0
             container.stopped_by_hand = True
             self._changed("stop", container.id)
+        error = self._injected("stop", done_anyway=True)
+        if error is not None:
+            raise error
 
     def remove(self, key: str) -> None:
         self._fault("remove", key)
@@ -439,7 +459,7 @@ class Host:
             for entry in [*result.get("tenants", []), *result.get("recovered", [])]:
                 named |= {entry.get("set_aside"), (entry.get("writes_set_aside") or {}).get("aside")}
         for line in self.audit:
-            named.add((line.get("writes_set_aside") or {}).get("aside"))
+            named |= {(line.get("writes_set_aside") or {}).get("aside"), line.get("set_aside")}
         return {path for path in named if path}
 
     def kept(self, name: str, key: str, value: str, *results: dict) -> bool:

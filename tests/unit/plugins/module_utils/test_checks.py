@@ -59,6 +59,23 @@ def test_check_outcome(check, response, passed, detail):
         ([{"name": "a", "path": "/h", "method": "FETCH"}], "method must be one of"),
         ([{"name": "a", "path": "/h", "expect": 200}], "unknown key(s) expect"),
         ([{"name": "a", "path": "/h"}, {"name": "a", "path": "/i"}], "the name 'a' is used twice"),
+        # every field typed here, so a wrong one fails before any tenant stops (not at its first request)
+        ([{"name": "a", "path": "/h", "timeout": "10s"}], "timeout must be a number of seconds, e.g. 10, got '10s'"),
+        ([{"name": "a", "path": "/h", "timeout": 0}], "timeout must be a number of seconds"),
+        ([{"name": "a", "path": "/h", "sse": {"min_events": "three"}}], "sse.min_events must be a whole number"),
+        ([{"name": "a", "path": "/h", "sse": {"min_events": 2.5}}], "sse.min_events must be a whole number"),
+        (
+            [{"name": "a", "path": "/h", "sse": {"min_spread_ms": -1}}],
+            "sse.min_spread_ms must be a number of at least 0",
+        ),
+        ([{"name": "a", "path": "/h", "sse": {"events": 3}}], "sse has unknown key 'events'"),
+        ([{"name": "a", "path": "/h", "sse": "yes"}], "sse must be a mapping"),
+        ([{"name": "a", "path": "/h", "enabled": "no"}], "enabled must be true or false"),
+        ([{"name": "a", "path": "/h", "json_keys": [1]}], "json_keys must be a list of names"),
+        ([{"name": "a", "path": "/h", "skip_without": "token"}], "skip_without must be a list"),
+        ([{"name": "a", "path": "/h", "save": {"token": 1}}], "save must map variable names to paths"),
+        ([{"name": "a", "path": "/h", "headers": {"X": ["a"]}}], "headers values must be text"),
+        ([{"name": "a", "path": "/h", "description": 3}], "description must be text"),
     ],
 )
 def test_check_problems(checks, problem):

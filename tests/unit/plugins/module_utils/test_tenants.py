@@ -12,6 +12,7 @@ from ansible_collections.pinned.release.plugins.module_utils._tenants import (
     checked_specs,
     env_file_content,
     expectation,
+    memory_bytes,
     secrets_file_content,
     settings_problems,
     tenant_problems,
@@ -61,6 +62,8 @@ T1 = {
         ([{**T1, "domain": "acme.example\n"}], IMAGE, "is not a lowercase host name"),
         ([{**T1, "env": {"KEY\n": "1"}}], IMAGE, "is not a valid environment variable name"),
         ([{**T1, "memory": "700m\n"}], IMAGE, "must be a size"),
+        # the shared nginx file is pinned-release-common.conf: a tenant of that name would overwrite it
+        ([{**T1, "name": "common"}], IMAGE, "the name 'common' is reserved (its nginx site would be the file every"),
     ],
 )
 def test_tenant_problems(tenants, image, problem):
@@ -134,6 +137,9 @@ def test_specs_refuse_problems():
         ({"break_lock": "a b"}, "tenant_break_lock takes the run id"),
         ({"smoke_checks": [{"name": "x"}]}, "path must start with /"),
         ({"smoke_checks": "health"}, "tenant_smoke_checks must be a list"),
+        ({"smoke_checks": [{"name": "h", "path": "/h", "timeout": "10s"}]}, "timeout must be a number of seconds"),
+        ({"smoke_checks": [{"name": "h", "path": "/h", "sse": {"min_events": "three"}}]}, "sse.min_events must be"),
+        ({"failure_scope": "host"}, "tenant_failure_scope must be batch or tenant"),
     ],
 )
 def test_settings_problems(settings, problem):
@@ -145,6 +151,19 @@ def test_good_settings_have_no_problem():
             "break_lock": "20261125T170000Z-laptop-4242", "smoke_checks": [{"name": "h", "path": "/health"}]}  # fmt: skip
     assert settings_problems(good) == []
     assert settings_problems({"break_lock": "stale"}) == []
+    templated = [{"name": "h", "path": "/h", "timeout": "10", "sse": {"min_events": "3", "min_spread_ms": 150.5}}]
+    assert settings_problems({"smoke_checks": templated, "failure_scope": "tenant"}) == [], "a template renders text"
+
+
+def test_memory_is_read_as_docker_reads_it():
+    assert [memory_bytes(m) for m in (None, "", "512", "700m", "1g", "64K")] == [
+        0,
+        0,
+        512,
+        700 * 1024**2,
+        1024**3,
+        65536,
+    ]
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+
 from ansible_collections.pinned.release.plugins.plugin_utils._controller import (
     controller_identity,
     controller_run_gone,
@@ -43,6 +45,30 @@ def test_the_command_shown_drops_secret_looking_extra_vars():
     shown = safe_command(["ansible-playbook", "playbooks/deploy.yml", "-l", "production", "-e", "vault_password=x",
                           "-e", "reason=two words", "-e", "tenant_break_lock=r1", "--extra-vars", "api_token=t"])  # fmt: skip
     assert shown == "ansible-playbook playbooks/deploy.yml -l production -e 'reason=two words'"
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        ["--extra-vars=db_password=hunter2secret"],
+        ["-edb_password=hunter2secret"],
+        ["-e", "reason=x db_password=hunter2secret"],
+        ["-e", '{"reason": "x", "db_password": "hunter2secret"}'],
+        ["-e", "DATABASE_URL=postgres://app:hunter2secret@db/app"],
+        ["--extra-vars", "reason=x", "-e", "x_api_key=hunter2secret"],
+        ["-e", "tenant_break_lock=hunter2secret"],
+        ["-e", "@secrets.yml", "-e", "token=hunter2secret"],
+    ],
+)
+def test_no_spelling_of_extra_vars_lets_a_secret_through(parts):
+    shown = safe_command(["ansible-playbook", "playbooks/deploy.yml", *parts])
+    assert "hunter2secret" not in shown, shown
+    assert shown.startswith("ansible-playbook playbooks/deploy.yml")
+
+
+def test_what_is_not_a_secret_is_still_shown():
+    shown = safe_command(["ansible-playbook", "deploy.yml", "-e", "reason=hotfix", "-e@vars.yml", "-l", "prod1"])
+    assert shown == "ansible-playbook deploy.yml -e reason=hotfix -e@vars.yml -l prod1"
 
 
 def test_operator(monkeypatch):

@@ -52,8 +52,9 @@ bench: lab deps ## benchmarks on the lab, each next to its peer (bench/results.{
 	$(call step,"bench: what an operator feels and its peers")
 	@$(BIN)/python bench/bench.py
 
-docs: venv ## regenerate docs/inventory-reference.md from the roles' argument specs
+docs: venv ## regenerate docs/inventory-reference.md (argument specs) and the step table of docs/recovery.md
 	@$(BIN)/python tools/inventory_reference.py
+	@$(BIN)/python tools/recovery_table.py
 
 lint: venv ## quality gates: ruff, yamllint, ansible-lint (production profile)
 	$(call step,"gate: ruff check")

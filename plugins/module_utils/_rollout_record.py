@@ -107,7 +107,7 @@ class MoveRecord:
     restart_policy: str  # the new container's, set at commit
     previous: Optional[Previous]
     new: NewContainer
-    step: str = "planned"
+    step: str = "create"
     reached: list = field(default_factory=list)
     attempt: int = 1
     started: bool = False

@@ -18,7 +18,6 @@ from enum import Enum
 
 
 class Step(str, Enum):
-    PLANNED = "planned"
     CREATE = "create"
     STOP = "stop"
     ADOPT = "adopt"
@@ -59,10 +58,9 @@ class StepRule:
 
 
 STEP_TABLE = (
-    StepRule(Step.PLANNED, "the move is written down; nothing has changed", (), Recovery.DISCARD),
     StepRule(
         Step.CREATE,
-        "the new container is created as <name>.pinned-next, with no restart policy; nothing stops",
+        "the new container is created as `NAME.pinned-next`, with no restart policy; nothing stops",
         (Undo.REMOVE_NEW,),
         Recovery.DISCARD,
     ),
@@ -88,7 +86,7 @@ STEP_TABLE = (
     ),
     StepRule(
         Step.SWAP,
-        "the old container is renamed <name>.pinned-prev, the new one <name>",
+        "the old container is renamed `NAME.pinned-prev`, the new one `NAME`",
         (Undo.RENAME_PREVIOUS, Undo.REMOVE_NEW),
         Recovery.PUT_BACK,
     ),

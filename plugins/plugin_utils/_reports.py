@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from ansible_collections.pinned.release.plugins.module_utils._rollout_report import writes_words
+
 NO_RESULT = "no result (unreachable, or failed before the check)"
 
 
@@ -53,12 +55,13 @@ def rollout_lines(result: dict) -> list:
                 ))  # fmt: skip
         elif outcome == "put_back":
             line = f"{name}: FAILED on {_short(image)} ({entry.get('failure')}); {entry.get('standing')}"
-            if entry.get("data_restored_from"):
-                line += (f"; data restored from {entry['data_restored_from']} (the data it failed on is kept in "
-                         f"{entry.get('failed_data_aside')})")  # fmt: skip
+            if entry.get("writes_set_aside"):
+                line += f"; {writes_words(entry['writes_set_aside'])}"
             for error in entry.get("putback_errors") or []:
                 line += f"; put-back step failed: {error}"
             lines.append(line)
+        elif outcome == "failed":
+            lines.append(f"{name}: FAILED, nothing was done to it ({entry.get('failure')})")
         elif outcome == "not_attempted":
             lines.append(f"{name}: not attempted (an earlier batch failed)")
     for name in result.get("removed_undeclared") or []:

@@ -62,7 +62,8 @@ def test_1_a_crash_after_start_of_a_version_failing_its_checks_puts_back_and_nam
     result = host.run(V2, tenants=ACME, smoke_checks=IMPOSSIBLE)
     recovered = result["recovered"][0]
     writes = recovered["writes_set_aside"]
-    assert writes["count"] >= 1 and "kv/written-after-the-crash" in writes["files"], writes
+    assert writes["count"] >= 1
+    assert "kv/written-after-the-crash" in writes["files"], writes
     assert (Path(writes["aside"]) / "kv/written-after-the-crash").read_text() == "hours of chats"
     assert host.running("acme") == (V1, "running")
     assert host.read("acme", "sentinel") == "v1-data-acme"
@@ -154,7 +155,8 @@ def test_4_a_removed_variable_or_secret_and_a_memory_change_are_drift_and_are_ap
     assert drift["memory"] == {"field": "memory", "expected": 512 * 1024**2, "actual": 1024**3}
     assert not host.run(V1, tenants=now).get("failed")
     container = host.engine.by_name("openwebui-acme")
-    assert "OLD_FLAG" not in container.env and "OLD_TOKEN" not in container.env
+    assert "OLD_FLAG" not in container.env
+    assert "OLD_TOKEN" not in container.env
     assert container.memory == 512 * 1024**2
     assert host.rollout(V1, tenants=now).plan()["tenants"][0]["action"] == "none", "and then it is converged"
 
@@ -250,8 +252,9 @@ def test_6_an_engine_error_while_judging_the_put_back_is_a_standing_not_a_traceb
 
     host.engine.container = flaky_after_put_back
     result = host.run(BROKEN, tenants=ACME, health_timeout=20)
-    assert result["failed"] and calls["n"] > 0
-    assert "unknown: inspecting its container failed" in result["tenants"][0]["standing"] or "DOWN" in result["msg"]
+    assert result["failed"]
+    assert calls["n"] > 0
+    assert result["tenants"][0]["standing"].startswith("unknown: inspecting its container failed (inspecting: 500")
 
 
 # ------------------------------------------------------------------ 7. a put-back keeps the data folder's owner and mode
@@ -308,7 +311,8 @@ def test_13_a_remove_that_races_with_the_containers_own_exit_is_retried_not_fail
         EngineCallError(f"removing container {previous}: Could not kill running container {previous}, cannot "
                         f"remove - Container {previous} is not running", "race")]  # fmt: skip
     result = host.run(V2, tenants=ACME)
-    assert not result.get("failed") and not result["warnings"], result
+    assert not result.get("failed"), result
+    assert not result["warnings"], result
     assert host.names() == {"openwebui-acme"}
 
 

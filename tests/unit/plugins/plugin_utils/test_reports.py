@@ -24,8 +24,10 @@ def test_rollout_lines_say_what_happened_to_each_tenant():
              "timings": {"total_s": 3.1, "unavailable_s": 1.2}},
             {"name": "globex", "outcome": "unchanged", "image": f"repo@{D2}"},
             {"name": "initech", "outcome": "put_back", "image": f"repo@{D2}", "failure": "healthcheck reports unhealthy",
-             "standing": "previous image repo@x healthy", "data_restored_from": "/s/1.tar.gz", "failed_data_aside": "/d.failed-1",
-             "putback_errors": ["restore_site: nginx -t rejected"]},
+             "standing": "previous image repo@x healthy", "putback_errors": ["restore_site: nginx -t rejected"],
+             "writes_set_aside": {"aside": "/d.failed-1", "since": "2026-11-25T10:00:00Z", "since_epoch": 1.0, "count": 7,
+                                  "files": ["kv/a", "kv/b", "webui.db", "webui.db-wal", "uploads/x", "uploads/y"]}},
+            {"name": "wonka", "outcome": "failed", "image": f"repo@{D2}", "failure": "looking at its container failed: 500"},
             {"name": "umbrella", "outcome": "not_attempted", "image": f"repo@{D2}"},
             {"name": "hooli", "outcome": "replaced", "image": f"repo@{D1}", "previous_digest": D2, "timings": {"total_s": 2},
              "restored_from": "/s/0.tar.gz", "restored_taken_at": "2026-11-25T10:00:00Z", "set_aside": "/d.replaced-1",
@@ -41,9 +43,11 @@ def test_rollout_lines_say_what_happened_to_each_tenant():
     failed = next(line for line in lines if line.startswith("initech"))
     assert "FAILED" in failed
     assert "previous image repo@x healthy" in failed
-    assert "data restored from /s/1.tar.gz (the data it failed on is kept in /d.failed-1)" in failed
+    assert ("the data it ran on is kept in /d.failed-1 (7 file(s) changed since 2026-11-25T10:00:00Z: kv/a, kv/b, "
+            "webui.db, webui.db-wal, uploads/x, ...); look at it before deleting it") in failed  # fmt: skip
     assert "put-back step failed: restore_site: nginx -t rejected" in failed
     assert "umbrella: not attempted (an earlier batch failed)" in lines
+    assert "wonka: FAILED, nothing was done to it (looking at its container failed: 500)" in lines
     assert ("hooli: restored /s/0.tar.gz (taken 2026-11-25T10:00:00Z); 1 file(s) written since then are not in the "
             "restored data (kept in /d.replaced-1): kv/x") in lines  # fmt: skip
     assert "openwebui-ghost: removed (no tenant declares it; its data stays)" in lines

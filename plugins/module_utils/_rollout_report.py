@@ -42,8 +42,11 @@ class Report:
         self.image_versions: dict = {}
 
     # -------------------------------------------------------------- per tenant
-    def entry(self, spec: dict, outcome: str, facts: Optional[dict] = None, move: Optional[Move] = None) -> dict:
+    def entry(self, spec: dict, outcome: str, facts: Optional[dict] = None, move: Optional[Move] = None,
+              failure: Optional[str] = None) -> dict:  # fmt: skip
         entry = {"name": spec["name"], "container": spec["container"], "outcome": outcome, "image": spec["image"]}
+        if failure:
+            entry["failure"] = failure
         if facts is not None:
             entry["previous_image"] = facts["image"]
         if move is not None:

@@ -84,6 +84,7 @@ class Rollout:
         self.moves = MoveSteps(engine, settings, run, journal, self.checkpoints, self.containers, self.data, self.sites,
                                self.readiness, self.report, self.expected_version, clock, mask)  # fmt: skip
         self._versions: dict = {}
+        self._unchanged: dict = {}  # tenant -> facts this run looked at and left as they were
 
     def expected_version(self, image: str) -> Optional[str]:
         """The version an image declares in the app's version label (a ready container must report it)."""
@@ -100,7 +101,7 @@ class Rollout:
         return self.planner.plan()
 
     def status(self, audit_log: str) -> list:
-        return self.planner.status(audit_log)
+        return self.planner.status(audit_log, self._unchanged)
 
     # ================================================================== the run
     def execute(self) -> dict:
@@ -137,6 +138,7 @@ class Rollout:
                 self.moves.write_config_files(spec)
                 if spec["name"] not in self.report.results:  # a recovery that committed it says more
                     self.report.entry(spec, "unchanged", plan[spec["name"]]["facts"])
+                    self._unchanged[spec["name"]] = plan[spec["name"]]["facts"]
         self._remove_undeclared()
         stopped = False
         size = self.settings.batch_size

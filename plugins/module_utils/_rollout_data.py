@@ -80,12 +80,10 @@ class DataSteps:
 
     def snapshot(self, move: Move, meta: dict) -> None:
         self.checkpoints.enter(move.record, Step.SNAPSHOT)
-        begin = self.clock()
         try:
             move.record.snapshot = move.data.take(meta, now=self.clock())
         except OSError as exc:
             raise RolloutError(str(exc)) from exc
-        move.timings["snapshot_s"] = round(self.clock() - begin, 3)
         self.checkpoints.mark(move.record, "snapshot.taken")
 
     def restore(self, move: Move, meta: dict, exact: bool, step: Step) -> None:

@@ -97,7 +97,7 @@ class Planner:
             action = "none"  # running, maybe still starting: not replaced again; the drift says how it is
         drift = config
         if facts is not None:
-            verdict = self.readiness.judge(facts, self.probe(spec, facts["id"]))
+            verdict = self.readiness.judge(facts, self.probe(spec, facts["id"]), docker_healthy_suffices=True)
             if verdict[0] != "ok":
                 drift = [*config, {"field": "health", "expected": "running and healthy",
                                    "actual": f"{facts['status']}/{facts['health']}: {verdict[1]}"}]  # fmt: skip
@@ -105,7 +105,7 @@ class Planner:
 
     def answers_health(self, spec: dict, facts: dict) -> bool:
         """The fleet page's 'healthy': ready as the transaction judges readiness."""
-        return self.readiness.judge(facts, self.probe(spec, facts["id"]))[0] == "ok"
+        return self.readiness.judge(facts, self.probe(spec, facts["id"]), docker_healthy_suffices=True)[0] == "ok"
 
     def data_problems(self) -> list:
         problems = []
@@ -140,9 +140,10 @@ class Planner:
                             "data is copied in")  # fmt: skip
         return problems
 
-    def status(self, audit_log: str) -> list:
+    def status(self, audit_log: str, known: Optional[dict] = None) -> list:
         """Where each tenant stands (the fleet page), readiness judged as the transaction judges it."""
-        return host_status(self.engine, self.specs, audit_log, self.settings.snapshot_exclude, self.answers_health)
+        return host_status(self.engine, self.specs, audit_log, self.settings.snapshot_exclude, self.answers_health,
+                           known)  # fmt: skip
 
     def unexpected(self) -> list:
         """Managed containers on this host that no declared tenant owns (leftovers of ours excluded)."""

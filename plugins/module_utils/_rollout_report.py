@@ -81,19 +81,18 @@ class Report:
         return fields
 
     def _timings(self, timings: dict) -> dict:
+        """Seconds: the whole move, the tenant's unavailability, start to ready, and each step's own (``<step>_s``)."""
+
         def span(end: str, begin: str) -> Optional[float]:
             return round(timings[end] - timings[begin], 3) if end in timings and begin in timings else None
 
-        end = timings.get("end", self.clock())
         figures = {
-            "total_s": round(end - timings["begin"], 3) if "begin" in timings else None,
+            "total_s": round(timings.get("end", self.clock()) - timings["begin"], 3) if "begin" in timings else None,
             "unavailable_s": span("ready", "stop"),
             "start_to_ready_s": span("ready", "started"),
-            "snapshot_s": timings.get("snapshot_s"),
-            "restore_s": timings.get("restore_s"),
-            "checks_s": timings.get("checks_s"),
             "first_attempt_s": span("first_attempt_failed", "first_started"),
             "stop_to_start_s": span("first_started", "stop"),
+            **{key: value for key, value in timings.items() if key.endswith("_s")},
         }
         return {key: value for key, value in figures.items() if value is not None}
 

@@ -52,17 +52,18 @@ def _snapshot_summary(snapshots: list) -> dict:
 
 
 def host_status(engine, specs: list, audit_log: str, snapshot_exclude: tuple = (),
-                answers_health: Optional[Callable] = None) -> list:  # fmt: skip
+                answers_health: Optional[Callable] = None, known: Optional[dict] = None) -> list:  # fmt: skip
     """One entry per declared tenant: container state, snapshots and the last recorded change.
 
     Docker's health lags behind its healthcheck interval: a tenant Docker still calls ``starting`` whose app answers
     its health check (``answers_health(spec, facts)``) is healthy, as the transaction itself judges readiness.
+    ``known``: {tenant: facts} just looked at (tenants a run left unchanged), not inspected again.
     """
     changes = last_changes(audit_log)
     status = []
     for spec in specs:
         try:
-            facts: Optional[dict] = engine.container(spec["container"])
+            facts: Optional[dict] = (known or {}).get(spec["name"]) or engine.container(spec["container"])
             if facts and facts["status"] == "running" and facts["health"] == "starting" and answers_health:
                 facts = dict(facts, health="healthy" if answers_health(spec, facts) else "starting")
         except Exception as exc:  # an engine that fails to answer for one tenant is that tenant's status

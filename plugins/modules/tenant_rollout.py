@@ -324,7 +324,10 @@ tenants:
       type: str
       returned: when replaced or put back
     timings:
-      description: Seconds - C(total_s), C(unavailable_s) (old stopped to new ready), C(start_to_ready_s), C(snapshot_s), C(checks_s).
+      description:
+        - Seconds - C(total_s), C(unavailable_s) (old stopped to new ready), C(start_to_ready_s), and each step's own
+          (C(create_s), C(stop_s), C(snapshot_s), C(restore_s), C(swap_s), C(start_s), C(site_s), C(checks_s),
+          C(commit_s)), so a slow deploy says where its seconds go.
       type: dict
       returned: when replaced or put back
     standing:

@@ -4,7 +4,7 @@
 # stand-in images and three SSH-reachable Docker-in-Docker nodes.
 #
 #   lab/lab.sh up | down [--purge] | status | deps | release-tag VARIANT
-#              | reset-tenants [NODE] | registry-stop | registry-start | legacy-fleet [NODE]
+#              | reset-tenants [NODE] | restart-node NODE | registry-stop | registry-start | legacy-fleet [NODE]
 #
 # Every step reuses what is already there, so `up` is safe to run again.
 set -euo pipefail
@@ -505,6 +505,22 @@ cmd_reset_tenants() {
   say "lab tenants removed from ${only:-every node}"
 }
 
+# A node restarted as a power loss would: every process in it killed at once, then its init, sshd and dockerd again
+# (dockerd starts the containers whose restart policy says so).
+cmd_restart_node() { # node
+  local spec fields
+  for spec in "${NODES[@]}"; do
+    read -r -a fields <<<"$spec"
+    if [ "${fields[0]}" = "$1" ]; then
+      docker restart -t 0 "${NODE_PREFIX}$1" >/dev/null || die "restarting node $1 failed: make lab"
+      wait_node "${fields[0]}" "${fields[1]}"
+      say "node $1: restarted"
+      return
+    fi
+  done
+  die "restart-node: no node $1 in $INVENTORY"
+}
+
 # Host tools the test suite drives besides the lab itself.
 cmd_deps() {
   ensure_commands curl:curl ss:iproute2 skopeo:skopeo shellcheck:shellcheck openssl:openssl htpasswd:apache2-utils \
@@ -528,5 +544,6 @@ case "${1:-}" in
   registry-stop) stop_registry ;;
   registry-start) ensure_registry ;;
   legacy-fleet) cmd_legacy_fleet "${2:-}" ;;
+  restart-node) [ -n "${2:-}" ] || die "usage: lab/lab.sh restart-node NODE"; cmd_restart_node "$2" ;;
   *) sed -n '3,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -18,10 +18,6 @@ from ansible_collections.pinned.release.plugins.module_utils._rollout_record imp
 from ansible_collections.pinned.release.plugins.module_utils._snapshots import iso
 
 
-def short_digest(image_or_digest: str) -> str:
-    return image_or_digest.rsplit("@", 1)[-1][:19]
-
-
 def writes_words(writes: dict) -> str:
     """``data the new version ran on is in <aside> (N file(s) changed since <time>: a, b)``."""
     sample = ", ".join(writes["files"][:5]) + (", ..." if writes["count"] > 5 else "")
@@ -142,7 +138,7 @@ class Report:
         if failed:
             parts = []
             for entry in failed:
-                part = f"{entry['name']} failed on {short_digest(entry['image'])} ({entry.get('failure')})"
+                part = f"{entry['name']} failed on {entry['image'].rsplit('@', 1)[-1]} ({entry.get('failure')})"
                 if entry.get("standing"):
                     part += f"; {entry['standing']}"
                 if entry.get("writes_set_aside"):

@@ -52,7 +52,7 @@ class Probe:
 def container_verdict(facts: Optional[dict], want: str, baseline_restarts: Optional[int] = None) -> Optional[tuple]:
     """Docker's side: ("ok" | "wait" | "fail", why), or None when the app's readiness decides (``want`` healthy)."""
     if facts is None:
-        return "fail", "its container does not exist"
+        return "fail", "container does not exist"
     if want == "any":
         return "ok", ""
     status = facts["status"]
@@ -133,7 +133,7 @@ class Readiness:
         """Inspect the probe's container and judge it; ``baseline`` keeps each probe's first restart count."""
         facts = self.engine.container(probe.container)
         if facts is None:
-            return ("ok", "") if probe.want == "any" else ("fail", "its container disappeared")
+            return ("ok", "") if probe.want == "any" else ("fail", "container does not exist")
         restarts = facts.get("restart_count") or 0
         baseline.setdefault(probe.name, restarts if probe.restarts is None else probe.restarts)
         return self.judge(facts, probe, baseline[probe.name])

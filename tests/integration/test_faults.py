@@ -34,7 +34,7 @@ def started(node: str) -> dict:
 
 def all_on(node: str, digest: str) -> None:
     for t in TENANTS[node]:
-        state = tenant(node, t["name"])
+        state = wait_healthy(node, t["name"], 30)
         assert (state.get("digest"), state.get("health")) == (digest, "healthy"), (
             f"{node}/{t['name']}: {state}\n{diagnostics([node])}"
         )
@@ -196,7 +196,7 @@ def test_host_unreachable_mid_rollout_halts_and_leaves_hosts_consistent(ws):
     assert run.returncode != 0
     assert "UNREACHABLE" in run.text
     for t in TENANTS["prod1"]:
-        state = tenant("prod1", t["name"])
+        state = wait_healthy("prod1", t["name"], 30)
         assert (state["digest"], state["health"]) == (target, "healthy")
     for t in TENANTS["prod2"]:
         state = tenant("prod2", t["name"])

@@ -18,6 +18,7 @@ from tests.support.workflow import (
     http,
     read_sentinel,
     tenant,
+    wait_healthy,
     write_sentinels,
 )
 
@@ -32,7 +33,7 @@ def test_test_deploy_writes_passing_evidence(ws):
     checks = record["hosts"]["test1"]["tenants"]["alpha"]["checks"]
     assert {c["name"] for c in checks} >= {"health", "secret key kept", "streaming answer (SSE through nginx)"}
     for t in TENANTS["test1"]:
-        state = tenant("test1", t["name"])
+        state = wait_healthy("test1", t["name"], 30)  # ready as the app answers; Docker's healthcheck agrees soon after
         assert (state["digest"], state["label"], state["health"]) == (v1, v1, "healthy")
 
 
@@ -52,7 +53,7 @@ def test_production_rollout_and_what_the_nodes_show(ws):
     assert run.returncode == 0, run.output[-3000:] + diagnostics(PRODUCTION)
     for node in PRODUCTION:
         for t in TENANTS[node]:
-            state = tenant(node, t["name"])
+            state = wait_healthy(node, t["name"], 30)
             assert (state["digest"], state["health"]) == (v1, "healthy"), f"{node}/{t['name']}: {state}"
             config = json.loads(http(node, t["domain"], "/api/config"))
             assert config["secret_key_matches"] is True
@@ -108,7 +109,7 @@ def test_v2_migration_keeps_data_and_secret_key(ws):
     v2 = ws.cycle("v2")
     for node in PRODUCTION:
         for t in TENANTS[node]:
-            state = tenant(node, t["name"])
+            state = wait_healthy(node, t["name"], 30)
             assert (state["digest"], state["health"]) == (v2, "healthy")
             assert read_sentinel(node, t) == "written-on-v1"
             config = json.loads(http(node, t["domain"], "/api/config"))

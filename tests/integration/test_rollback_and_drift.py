@@ -17,6 +17,7 @@ from tests.support.workflow import (
     http,
     read_sentinel,
     tenant,
+    wait_healthy,
     write_sentinels,
 )
 
@@ -45,7 +46,7 @@ def test_rollback_across_the_migration_restores_the_pre_upgrade_snapshot(ws):
     assert run.returncode == 0, run.output[-4000:] + diagnostics(PRODUCTION)
     for node in PRODUCTION:
         for t in TENANTS[node]:
-            state = tenant(node, t["name"])
+            state = wait_healthy(node, t["name"], 30)
             assert (state["digest"], state["health"]) == (v1, "healthy"), f"{node}/{t['name']}: {state}"
             assert read_sentinel(node, t) == "before-upgrade"
             assert json.loads(http(node, t["domain"], "/api/config"))["schema"] == 1

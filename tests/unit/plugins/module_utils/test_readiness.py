@@ -45,7 +45,7 @@ def test_docker_side_of_readiness(name, health, mutate, baseline, verdict, why):
 
 
 def test_a_missing_container_fails():
-    assert DOCKER_ONLY.judge(None, Probe("x", "x")) == ("fail", "its container does not exist")
+    assert DOCKER_ONLY.judge(None, Probe("x", "x")) == ("fail", "container does not exist")
 
 
 def app(answers: dict):

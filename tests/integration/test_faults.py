@@ -170,6 +170,7 @@ def wait_for_lock(node: str, timeout: int = 60) -> dict:
 
 def test_two_deploys_at_once_the_second_is_refused(ws):
     slow = registry_digest("slow")
+    put_back(ws, "test1", registry_digest("v1"))  # so the first deploy has work to do while it holds the lock
     first = ws.start(TENANT_PLAYBOOK, "-l", "test1", "-e", f"tenant_image={APP_REPO}@{slow}")
     try:
         holder = wait_for_lock("test1")

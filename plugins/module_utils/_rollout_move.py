@@ -255,6 +255,7 @@ class MoveSteps:
     def commit(self, move: Move, audit_result: str = "ok") -> None:
         rec = move.record
         self.checkpoints.enter(rec, Step.COMMIT)
+        begin = self.clock()
         try:
             self.finish_commit(rec, move.spec)
             self.journal.done(rec.tenant)
@@ -262,6 +263,7 @@ class MoveSteps:
             self.report.warnings.append(f"{rec.tenant}: runs {rec.target_image.rsplit('@', 1)[-1][:19]}, but finishing "
                                         f"its commit failed ({exc}): the next run finishes it")  # fmt: skip
         move.timings["end"] = self.clock()
+        move.timings["commit_s"] = round(move.timings["end"] - begin, 3)
         entry = self.report.entry(move.spec, "created" if rec.previous is None else "replaced", move=move)
         self.report.audit(rec.tenant, audit_result, rec, entry)
         self.report.changed = True

@@ -17,7 +17,7 @@ def serve_once(answer) -> int:
     listener.listen(1)
 
     def run() -> None:
-        connection, _ = listener.accept()
+        connection, _peer = listener.accept()
         connection.recv(65536)
         try:
             answer(connection)
@@ -33,7 +33,7 @@ def serve_once(answer) -> int:
 
 def trickle(connection) -> None:
     connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
-    for _ in range(100):  # one byte every 0.2 s: each read is quick, the answer never ends
+    for _byte in range(100):  # one byte every 0.2 s: each read is quick, the answer never ends
         connection.sendall(b" ")
         time.sleep(0.2)
 

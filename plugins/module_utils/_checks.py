@@ -27,6 +27,7 @@ password, a token): they are never put in a result; a failed check says what dif
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Callable, Optional
 
@@ -98,6 +99,8 @@ def _number(value: object, whole: bool = False) -> Optional[float]:
     try:
         number = float(value)
     except ValueError:
+        return None
+    if not math.isfinite(number):
         return None
     return None if whole and number != int(number) else number
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from ansible_collections.pinned.release.plugins.module_utils._checks import dig, run_checks
+from ansible_collections.pinned.release.plugins.module_utils._engine import EngineCallError
 from ansible_collections.pinned.release.plugins.module_utils._http import request
 
 POLL_SECONDS = 0.1
@@ -130,8 +131,12 @@ class Readiness:
         return "ok", ""
 
     def look(self, probe: Probe, baseline: dict) -> tuple:
-        """Inspect the probe's container and judge it; ``baseline`` keeps each probe's first restart count."""
-        facts = self.engine.container(probe.container)
+        """Inspect the probe's container and judge it; ``baseline`` keeps each probe's first restart count. An inspect
+        that fails (dockerd busy, a timeout) is waited through: asked again until the timeout says so."""
+        try:
+            facts = self.engine.container(probe.container)
+        except EngineCallError as exc:  # the engine's own failure is not the container's; the deadline decides
+            return "wait", f"inspecting it failed ({' '.join(str(exc).split())[:160]})"
         if facts is None:
             return ("ok", "") if probe.want == "any" else ("fail", "container does not exist")
         restarts = facts.get("restart_count") or 0

@@ -106,8 +106,8 @@ class Rollout:
     # ================================================================== the run
     def execute(self) -> dict:
         """Recover what a dead run left, then bring every tenant to its spec. Returns the result."""
-        self.recover()
         self._refuse_what_cannot_start()
+        self.recover()
         stuck = {
             entry["tenant"]: entry["outcome"] for entry in self.report.recovered if self.journal.load(entry["tenant"])
         }
@@ -122,12 +122,14 @@ class Rollout:
                 self.report.entry(spec, "failed", failure=f"looking at its container failed: {exc}")
         refusals = self.planner.foreign_data_problems(plan) + self._missing_data(plan)
         if refusals:
-            raise RolloutError("; ".join(refusals) + ". Nothing was changed")
+            done = "; ".join(f"{r['tenant']}: {r['outcome']}" for r in self.report.recovered)
+            raise RolloutError("; ".join(refusals) + (f". Before that, this run recovered {done}" if done else
+                                                      ". Nothing was changed"))  # fmt: skip
         pending = [s for s in self.specs if s["name"] in plan and
                    (plan[s["name"]]["action"] != "none" or s["name"] in self.settings.restore_snapshots)]  # fmt: skip
         current = {name: (state["facts"] or {}).get("digest") for name, state in plan.items()}
         restores, retries = self.planner.restore_plan(pending, current)
-        self._prepare_dirs()
+        self._prepare_dirs(set(stuck))
         if pending:
             self._pull_first(pending)
             adoptions = {s["name"]: adopted_data(s, plan[s["name"]]["facts"]) for s in pending}
@@ -187,8 +189,10 @@ class Rollout:
                                 f"{spec['dir']}, put the right one back as data, then re-run")  # fmt: skip
         return problems
 
-    def _prepare_dirs(self) -> None:
+    def _prepare_dirs(self, stuck: set) -> None:
         for spec in self.specs:
+            if spec["name"] in stuck:
+                continue  # in transit: its folders are where its journal says, an extraction included
             for path in (spec["dir"], spec["data_dir"], spec["snapshot_dir"]):
                 if not os.path.isdir(path):
                     os.makedirs(path, mode=0o750, exist_ok=True)
@@ -299,16 +303,15 @@ class Rollout:
         facts = self.engine.container(rec.new.id)
         if facts is None or facts["status"] not in ("running", "restarting") or facts["name"] != rec.container:
             return False
+        declared = spec is not None
         spec = spec or {"name": rec.tenant, "container": rec.container, "image": rec.target_image}
-        move = Move(
-            spec=spec, record=rec, data=self.data.of(rec), site=self.sites.render(spec) if "port" in spec else None
-        )
+        move = Move(spec=spec, record=rec, data=self.data.of(rec), site=self.sites.render(spec) if declared else None)
         move.timings["begin"] = self.clock()
         self.moves.verify([move])
         if move.failure:
             rec.standing = None
             return False
-        self.moves.commit(move, "recovered: rolled forward (ready and passing its checks after the crash)")
+        self.moves.commit(move, "recovered: rolled forward (ready and passing its checks after the crash)", declared)
         return True
 
 

@@ -127,15 +127,19 @@ class DataSteps:
             self.checkpoints.mark(record, "putback.restore_data")
         if plan.failed_aside is None:
             return  # restore_data_on_failure is off, or there was no snapshot: the data stays as it is
-        done = os.path.isdir(plan.failed_aside) and (os.path.isdir(data.data_dir) or plan.source is None)
-        if not done:
+        ready = plan.source is None or not plan.source_is_copy or plan.extracted
+        # The source is renamed into place last: once it is whole and gone from where it was, it is the data.
+        placed = (plan.source is None and os.path.isdir(plan.failed_aside)) or (ready and plan.source is not None
+                                                                              and not os.path.exists(plan.source))  # fmt: skip
+        if not placed:
             stop_previous()
-            if plan.source_is_copy and plan.source and not os.path.isdir(plan.source):
+            if not ready:
                 # Extracted before the data moves: a snapshot that cannot be read leaves the data where it is.
                 try:
-                    data.extract_into(record.snapshot["snapshot"], plan.source)  # type: ignore[index]
+                    data.extract_into(record.snapshot["snapshot"], plan.source)  # type: ignore[index,arg-type]
                 except SnapshotError as exc:
                     raise RolloutError(f"{exc}; the tenant stays on the data the failed version ran on") from exc
+                plan.extracted = True
                 self.checkpoints.mark(record, "putback.restore_data.extracted")
             if os.path.isdir(data.data_dir) and not os.path.isdir(plan.failed_aside):
                 data.set_aside_to(plan.failed_aside, {"run_id": self.run_id, "covered_by": None,
@@ -146,7 +150,11 @@ class DataSteps:
             record.writes_aside = Writes(aside=plan.failed_aside, since=iso(record.started_epoch),
                                          since_epoch=record.started_epoch or 0.0, count=count, files=files)  # fmt: skip
             self.checkpoints.mark(record, "putback.restore_data.aside")
-        if not done and plan.source and os.path.isdir(plan.source) and not os.path.isdir(data.data_dir):
+        if not placed and plan.source is not None:
+            if os.path.isdir(data.data_dir):
+                # Something made a data folder after the data was set aside: never start on it, never delete it.
+                raise RolloutError(f"{data.data_dir} appeared after the data was set aside in {plan.failed_aside}: look "
+                                   f"at it, move it away, and re-run (the data from before the move is {plan.source})")  # fmt: skip
             data.put_in_place(plan.source)
             self.checkpoints.mark(record, "putback.restore_data.placed")
 

@@ -62,13 +62,26 @@ class MoveSteps:
 
     def move_batch(self, moves: list) -> bool:
         """Move a batch to its target. True when every move committed."""
+        try:
+            return self._move_batch(moves)
+        finally:
+            for move in moves:  # a move whose own report could not be written is still in the result, as failed
+                if move.name not in self.report.results:
+                    self.report.entry(move.spec, "failed", move=move, failure=move.failure or "its move ended without "
+                                      "a result: see the host's audit log and journal (docs/recovery.md)")  # fmt: skip
+
+    def _move_batch(self, moves: list) -> bool:
         for move in moves:
             move.timings["begin"] = self.clock()
         active = list(moves)
         for step in (self._create, self._stop, self._adopt, self._snapshot, self._restore, self._swap, self._start,
                      self.verify):  # fmt: skip
             if step == self.verify:
-                step(active)  # the batch together: one wait, one nginx change
+                try:
+                    step(active)  # the batch together: one wait, one nginx change
+                except Exception as exc:  # an engine or file error here fails the batch's moves, never the run
+                    for move in active:
+                        move.failure = move.failure or f"verifying it failed: {self.mask(str(exc))}"
             else:
                 self.each(step, active)
             failed = [m for m in active if m.failure]
@@ -252,21 +265,31 @@ class MoveSteps:
         return [line for line in raw.splitlines() if self.mask(line) == line][-self.settings.log_lines :]
 
     # ------------------------------------------------------------------ commit
-    def commit(self, move: Move, audit_result: str = "ok") -> None:
+    def commit(self, move: Move, audit_result: str = "ok", declared: bool = True) -> None:
+        """The move is kept: whatever of its end fails (the journal write included) is a warning; a re-run, which
+        finds the new version ready, finishes it. ``declared``: the tenant is still declared (its files are written)."""
         rec = move.record
-        self.checkpoints.enter(rec, Step.COMMIT)
         begin = self.clock()
+        problems = []
         try:
-            self.finish_commit(rec, move.spec)
-            self.journal.done(rec.tenant)
-        except (EngineCallError, OSError) as exc:
-            self.report.warnings.append(f"{rec.tenant}: runs {rec.target_image.rsplit('@', 1)[-1][:19]}, but finishing "
-                                        f"its commit failed ({exc}): the next run finishes it")  # fmt: skip
-        move.timings["end"] = self.clock()
-        move.timings["commit_s"] = round(move.timings["end"] - begin, 3)
-        entry = self.report.entry(move.spec, "created" if rec.previous is None else "replaced", move=move)
-        self.report.audit(rec.tenant, audit_result, rec, entry)
-        self.report.changed = True
+            for part in (lambda: self.checkpoints.enter(rec, Step.COMMIT),
+                         lambda: self.finish_commit(rec, move.spec if declared else None)):  # fmt: skip
+                try:
+                    part()
+                except (EngineCallError, OSError) as exc:  # each part runs: a journal that cannot be written included
+                    problems.append(str(exc))
+            if problems:
+                self.report.warnings.append(f"{rec.tenant}: runs {rec.target_image.rsplit('@', 1)[-1][:19]}, but "
+                                            f"finishing its commit failed ({'; '.join(problems)}): the next run "
+                                            "finishes it")  # fmt: skip
+            else:
+                self.journal.done(rec.tenant)
+        finally:
+            move.timings["end"] = self.clock()
+            move.timings["commit_s"] = round(move.timings["end"] - begin, 3)
+            entry = self.report.entry(move.spec, "created" if rec.previous is None else "replaced", move=move)
+            self.report.audit(rec.tenant, audit_result, rec, entry)
+            self.report.changed = True
 
     def finish_commit(self, rec: MoveRecord, spec: Optional[dict]) -> None:
         """The idempotent end of a move (also run by recovery): restart policy set, old container gone, files
@@ -294,15 +317,26 @@ class MoveSteps:
 
     # ------------------------------------------------------------------ put back
     def _put_back_move(self, move: Move) -> None:
-        self.put_back(move.record)
-        self.report.entry(move.spec, "put_back", move=move)
-        self.report.audit(move.name, "failed, put back", move.record, self.report.results[move.name])
+        try:
+            self.put_back(move.record)
+        finally:
+            self.report.entry(move.spec, "put_back", move=move)
+            self.report.audit(move.name, "failed, put back", move.record, self.report.results[move.name])
+
+    def _journaled(self, rec: MoveRecord, write: Callable) -> None:
+        """A journal write during a put-back: one that fails (a full disk) is an error of the put-back, which goes on -
+        each undo step is judged from the containers and folders themselves when it runs again."""
+        try:
+            write()
+        except OSError as exc:
+            rec.put_back.errors.append(f"journal: {exc}")  # type: ignore[union-attr]
 
     def put_back(self, rec: MoveRecord) -> bool:
-        """Undo a move, every undo step even when an earlier one failed. True when the tenant is back and ready."""
+        """Undo a move, every undo step even when an earlier one (or a journal write) failed. True when the tenant is
+        back and ready. Its journal ends once every undo step is done, whatever the previous container's health."""
         rec.put_back = rec.put_back or PutBack(done=[], errors=[])
         rec.put_back.errors = []
-        self.checkpoints.enter(rec, Step.PUT_BACK)
+        self._journaled(rec, lambda: self.checkpoints.enter(rec, Step.PUT_BACK))
         undo = {Undo.REMOVE_NEW: self.remove_new, Undo.RESTORE_DATA: self._restore_data,
                 Undo.RESTORE_SITE: self._restore_site, Undo.RENAME_PREVIOUS: self._rename_previous,
                 Undo.START_PREVIOUS: self._start_previous}  # fmt: skip
@@ -314,12 +348,15 @@ class MoveSteps:
                 rec.put_back.done.append(step.value)
             except Exception as exc:  # every put-back step runs; what failed is reported
                 rec.put_back.errors.append(f"{step.value}: {self.mask(str(exc))}")
-            self.checkpoints.mark(rec, f"putback.{step.value}")
-        rec.standing, healthy = self._standing(rec)
-        self.checkpoints.mark(rec, "putback.standing")
-        # Done only when every undo step is: a put-back step that failed is tried again by the next run.
-        if not rec.put_back.errors and (healthy or not (rec.previous and rec.previous.running)):
-            self.journal.done(rec.tenant)
+            self._journaled(rec, lambda label=f"putback.{step.value}": self.checkpoints.mark(rec, label))
+        try:
+            rec.standing, healthy = self._standing(rec)
+        except Exception as exc:  # looking at it failed: say so, the put-back itself is what it is
+            rec.standing, healthy = f"unknown: looking at its container failed ({self.mask(str(exc))}); re-run", False
+        self._journaled(rec, lambda: self.checkpoints.mark(rec, "putback.standing"))
+        # A put-back step that failed (or a journal write) is tried again by the next run, which finds the journal.
+        if not rec.put_back.errors:
+            self._journaled(rec, lambda: self.journal.done(rec.tenant))
         return healthy
 
     def remove_new(self, rec: MoveRecord) -> None:
@@ -345,8 +382,8 @@ class MoveSteps:
             self.sites.apply({site_file(rec.tenant): rec.previous_site})
 
     def _rename_previous(self, rec: MoveRecord) -> None:
-        if not rec.previous:
-            return
+        if not rec.previous or self.engine.container(rec.previous.id) is None:
+            return  # removed by hand while the move was dead: nothing to rename (the standing says so)
         holder = self.engine.container(rec.previous.name)
         if holder is not None and holder["id"] != rec.previous.id:
             raise RolloutError(f"{rec.previous.name} is taken by another container ({holder['id'][:12]}); the previous "
@@ -359,7 +396,7 @@ class MoveSteps:
             return
         facts = self.engine.container(rec.previous.id)
         if facts is None:
-            raise RolloutError(f"the previous container of {rec.tenant} no longer exists")
+            return  # removed by hand while the move was dead: nothing to start (the standing says so)
         if facts["status"] != "running":
             self.containers.start(rec.previous.id, _host_port(facts) or rec.port, own=(rec.previous.id,))
 
@@ -375,6 +412,9 @@ class MoveSteps:
         except EngineCallError as exc:
             return f"unknown: inspecting its container failed ({exc}); re-run the deploy", False
         errors = rec.put_back.errors if rec.put_back else []
+        if facts is None and not errors:
+            return (f"DOWN: its previous container {previous.name} is gone (removed by hand?); its data is back as it "
+                    "was: re-run the deploy, which creates the tenant from its declaration"), False  # fmt: skip
         if facts is None or facts["status"] not in ("running", "restarting"):
             why = "; ".join(errors) or ("its container is gone" if facts is None else f"it is {facts['status']}")
             return (f"DOWN: no running container ({why}). To fix: docker start {previous.name}, or re-run the deploy "

@@ -72,6 +72,7 @@ class DataPutBack:
     failed_aside: Optional[str]  # where the data the new version ran on goes (None: it never ran)
     source: Optional[str]  # what becomes the data again (None: nothing, the folder was absent)
     source_is_copy: bool  # an extraction of a snapshot (a copy), not an original set aside
+    extracted: bool = False  # the extraction is whole (journaled once it is)
 
 
 @dataclass

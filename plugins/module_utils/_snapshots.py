@@ -144,6 +144,10 @@ class TenantData:
                     "set release_app.data_root to a folder on it")  # fmt: skip
         if os.path.lexists(self.data_dir) and not os.path.isdir(self.data_dir):
             return f"its data folder {self.data_dir} is not a folder: move it away, then re-run"
+        if os.path.ismount(self.data_dir):
+            return (f"its data folder {self.data_dir} is a mount point: a restore renames the data folder, which a mount "
+                    f"point cannot be. Mount the tenant folder {self.dir} instead (data, snapshots and set-aside copies "
+                    "then live together on that disk)")  # fmt: skip
         return None
 
     def new_path(self, kind: str, now: Optional[float] = None) -> str:
@@ -166,7 +170,8 @@ class TenantData:
 
         def member(info: tarfile.TarInfo) -> Optional[tarfile.TarInfo]:
             nonlocal data_bytes
-            if _excluded(info.name, excludes):
+            # A named pipe or a device holds no data (a running app makes its own again): never archived.
+            if _excluded(info.name, excludes) or info.isfifo() or info.ischr() or info.isblk():
                 return None
             info.pax_headers.update(_read_xattrs(os.path.join(self.dir, info.name)))
             data_bytes += info.size

@@ -21,7 +21,9 @@ from typing import Optional
 # audit log, refusals and so notifications): by name, and by value (a password inside a URL).
 SECRET_NAME_RE = re.compile(r"(?i)pass|secret|token|key|credential|auth")
 URL_PASSWORD_RE = re.compile(r"://[^/\s:@]*:[^/\s@]*@")
-EXTRA_VARS = ("-e", "--extra-vars")
+EXTRA_VARS_LONG = "--extra-vars"
+# ansible-playbook's short options that take a value: in a cluster (-vvvek=v) the first of them takes the rest.
+SHORT_OPTIONS_WITH_A_VALUE = set("eilufctTM")
 
 
 def _boot_id() -> str:
@@ -90,31 +92,46 @@ def _quoted(part: str) -> str:
     return part if " " not in part else f"'{part}'"
 
 
-def _glued(part: str) -> Optional[tuple]:
-    """(option, value) of an extra-vars option written together with its value (``-ek=v``, ``--extra-vars=k=v``)."""
-    if part.startswith("--extra-vars="):
-        return "--extra-vars=", part[len("--extra-vars=") :]
-    if part.startswith("-e") and len(part) > 2:
-        return "-e", part[2:]
+def _extra_vars_option(part: str) -> Optional[tuple]:
+    """(the option as written, its value, or None when the value is the next argument) when ``part`` sets extra vars
+    in any spelling argparse accepts - ``--extra-vars``, an unambiguous prefix (``--extra``), with ``=``, ``-e``,
+    ``-ek=v``, a cluster ending in e (``-ve``, ``-vvvek=v``); None otherwise."""
+    if part.startswith("--"):
+        name, equals, value = part.partition("=")
+        if len(name) >= len("--ex") and EXTRA_VARS_LONG.startswith(name):
+            return name + equals, value if equals else None
+        return None
+    if part.startswith("-") and len(part) > 1:
+        flags = part[1:]
+        for index, flag in enumerate(flags):
+            if flag in SHORT_OPTIONS_WITH_A_VALUE:
+                if flag != "e":
+                    return None  # another option takes the rest as its value
+                return "-" + flags[: index + 1], flags[index + 1 :] or None
     return None
 
 
 def safe_command(parts: list) -> str:
-    """The command line to show, without extra vars that look like secrets (in any spelling: ``-e k=v``,
-    ``-ek=v``, ``--extra-vars=k=v``, several pairs in one value, JSON) and without a lock break."""
+    """The command line to show, without extra vars that look like secrets (in any spelling of the option, several
+    pairs in one value, JSON), passwords inside URLs, and a lock break."""
     shown, index = [], 0
     while index < len(parts):
-        part, glued = parts[index], _glued(parts[index])
+        part = parts[index]
         index += 1
-        if part in EXTRA_VARS and index < len(parts):
-            kept = _shown_extra_vars(parts[index])
-            index += 1
-            shown += [part, _quoted(kept)] if kept is not None else []
-        elif glued is not None:
-            kept = _shown_extra_vars(glued[1])
-            shown += [_quoted(glued[0] + kept)] if kept is not None else []
-        else:
+        option = _extra_vars_option(part)
+        if option is None:
             shown.append(_quoted(URL_PASSWORD_RE.sub("://***@", part)))
+            continue
+        written, value = option
+        if value is None:  # the value is the next argument
+            if index >= len(parts):
+                continue
+            value, index = parts[index], index + 1
+            kept = _shown_extra_vars(value)
+            shown += [written, _quoted(kept)] if kept is not None else []
+        else:
+            kept = _shown_extra_vars(value)
+            shown += [_quoted(written + kept)] if kept is not None else []
     return " ".join(shown)
 
 

@@ -62,6 +62,9 @@ def test_check_outcome(check, response, passed, detail):
         # every field typed here, so a wrong one fails before any tenant stops (not at its first request)
         ([{"name": "a", "path": "/h", "timeout": "10s"}], "timeout must be a number of seconds, e.g. 10, got '10s'"),
         ([{"name": "a", "path": "/h", "timeout": 0}], "timeout must be a number of seconds"),
+        ([{"name": "a", "path": "/h", "timeout": float("inf")}], "timeout must be a number of seconds"),
+        ([{"name": "a", "path": "/h", "timeout": "nan"}], "timeout must be a number of seconds"),
+        ([{"name": "a", "path": "/h", "sse": {"min_events": ".inf"}}], "sse.min_events must be a whole number"),
         ([{"name": "a", "path": "/h", "sse": {"min_events": "three"}}], "sse.min_events must be a whole number"),
         ([{"name": "a", "path": "/h", "sse": {"min_events": 2.5}}], "sse.min_events must be a whole number"),
         (

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from ansible_collections.pinned.release.plugins.module_utils._rollout_steps import STEP_TABLE, Step, rule_for
+from ansible_collections.pinned.release.plugins.module_utils._snapshots import TenantData
 
 from .fake_host import BROKEN, SLOW, TENANTS, V1, V2, Host, tenant
 from .rollout_harness import Points, recovery_points, run_points
@@ -47,32 +48,63 @@ IMPOSSIBLE = [{"name": "a version nobody has", "path": "/api/version", "json": {
 ADOPTING = [tenant("acme", 3001, image=V1, adopt_from={"container": "acme-legacy", "data": "@volume"})]
 
 
+def nothing(host: Host, tenants: list) -> None:
+    """A host with no tenant yet."""
+
+
+def pre_upgrade_snapshot(host: Host) -> dict:
+    data = TenantData("acme", str(host.tmp / "opt/acme"))
+    return {"restore_snapshots": {"acme": data.rollback_snapshot(V1.split("@")[1])["snapshot"]}}
+
+
 @dataclass
 class Scenario:
     prepare: Callable
     image: str
     tenants: list
-    final: str  # the image every tenant runs after the re-run
+    final: object  # the image every tenant runs after the re-run, or {container name: image}
     settings: dict = field(default_factory=dict)
     rerun_fails: bool = False
+    more_settings: Callable = lambda host: {}  # settings that need the prepared host (a snapshot's path)
+    data_before: bool = True  # each tenant had data before the move (its sentinel must survive)
+    # in the double matrix: one scenario per kind of recovery (commit, judged and kept, put back with users' writes,
+    # a restore undone, an adoption undone), the others in the single one
+    double: bool = False
 
     def specs(self, host: Host) -> list:
         volume = str(host.tmp / "volumes/acme-data/_data")
         return [{**t, "adopt_from": {**t["adopt_from"], "data": volume}} if t.get("adopt_from") else t
                 for t in self.tenants]  # fmt: skip
 
+    def options(self, host: Host) -> dict:
+        return {**self.settings, **self.more_settings(host)}
+
+    def finals(self, host: Host) -> dict:
+        if isinstance(self.final, dict):
+            return self.final
+        return {f"openwebui-{t['name']}": self.final for t in self.specs(host)}
+
 
 SCENARIOS = {
-    "upgrade": Scenario(on_v1, V2, TENANTS, V2, {"batch_size": 2}),
+    "upgrade": Scenario(on_v1, V2, TENANTS, V2, {"batch_size": 2}, double=True),
     "failing upgrade": Scenario(on_v1, BROKEN, TENANTS[:1], V1, {"health_timeout": 20}, rerun_fails=True),
+    "failing upgrade, a batch of two": Scenario(on_v1, BROKEN, TENANTS, V1, {"health_timeout": 20, "batch_size": 2},
+                                                rerun_fails=True),
     # ready, so users write on it, then its smoke checks fail: those writes are set aside and named
-    "upgrade failing its checks": Scenario(on_v1, V2, TENANTS[:1], V1, {"smoke_checks": IMPOSSIBLE}, rerun_fails=True),
-    "rollback restoring first": Scenario(
-        on_v2_after_v1, V1, TENANTS, V1, {"data_mode": "auto", "batch_size": 2, "failure_scope": "tenant"}
-    ),
+    "upgrade failing its checks": Scenario(on_v1, V2, TENANTS[:1], V1, {"smoke_checks": IMPOSSIBLE}, rerun_fails=True, double=True),
+    "rollback restoring first": Scenario(on_v2_after_v1, V1, TENANTS, V1,
+                                         {"data_mode": "auto", "batch_size": 2, "failure_scope": "tenant"}),
     "rollback retrying on the restored data": Scenario(on_slow_after_v2, V1, TENANTS[:1], V1, {"data_mode": "auto"}),
-    "adoption": Scenario(adoptable, V1, ADOPTING, V1),
-}
+    "failing rollback restoring first": Scenario(on_v2_after_v1, V1, TENANTS[:1], V2,
+                                                 {"data_mode": "restore", "smoke_checks": IMPOSSIBLE}, rerun_fails=True,
+                                                 double=True),
+    "an explicit restore on the target": Scenario(on_v2_after_v1, V2, TENANTS[:1], V2,
+                                                  more_settings=pre_upgrade_snapshot),
+    "adoption": Scenario(adoptable, V1, ADOPTING, V1, double=True),
+    "failing adoption": Scenario(adoptable, V1, ADOPTING, {"acme-legacy": V1}, {"smoke_checks": IMPOSSIBLE},
+                                 rerun_fails=True, data_before=False),
+    "a new tenant": Scenario(nothing, V1, TENANTS[:1], V1, data_before=False),
+}  # fmt: skip
 
 
 def _fresh(name: str, root: Path) -> tuple:
@@ -86,7 +118,9 @@ def _points(name: str) -> list:
     with tempfile.TemporaryDirectory() as root:
         scenario, host = _fresh(name, Path(root))
         points = Points()
-        assert run_points(host, scenario.image, points, tenants=scenario.specs(host), **scenario.settings) is not None
+        assert (
+            run_points(host, scenario.image, points, tenants=scenario.specs(host), **scenario.options(host)) is not None
+        )
         return points.seen
 
 
@@ -98,8 +132,10 @@ def pytest_generate_tests(metafunc):
     then at every point of the recovery."""
     for argument, keep in (("crash_point", lambda p: True),
                            ("step_point", lambda p: p[0] == "journal" and p[1] in STEP_NAMES)):  # fmt: skip
+        names = [n for n in SCENARIOS if SCENARIOS[n].double or argument == "crash_point"]
         if argument in metafunc.fixturenames:
-            cases = [(name, point) for name in SCENARIOS for point in _points(name) if keep(point)]
+            # sorted: a batch's tenants pass their points from threads, in either order; every worker must collect alike
+            cases = sorted({(name, point) for name in names for point in _points(name) if keep(point)})
             ids = [f"{name}-{'-'.join(map(str, point))}" for name, point in cases]
             metafunc.parametrize(("scenario_name", argument), cases, ids=ids)
 
@@ -114,19 +150,22 @@ def crash_then(host: Host, scenario: Scenario, point: tuple, writes: list) -> No
                 writes.append((t["name"], key, str(at)))
 
     result = run_points(host, scenario.image, Points(crash_at=point, on_crash=users_write), tenants=scenario.specs(host),
-                        **scenario.settings)  # fmt: skip
+                        **scenario.options(host))  # fmt: skip
     assert result is None, f"the run never reached {point}"
 
 
 def assert_recovered(host: Host, scenario: Scenario, result: dict, writes: list, where: str) -> None:
     assert bool(result.get("failed")) == scenario.rerun_fails, f"{where}: {result.get('msg')}"
-    for t in scenario.specs(host):
-        assert host.running(t["name"]) == (scenario.final, "running"), f"{where}: {t['name']}: {host.names()}"
+    for name, image in scenario.finals(host).items():
+        container = host.engine.by_name(name)
+        assert container is not None, f"{where}: no {name}: {host.names()}"
+        assert (container.image, container.status) == (image, "running"), f"{where}: {name}: {host.names()}"
+    for t in scenario.specs(host) if scenario.data_before else ():
         assert host.read(t["name"], "sentinel") == f"v1-data-{t['name']}", f"{where}: {t['name']} lost its data"
+    volume = host.tmp / "volumes/acme-data/_data/kv"  # where a tenant not yet adopted had its users write
     for name, key, value in writes:
-        assert host.kept(name, key, value, result), (
-            f"{where}: {name}'s write {key} is neither live nor in a named aside"
-        )
+        kept = host.kept(name, key, value, result) or ((volume / key).exists() and (volume / key).read_text() == value)
+        assert kept, f"{where}: {name}'s write {key} is neither live nor in a named aside"
     assert host.journal.pending() == {}, where
     assert not [n for n in host.names() if ".pinned-" in n], f"{where}: {host.names()}"
     leftovers = [p for p in host.tmp.rglob("*") if p.name.endswith((".tmp", ".adopting")) or "restoring-" in p.name]
@@ -137,7 +176,7 @@ def test_a_crash_at_any_point_then_a_plain_rerun_recovers(tmp_path, scenario_nam
     scenario, host = _fresh(scenario_name, tmp_path)
     writes: list = []
     crash_then(host, scenario, crash_point, writes)
-    result = host.run(scenario.image, tenants=scenario.specs(host), **scenario.settings)
+    result = host.run(scenario.image, tenants=scenario.specs(host), **scenario.options(host))
     assert_recovered(host, scenario, result, writes, f"crash at {crash_point}")
 
 
@@ -146,13 +185,15 @@ def test_a_second_crash_during_the_recovery_then_a_plain_rerun_recovers(tmp_path
     scenario, probe_host = _fresh(scenario_name, tmp_path / "probe")
     crash_then(probe_host, scenario, crash_point, [])
     for index, second in enumerate(recovery_points(probe_host, scenario.image, tenants=scenario.specs(probe_host),
-                                                   **scenario.settings)):  # fmt: skip
+                                                   **scenario.options(probe_host))):  # fmt: skip
         scenario, host = _fresh(scenario_name, tmp_path / f"second-{index}")
         writes: list = []
         crash_then(host, scenario, crash_point, writes)
         recovery = Points(crash_at=second)
-        assert run_points(host, scenario.image, recovery, tenants=scenario.specs(host), **scenario.settings) is None
-        result = host.run(scenario.image, tenants=scenario.specs(host), **scenario.settings)
+        assert (
+            run_points(host, scenario.image, recovery, tenants=scenario.specs(host), **scenario.options(host)) is None
+        )
+        result = host.run(scenario.image, tenants=scenario.specs(host), **scenario.options(host))
         assert_recovered(host, scenario, result, writes, f"crash at {crash_point}, then at {second} in the recovery")
 
 

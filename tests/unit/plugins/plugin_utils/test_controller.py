@@ -58,6 +58,12 @@ def test_the_command_shown_drops_secret_looking_extra_vars():
         ["--extra-vars", "reason=x", "-e", "x_api_key=hunter2secret"],
         ["-e", "tenant_break_lock=hunter2secret"],
         ["-e", "@secrets.yml", "-e", "token=hunter2secret"],
+        # spellings argparse accepts as well: an unambiguous prefix, with =, a cluster of short flags ending in e
+        ["--extra", "api_token=hunter2secret"],
+        ["--extra-var", "api_token=hunter2secret"],
+        ["--extra=api_token=hunter2secret"],
+        ["-ve", "api_token=hunter2secret"],
+        ["-vvvveapi_token=hunter2secret"],
     ],
 )
 def test_no_spelling_of_extra_vars_lets_a_secret_through(parts):

@@ -13,7 +13,7 @@ export PY_COLORS ?= 1
 
 step = @printf '\n\033[1m== %s\033[0m\n' $(1)
 
-.PHONY: help venv deps lab lab-down lab-status demo demo-adopt bench docs test lint sanity unit integration molecule constraints clean
+.PHONY: help venv deps lab lab-down lab-status demo demo-adopt bench docs test test-unit lint sanity unit integration molecule constraints clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -30,9 +30,11 @@ $(VENV)/.installed: requirements.txt constraints.txt
 deps: ## Debian packages the tests drive (skopeo, openssl, htpasswd, ...)
 	@lab/lab.sh deps
 
-lab: venv ## bring the embedded lab up (engine, registry, images, 3 nodes)
-	$(call step,"lab: up")
-	@lab/lab.sh up
+# Lab cells the integration tests run side by side on (lab/lab.sh up --cells): see docs/development.md for the measure.
+LAB_CELLS ?= 2
+lab: venv ## bring the embedded lab up (engine, registry, images, LAB_CELLS cells of 3 nodes)
+	$(call step,"lab: up ($(LAB_CELLS) cells)")
+	@lab/lab.sh up --cells $(LAB_CELLS)
 
 lab-down: ## stop the lab (keeps caches; lab/lab.sh down --purge drops them)
 	@lab/lab.sh down
@@ -85,13 +87,19 @@ sanity: venv deps ## ansible-test sanity (every test, no ignore file) on a copy 
 	  | grep -v -e '^Looking in' -e '^Processing ' -e '^Collecting ' -e '^Requirement ' -e '^  ' -e 'Downloading' \
 	    -e '^Installing collected' -e '^Successfully installed' -e '^WARNING: Location .* is ignored'
 
+# Unit tests are spread over the CPUs; lab tests over the cells (one worker per cell, a module's tests on one worker,
+# the real app's on one), then the few that change what every cell shares (the registry), alone.
+PYTEST := pytest -p no:cacheprovider
+UNIT := $(PYTEST) -n 2 --junitxml=.build/junit-unit.xml tests/unit
+INTEGRATION := $(PYTEST) -n $(LAB_CELLS) --dist loadgroup -m "not exclusive_lab" --junitxml=.build/junit-integration.xml tests/integration
+EXCLUSIVE := $(PYTEST) -m exclusive_lab --junitxml=.build/junit-exclusive.xml tests/integration
 unit: venv ## unit tests (no lab needed)
 	$(call step,"tests: unit")
-	@pytest tests/unit
+	@mkdir -p .build && $(UNIT)
 
 integration: lab deps ## integration tests against the lab
-	$(call step,"tests: integration")
-	@pytest tests/integration
+	$(call step,"tests: integration on $(LAB_CELLS) lab cells")
+	@mkdir -p .build && $(INTEGRATION) && $(EXCLUSIVE)
 
 # The lab nodes are not created by molecule, so nothing resets its per-scenario
 # state: a scenario once run from this path stays "prepared" and would skip
@@ -110,10 +118,25 @@ molecule: lab ## molecule scenarios tenant, release_cycle, rollback on the lab (
 	  status=$$?; echo "== molecule failed; the last failed tasks ($(MOLECULE_LOG)):"; \
 	  $(BIN)/python tools/ansible_failures.py $(MOLECULE_LOG); exit $$status; }
 
-test: venv deps lab lint sanity ## everything: lab, gates, unit + docs + build + integration tests, molecule
-	$(call step,"tests: unit + docs + build + integration against the lab (pytest)")
-	@pytest --durations=20 tests
-	@$(MAKE) --no-print-directory molecule
+LAYER := $(BIN)/python tools/test_layers.py run
+test: venv deps lab ## everything: gates, unit, integration on the lab cells, molecule; each layer's time, the slowest tests
+	@mkdir -p .build && rm -f .build/layer-times.tsv .build/junit-*.xml
+	@$(LAYER) gates -- $(MAKE) --no-print-directory lint sanity
+	$(call step,"tests: unit")
+	@$(LAYER) unit -- $(UNIT)
+	$(call step,"tests: integration on $(LAB_CELLS) lab cells")
+	@$(LAYER) integration -- $(INTEGRATION)
+	$(call step,"tests: integration changing what every cell shares (alone)")
+	@$(LAYER) "integration, alone" -- $(EXCLUSIVE)
+	@$(LAYER) molecule -- $(MAKE) --no-print-directory molecule
+	@$(BIN)/python tools/test_layers.py summary
+
+test-unit: venv deps ## the inner loop: gates and unit tests, no lab (a few minutes)
+	@mkdir -p .build && rm -f .build/layer-times.tsv .build/junit-*.xml
+	@$(LAYER) gates -- $(MAKE) --no-print-directory lint sanity
+	$(call step,"tests: unit")
+	@$(LAYER) unit -- $(UNIT)
+	@$(BIN)/python tools/test_layers.py summary
 
 constraints: ## re-resolve constraints.txt from requirements.txt
 	@rm -rf /tmp/pinned-constraints && $(PYTHON) -m venv /tmp/pinned-constraints

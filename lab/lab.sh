@@ -3,10 +3,15 @@
 # The embedded lab: a Docker engine, a registry on 127.0.0.1:5000, the app
 # stand-in images and three SSH-reachable Docker-in-Docker nodes.
 #
-#   lab/lab.sh up | down [--purge] | status | deps | release-tag VARIANT
+#   lab/lab.sh up [--cells N] | down [--purge] | status | deps | release-tag VARIANT
 #              | reset-tenants [NODE] | restart-node NODE | registry-stop | registry-start | legacy-fleet [NODE]
 #
-# Every step reuses what is already there, so `up` is safe to run again.
+# Every step reuses what is already there, so `up` is safe to run again. `up --cells N` (or
+# PINNED_LAB_CELLS=N) brings up N independent sets of the nodes, sharing the engine, registry and
+# images, so tests can run side by side: cell 0 is inventories/lab/hosts.ini itself, cell K has
+# its ports shifted by 10*K, its nodes named pinned-lab-cK-*, its :release tag release-cK and its
+# inventory in $PINNED_LAB_HOME/cells/cK/hosts.ini. PINNED_LAB_CELL=K makes the other commands
+# work on cell K.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,21 +22,59 @@ APP_REPO="${REGISTRY}/pinned/openwebui"
 NETWORK=pinned-lab
 # "name ssh-port http-port group", read from the lab inventory (the one place the topology is written).
 INVENTORY="$ROOT/inventories/lab/hosts.ini"
-mapfile -t NODES < <(awk '
+mapfile -t BASE_NODES < <(awk '
   /^[[:space:]]*(#|$)/ { next }
   /^\[/ { group = substr($1, 2, length($1) - 2); next }
   { ssh = ""; http = ""
     for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "ansible_port") ssh = kv[2]; if (kv[1] == "lab_http_port") http = kv[2] }
     print $1, ssh, http, group }' "$INVENTORY")
-NODE_PREFIX=pinned-lab-
+CELL_PORT_STRIDE=10
+MAX_CELLS=8
 
 say() { printf '\033[1m[lab]\033[0m %s\n' "$*"; }
 die() { printf '[lab] ERROR: %s\n' "$*" >&2; exit 1; }
-[ ${#NODES[@]} -gt 0 ] || die "no nodes in $INVENTORY: restore it from git (git checkout -- inventories/lab/hosts.ini)"
-for spec in "${NODES[@]}"; do
+[ ${#BASE_NODES[@]} -gt 0 ] || die "no nodes in $INVENTORY: restore it from git (git checkout -- inventories/lab/hosts.ini)"
+for spec in "${BASE_NODES[@]}"; do
   [[ $spec =~ ^[a-z0-9-]+\ [0-9]+\ [0-9]+\ [a-z]+$ ]] \
     || die "$INVENTORY: a host needs ansible_port and lab_http_port under a [group] (got: $spec)"
 done
+
+# ---------------------------------------------------------------- cells
+use_cell() { # K: NODES, NODE_PREFIX, RELEASE_TAG, CELL_DIR of cell K
+  if ! [[ $1 =~ ^[0-9]+$ ]] || [ "$1" -ge "$MAX_CELLS" ]; then die "a cell is a number from 0 to $((MAX_CELLS - 1)), got '$1'"; fi
+  CELL=$1
+  local spec fields shift=$((CELL * CELL_PORT_STRIDE))
+  NODES=()
+  for spec in "${BASE_NODES[@]}"; do
+    read -r -a fields <<<"$spec"
+    NODES+=("${fields[0]} $((fields[1] + shift)) $((fields[2] + shift)) ${fields[3]}")
+  done
+  if [ "$CELL" -eq 0 ]; then
+    NODE_PREFIX=pinned-lab- RELEASE_TAG=release CELL_DIR=$LAB_HOME CELL_INVENTORY=$INVENTORY
+  else
+    NODE_PREFIX=pinned-lab-c$CELL- RELEASE_TAG=release-c$CELL CELL_DIR=$LAB_HOME/cells/c$CELL
+    CELL_INVENTORY=$CELL_DIR/hosts.ini
+  fi
+}
+use_cell "${PINNED_LAB_CELL:-0}"
+
+cell_count() { cat "$LAB_HOME/cells/count" 2>/dev/null || echo 1; }
+
+# Cell K's inventory: the lab's, with its ports, and its own :release tag for the candidates it tests.
+write_cell_inventory() {
+  [ "$CELL" -eq 0 ] && return
+  mkdir -p "$CELL_DIR"
+  { echo "# Lab cell $CELL, written by lab/lab.sh up --cells (the topology of inventories/lab/hosts.ini, ports +$((CELL * CELL_PORT_STRIDE)))"
+    local group="" spec fields
+    for spec in "${NODES[@]}"; do
+      read -r -a fields <<<"$spec"
+      [ "${fields[3]}" = "$group" ] || { group=${fields[3]}; printf '\n[%s]\n' "$group"; }
+      echo "${fields[0]} ansible_port=${fields[1]} lab_http_port=${fields[2]}"
+    done
+    printf '\n[all:vars]\nlab_cell=%s\nrelease_candidate={{ release_app_repository }}:%s\n' "$CELL" "$RELEASE_TAG"
+  } >"$CELL_INVENTORY.new"
+  mv "$CELL_INVENTORY.new" "$CELL_INVENTORY"
+}
 
 # ---------------------------------------------------------------- packages
 need_root() {
@@ -166,9 +209,7 @@ ensure_app_images() {
       || die "building $APP_REPO:$variant failed: see $LAB_HOME/build/docker-build.log"
     docker push -q "$APP_REPO:$variant" >/dev/null
   done <"$ROOT/tests/images/openwebui/variants.tsv"
-  # :release follows the variant it was last moved to, so rebuilt images re-point it.
-  move_release_tag "$(cat "$LAB_HOME/release-variant" 2>/dev/null || echo v1)"
-  say "images: $APP_REPO:{v1,v2,broken,slow} pushed; :release -> $(release_points_to)"
+  say "images: $APP_REPO:{v1,v2,broken,slow} pushed"
 }
 
 STANDIN_VARIANTS="v1 v2 broken slow"
@@ -191,22 +232,33 @@ release_points_to() { # [open-webui] -> which variant :release is
     repo=pinned/open-webui
     variants="$OPENWEBUI_VERSIONS $(for v in $OPENWEBUI_VERSIONS; do printf '%s-%s ' "$v" "$OPENWEBUI_BROKEN_SUFFIX"; done)"
   fi
-  release=$(tag_digest release "$repo") || { echo "(missing)"; return; }
+  release=$(tag_digest "$RELEASE_TAG" "$repo") || { echo "(missing)"; return; }
   for variant in $variants; do
     [ "$(tag_digest "$variant" "$repo" 2>/dev/null)" = "$release" ] && { echo "$variant ($release)"; return; }
   done
   echo "$release"
 }
 
-move_release_tag() { # variant (a stand-in variant, or an Open WebUI version)
+move_release_tag() { # variant (a stand-in variant, or an Open WebUI version): this cell's release tag, and its record
   local path repo state=release-variant
   path=$(repo_of "$1")
   repo="$REGISTRY/$path"
   if [ "$path" = pinned/open-webui ]; then state="release-openwebui"; fi
   docker image inspect "$repo:$1" >/dev/null 2>&1 || die "no local image $repo:$1: run 'lab/lab.sh up' first"
-  docker tag "$repo:$1" "$repo:release"
-  docker push -q "$repo:release" >/dev/null
-  echo "$1" >"$LAB_HOME/$state"
+  mkdir -p "$CELL_DIR"
+  # One move at a time per cell: the tag and the record of what it points to change together (lab.sh up reads both).
+  (
+    flock 9
+    docker tag "$repo:$1" "$repo:$RELEASE_TAG"
+    docker push -q "$repo:$RELEASE_TAG" >/dev/null
+    echo "$1" >"$CELL_DIR/$state"
+  ) 9>"$CELL_DIR/.release-tag.lock"
+}
+
+ensure_release_tags() { # this cell's :release tags, where they were last moved (after a rebuild, onto the new images)
+  move_release_tag "$(cat "$CELL_DIR/release-variant" 2>/dev/null || echo v1)"
+  [ -z "${OPENWEBUI_RELEASE_DEFAULT:-}" ] || move_release_tag "$(cat "$CELL_DIR/release-openwebui" 2>/dev/null || echo "$OPENWEBUI_RELEASE_DEFAULT")"
+  say "cell $CELL: stand-in :$RELEASE_TAG -> $(release_points_to)${OPENWEBUI_RELEASE_DEFAULT:+, open-webui :$RELEASE_TAG -> $(release_points_to open-webui)}"
 }
 
 # ---------------------------------------------------------------- node image
@@ -320,8 +372,8 @@ ensure_openwebui_images() {
       || die "building the pipe-save defect of open-webui $newest failed: see $LAB_HOME/build/open-webui/build-defect.log"
   fi
   docker tag "$tag" "$OPENWEBUI_REPO:$newest-$OPENWEBUI_BROKEN_SUFFIX" && docker push -q "$OPENWEBUI_REPO:$newest-$OPENWEBUI_BROKEN_SUFFIX" >/dev/null
-  move_release_tag "$(cat "$LAB_HOME/release-openwebui" 2>/dev/null || echo "${built[0]}")"
-  say "images: $OPENWEBUI_REPO:{${built[*]},$newest-$OPENWEBUI_BROKEN_SUFFIX} pushed; :release -> $(release_points_to open-webui)"
+  OPENWEBUI_RELEASE_DEFAULT=${built[0]}
+  say "images: $OPENWEBUI_REPO:{${built[*]},$newest-$OPENWEBUI_BROKEN_SUFFIX} pushed"
 }
 
 # ---------------------------------------------------------------- ssh
@@ -331,13 +383,17 @@ ensure_ssh_material() {
   mkdir -p "$dir" && chmod 0700 "$dir"
   [ -f "$dir/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C pinned-release-lab -f "$dir/id_ed25519"
   : >"$dir/known_hosts.new"
-  for spec in "${NODES[@]}"; do
-    read -r -a fields <<<"$spec"; set -- "${fields[@]}"
-    name=$1
-    mkdir -p "$dir/hostkeys/$name"
-    [ -f "$dir/hostkeys/$name/ssh_host_ed25519_key" ] \
-      || ssh-keygen -q -t ed25519 -N '' -C "$name" -f "$dir/hostkeys/$name/ssh_host_ed25519_key"
-    printf '[127.0.0.1]:%s %s\n' "$2" "$(cut -d' ' -f1,2 "$dir/hostkeys/$name/ssh_host_ed25519_key.pub")" >>"$dir/known_hosts.new"
+  local cell
+  for cell in $(seq 0 $((MAX_CELLS - 1))); do  # a node has the same host key in every cell, on its cell's port
+    for spec in "${BASE_NODES[@]}"; do
+      read -r -a fields <<<"$spec"; set -- "${fields[@]}"
+      name=$1
+      mkdir -p "$dir/hostkeys/$name"
+      [ -f "$dir/hostkeys/$name/ssh_host_ed25519_key" ] \
+        || ssh-keygen -q -t ed25519 -N '' -C "$name" -f "$dir/hostkeys/$name/ssh_host_ed25519_key"
+      printf '[127.0.0.1]:%s %s\n' "$(($2 + cell * CELL_PORT_STRIDE))" \
+        "$(cut -d' ' -f1,2 "$dir/hostkeys/$name/ssh_host_ed25519_key.pub")" >>"$dir/known_hosts.new"
+    done
   done
   mv "$dir/known_hosts.new" "$dir/known_hosts"
 }
@@ -353,7 +409,7 @@ ensure_node() { # name ssh-port http-port group
   local name=$1 ssh_port=$2 http_port=$3 group=$4 container="${NODE_PREFIX}$1" state
   state=$(docker inspect -f '{{.State.Status}} {{.Config.Image}}' "$container" 2>/dev/null || true)
   if [ -n "$state" ] && [ "${state#* }" != "$NODE_IMAGE" ]; then
-    say "node $name: image changed, recreating (its tenants' data goes with it)"
+    say "node ${NODE_PREFIX#pinned-lab-}$name: image changed, recreating (its tenants' data goes with it)"
     docker rm -f "$container" >/dev/null
     state=""
   fi
@@ -365,9 +421,9 @@ ensure_node() { # name ssh-port http-port group
         holder=$(port_holder "$port")
         [ -z "$holder" ] || die "port 127.0.0.1:$port (node $name) is taken by $holder: free it, or run 'make lab-down' if it is an old lab"
       done
-      say "node $name: starting (ssh 127.0.0.1:$ssh_port, http 127.0.0.1:$http_port)"
+      say "node ${NODE_PREFIX#pinned-lab-}$name: starting (ssh 127.0.0.1:$ssh_port, http 127.0.0.1:$http_port)"
       docker run -d "${NODE_RUN_FLAGS[@]}" --name "$container" --hostname "$name" --network "$NETWORK" \
-        --label pinned-release-lab=node --label pinned-release-lab.group="$group" \
+        --label pinned-release-lab=node --label pinned-release-lab.group="$group" --label pinned-release-lab.cell="$CELL" \
         -v "${container}-docker:/var/lib/docker" \
         -v "$LAB_HOME/ssh/hostkeys/$name:/etc/ssh/lab-hostkeys:ro" \
         -v "$LAB_HOME/ssh/id_ed25519.pub:/etc/ssh/lab-authorized_keys:ro" \
@@ -375,7 +431,7 @@ ensure_node() { # name ssh-port http-port group
         -p "127.0.0.1:$ssh_port:22" -p "127.0.0.1:$http_port:80" \
         "$NODE_IMAGE" >/dev/null ;;
     *)
-      say "node $name: was ${state%% *}, starting"
+      say "node ${NODE_PREFIX#pinned-lab-}$name: was ${state%% *}, starting"
       docker start "$container" >/dev/null ;;
   esac
 }
@@ -394,8 +450,14 @@ wait_node() { # name ssh-port
 }
 
 # ---------------------------------------------------------------- commands
-cmd_up() {
-  mkdir -p "$LAB_HOME/build"
+cmd_up() { # [--cells N]
+  local cells=${PINNED_LAB_CELLS:-} cell spec fields
+  if [ "${1:-}" = --cells ]; then cells=${2:-}; fi
+  cells=${cells:-$(cell_count)}
+  if ! [[ $cells =~ ^[1-9][0-9]*$ ]] || [ "$cells" -gt "$MAX_CELLS" ]; then
+    die "--cells takes a number from 1 to $MAX_CELLS, got '$cells'"
+  fi
+  mkdir -p "$LAB_HOME/build" "$LAB_HOME/cells"
   ensure_engine
   ensure_registry
   ensure_network
@@ -404,19 +466,31 @@ cmd_up() {
   ensure_openwebui_images
   ensure_node_image
   ensure_ssh_material
-  local spec fields
-  for spec in "${NODES[@]}"; do read -r -a fields <<<"$spec"; ensure_node "${fields[@]}"; done
-  for spec in "${NODES[@]}"; do read -r -a fields <<<"$spec"; wait_node "${fields[0]}" "${fields[1]}"; done
-  say "lab is up: ${#NODES[@]} nodes, registry $REGISTRY (make lab-status for details)"
+  for cell in $(seq 0 $((cells - 1))); do
+    use_cell "$cell"
+    ensure_release_tags
+    write_cell_inventory
+    for spec in "${NODES[@]}"; do read -r -a fields <<<"$spec"; ensure_node "${fields[@]}"; done
+  done
+  for cell in $(seq 0 $((cells - 1))); do
+    use_cell "$cell"
+    for spec in "${NODES[@]}"; do read -r -a fields <<<"$spec"; wait_node "${fields[0]}" "${fields[1]}"; done
+  done
+  echo "$cells" >"$LAB_HOME/cells/count"
+  say "lab is up: $cells cell(s) of ${#NODES[@]} nodes, registry $REGISTRY (make lab-status for details)"
 }
 
 cmd_down() {
-  local spec fields purge=${1:-}
-  for spec in "${NODES[@]}"; do
-    read -r -a fields <<<"$spec"; set -- "${fields[@]}"
-    if docker rm -f "${NODE_PREFIX}$1" >/dev/null 2>&1; then say "node $1: removed"; fi
-    if [ "$purge" = --purge ]; then docker volume rm -f "${NODE_PREFIX}$1-docker" >/dev/null 2>&1 || true; fi
+  local spec fields purge=${1:-} cell
+  for cell in $(seq 0 $((MAX_CELLS - 1))); do
+    use_cell "$cell"
+    for spec in "${NODES[@]}"; do
+      read -r -a fields <<<"$spec"; set -- "${fields[@]}"
+      if docker rm -f "${NODE_PREFIX}$1" >/dev/null 2>&1; then say "node ${NODE_PREFIX#pinned-lab-}$1: removed"; fi
+      if [ "$purge" = --purge ]; then docker volume rm -f "${NODE_PREFIX}$1-docker" >/dev/null 2>&1 || true; fi
+    done
   done
+  rm -f "$LAB_HOME/cells/count"
   stop_gateway_forwarder
   stop_registry
   docker network rm "$NETWORK" >/dev/null 2>&1 || true
@@ -446,15 +520,19 @@ cmd_status() {
   if registry_answers "$REGISTRY"; then
     echo "registry  up ($REGISTRY, stand-in :release -> $(release_points_to), open-webui :release -> $(release_points_to open-webui))"
   else echo "registry  DOWN ($REGISTRY)"; rc=1; fi
-  for spec in "${NODES[@]}"; do
-    read -r -a fields <<<"$spec"; set -- "${fields[@]}"
-    state=$(docker inspect -f '{{.State.Status}}' "${NODE_PREFIX}$1" 2>/dev/null || echo absent)
-    if [ "$state" = running ] && node_ssh "$2" true 2>/dev/null; then
-      printf 'node      %-6s up (%s, ssh 127.0.0.1:%s, http 127.0.0.1:%s, %s)\n' "$1" "$4" "$2" "$3" \
-        "$(node_ssh "$2" "$NODE_FIGURES")"
-    else
-      printf 'node      %-6s %s\n' "$1" "$state"; rc=1
-    fi
+  local cell
+  for cell in $(seq 0 $(($(cell_count) - 1))); do
+    use_cell "$cell"
+    for spec in "${NODES[@]}"; do
+      read -r -a fields <<<"$spec"; set -- "${fields[@]}"
+      state=$(docker inspect -f '{{.State.Status}}' "${NODE_PREFIX}$1" 2>/dev/null || echo absent)
+      if [ "$state" = running ] && node_ssh "$2" true 2>/dev/null; then
+        printf 'node      %-9s up (cell %s, %s, ssh 127.0.0.1:%s, http 127.0.0.1:%s, %s)\n' "${NODE_PREFIX#pinned-lab-}$1" \
+          "$cell" "$4" "$2" "$3" "$(node_ssh "$2" "$NODE_FIGURES")"
+      else
+        printf 'node      %-9s %s\n' "${NODE_PREFIX#pinned-lab-}$1" "$state"; rc=1
+      fi
+    done
   done
   printf 'lab       %s: %s; lab images: %s; zombies on this machine: %s\n' "$LAB_HOME" \
     "$(du -sh "$LAB_HOME" 2>/dev/null | cut -f1)" \
@@ -529,7 +607,7 @@ cmd_deps() {
 }
 
 case "${1:-}" in
-  up) cmd_up ;;
+  up) cmd_up "${2:-}" "${3:-}" ;;
   deps) cmd_deps ;;
   reset-tenants) cmd_reset_tenants "${2:-}" ;;
   deps-venv) # Debian's python3 keeps venv's pip in a separate package

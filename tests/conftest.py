@@ -16,6 +16,18 @@ sys.path.insert(0, str(ROOT / ".collections"))
 os.environ.setdefault("PINNED_LAB_APP", "standin")
 
 
+# The real app's tests are CPU-heavy (about 15 s of CPU per start on 2 CPUs): they run one after the other, on one
+# worker; every other lab module keeps its tests on one worker too (they share the module's workspace and its nodes).
+REAL_APP_MODULES = {"test_open_webui", "test_adopt"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.parent.name == "integration":
+            module = item.path.stem
+            item.add_marker(pytest.mark.xdist_group("real-app" if module in REAL_APP_MODULES else module))
+
+
 @pytest.fixture(scope="session")
 def lab():
     """The lab must be up (make lab); an integration test never skips for its absence."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.lab import APP_REPO, NODES, ROOT, node_sh, registry_digest, run
+from tests.support.lab import APP_REPO, NODE_CONTAINER_PREFIX, NODES, RELEASE_TAG, ROOT, node_sh, registry_digest, run
 
 
 def test_every_node_answers_ansible_ping(lab):
@@ -48,7 +48,7 @@ def test_node_pulls_v1_by_digest_and_runs_it_healthy(lab, node):
 def test_release_tag_points_at_a_built_variant(lab):
     variants = {registry_digest(tag) for tag in ("v1", "v2", "broken", "slow")}
     assert len(variants) == 4, "each variant must be its own image"
-    assert registry_digest("release") in variants
+    assert registry_digest(RELEASE_TAG) in variants
 
 
 def test_a_stopped_node_comes_back_with_lab_up_even_with_a_stale_containerd_pid(lab):
@@ -57,7 +57,7 @@ def test_a_stopped_node_comes_back_with_lab_up_even_with_a_stale_containerd_pid(
     A containerd.pid naming a live PID (here 1) made the node's dockerd wait
     for a containerd that never came, and `make lab` failed in CI.
     """
-    container = "pinned-lab-prod2"
+    container = f"{NODE_CONTAINER_PREFIX}prod2"
     subprocess.run(["docker", "stop", "-t", "2", container], check=True, capture_output=True)
     with tempfile.TemporaryDirectory() as scratch:
         pid_file = Path(scratch, "containerd.pid")
@@ -67,18 +67,21 @@ def test_a_stopped_node_comes_back_with_lab_up_even_with_a_stale_containerd_pid(
         )
     result = subprocess.run([str(ROOT / "lab/lab.sh"), "up"], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "node prod2: was exited, starting" in result.stdout + result.stderr
+    assert (
+        f"node {NODE_CONTAINER_PREFIX.removeprefix('pinned-lab-')}prod2: was exited, starting"
+        in result.stdout + result.stderr
+    )
     assert node_sh("prod2", "docker info --format '{{.ServerVersion}}'").stdout.strip()
 
 
 def test_a_version_whose_wheels_cannot_be_fetched_is_named_and_the_built_images_stay(lab):
     """A bad version in PINNED_LAB_OPENWEBUI_VERSIONS (a typo, PyPI unreachable) costs nothing already built."""
-    before = {version: registry_digest(version, "pinned/open-webui") for version in ("0.12.0", "0.12.4", "release")}
+    before = {version: registry_digest(version, "pinned/open-webui") for version in ("0.12.0", "0.12.4", RELEASE_TAG)}
     result = run([str(ROOT / "lab/lab.sh"), "up"], env={"PINNED_LAB_OPENWEBUI_VERSIONS": "0.12.0 0.0.999 0.12.4"},
                  timeout=900)  # fmt: skip
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "open-webui 0.0.999: its wheels could not be fetched" in output
     assert "keeping the images already built" in output
-    after = {version: registry_digest(version, "pinned/open-webui") for version in ("0.12.0", "0.12.4", "release")}
+    after = {version: registry_digest(version, "pinned/open-webui") for version in ("0.12.0", "0.12.4", RELEASE_TAG)}
     assert after == before

@@ -21,7 +21,7 @@ from ansible_collections.pinned.release.plugins.module_utils._registry import (
     RegistryUnreachable,
     Unauthorized,
 )
-from tests.support.lab import APP_REPO, REGISTRY, ansible_module, registry_digest
+from tests.support.lab import APP_REPO, REGISTRY, RELEASE_TAG, ansible_module, registry_digest
 from tests.support.registries import (
     BehaviourProxy,
     TokenIssuer,
@@ -145,15 +145,15 @@ def scripted_server():
 
 
 def test_module_matches_skopeo_and_docker_pull(lab):
-    result = ansible_module(MODULE, {"image": f"{APP_REPO}:release"})
+    result = ansible_module(MODULE, {"image": f"{APP_REPO}:{RELEASE_TAG}"})
     assert result.get("failed") is not True, result
-    expected = skopeo_digest(f"{APP_REPO}:release", "--tls-verify=false")
+    expected = skopeo_digest(f"{APP_REPO}:{RELEASE_TAG}", "--tls-verify=false")
     assert result["digest"] == expected
     assert result["image_ref"] == f"{APP_REPO}@{expected}"
     assert result["changed"] is False
-    assert (result["registry"], result["repository"], result["tag"]) == (REGISTRY, "pinned/openwebui", "release")
+    assert (result["registry"], result["repository"], result["tag"]) == (REGISTRY, "pinned/openwebui", RELEASE_TAG)
     assert result["media_type"] == "application/vnd.docker.distribution.manifest.v2+json"
-    assert docker_pull_repo_digest(f"{APP_REPO}:release") == expected
+    assert docker_pull_repo_digest(f"{APP_REPO}:{RELEASE_TAG}") == expected
 
 
 def test_check_mode_runs_normally(lab):

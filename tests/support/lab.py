@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -42,13 +43,29 @@ def read_topology(inventory: Path) -> dict:
         if line.startswith("["):
             group = line.strip("[]")
             continue
+        if group.endswith(":vars"):
+            continue
         name, *pairs = line.split()
         variables = dict(pair.split("=", 1) for pair in pairs)
         nodes[name] = Node(name, int(variables["ansible_port"]), int(variables["lab_http_port"]), group)
     return nodes
 
 
-NODES = read_topology(ROOT / "inventories/lab/hosts.ini")
+def _cell() -> int:
+    """The lab cell this process works on: PINNED_LAB_CELL, else the pytest-xdist worker's number (gw1 -> cell 1)."""
+    explicit = os.environ.get("PINNED_LAB_CELL")
+    if explicit:
+        return int(explicit)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+
+
+# lab/lab.sh up --cells N: cell 0 is the lab inventory itself, cell K its copy with ports +10*K and its own :release.
+CELL = _cell()
+CELL_INVENTORY = ROOT / "inventories/lab/hosts.ini" if CELL == 0 else LAB_HOME / f"cells/c{CELL}/hosts.ini"
+NODES = read_topology(CELL_INVENTORY) if CELL == 0 or CELL_INVENTORY.exists() else {}
+RELEASE_TAG = "release" if CELL == 0 else f"release-c{CELL}"
+NODE_CONTAINER_PREFIX = "pinned-lab-" if CELL == 0 else f"pinned-lab-c{CELL}-"
 
 
 # One SSH connection per node, reused by every command (50 ms a command instead of 300): the tests run thousands.
@@ -75,7 +92,9 @@ def node_sh(node: str, command: str, check: bool = True, timeout: int = 120) -> 
         result = subprocess.run([*ssh, "-o", "ControlPath=none", "root@127.0.0.1", command], capture_output=True,
                                 text=True, timeout=timeout, check=False)  # fmt: skip
     if check and result.returncode != 0:
-        raise AssertionError(f"{node}: `{command}` exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"cell {CELL} {node}: `{command}` exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
@@ -89,7 +108,14 @@ def registry_digest(tag: str, repository: str = "pinned/openwebui") -> str:
 
 
 def lab_script(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(ROOT / "lab/lab.sh"), *args], capture_output=True, text=True, check=True)
+    """lab/lab.sh on this process's cell; a failure says what the script said."""
+    result = subprocess.run([str(ROOT / "lab/lab.sh"), *args], capture_output=True, text=True, check=False,
+                            env=dict(os.environ, PINNED_LAB_CELL=str(CELL)))  # fmt: skip
+    if result.returncode != 0:
+        raise AssertionError(
+            f"cell {CELL}: lab/lab.sh {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}"
+        )
+    return result
 
 
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -120,3 +146,17 @@ def ansible_module(module: str, args: dict, check: bool = False, host: str = "lo
     outcome = hosts[host]
     outcome["_stdout"] = result.stdout
     return outcome
+
+
+@contextlib.contextmanager
+def registry_unreachable_from(node: str):
+    """The registry out of reach of one node only (its forwarder stopped), as a host cut off from it would be; the
+    registry itself, and every other node and cell, keep it."""
+    forwarder = node_sh(
+        node, f"ps -o args= -C socat | grep -m1 'TCP-LISTEN:{REGISTRY.rsplit(':', 1)[1]}'"
+    ).stdout.strip()
+    node_sh(node, f"pkill -f 'TCP-LISTEN:{REGISTRY.rsplit(':', 1)[1]}'")
+    try:
+        yield
+    finally:
+        node_sh(node, f"nohup {forwarder} >/dev/null 2>&1 &")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.support.lab import NODES, ROOT, lab_script, node_sh, registry_digest
+from tests.support.lab import CELL_INVENTORY, NODES, ROOT, lab_script, node_sh, registry_digest
 
 TENANTS = {
     node: yaml.safe_load((ROOT / f"inventories/lab/host_vars/{node}.yml").read_text())["release_tenants"]
@@ -60,6 +60,11 @@ class Workspace:
     directory: Path
     runs: list = field(default_factory=list)
     app: str = "standin"
+    hook: object = None  # a tests.support.receivers.WebhookReceiver the release steps notify, when the module asks
+
+    def told(self, event: str) -> list:
+        """What the webhook was told of ``event`` (rollout, rollback, drift, candidate_tested, pin_changed), in order."""
+        return [body for body in self.hook.bodies("/hook") if body["event"] == event]
 
     @property
     def inventory(self) -> Path:
@@ -159,6 +164,7 @@ def make_workspace(tmp_path: Path, app: str = "standin") -> Workspace:
     shutil.copytree(
         ROOT / "inventories/lab", directory, ignore=shutil.ignore_patterns("release_pin.yml", ".release_state", "*.md")
     )
+    shutil.copy(CELL_INVENTORY, directory / "hosts.ini")  # this process's lab cell (its ports, its :release)
     return Workspace(directory, app=app)
 
 

@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import yaml
 
 from tests.support.lab import lab_script
+from tests.support.receivers import WebhookReceiver
 from tests.support.workflow import assert_no_secret_in, make_workspace, reset_nodes
 
 
@@ -13,14 +17,25 @@ from tests.support.workflow import assert_no_secret_in, make_workspace, reset_no
 def ws(request, tmp_path_factory, lab):
     """A copy of the lab inventory on reset nodes, prepared by the module's ``prepare_workspace(ws)`` if it has one.
 
-    Afterwards: no secret value in any playbook output, the registry up, and :release back on v1.
+    A module with ``TELL_A_WEBHOOK = True`` has its release steps notify a real webhook server (``ws.hook``), so its
+    tests assert what people are told about the very runs they make. Afterwards: no secret value in any playbook
+    output, the registry up, and :release back on v1.
     """
     reset_nodes()
     workspace = make_workspace(tmp_path_factory.mktemp(request.module.__name__.rpartition(".")[2]))
+    if getattr(request.module, "TELL_A_WEBHOOK", False):
+        workspace.hook = WebhookReceiver()
+        target = {"name": "ops-webhook", "type": "webhook", "url": workspace.hook.url("/hook")}
+        (workspace.directory / "group_vars/all/notify.yml").write_text(
+            yaml.safe_dump({"release_notify_targets": [target], "release_notify_timeout": 2})
+        )
     prepare = getattr(request.module, "prepare_workspace", None)
     if prepare is not None:
         prepare(workspace)
     yield workspace
+    if workspace.hook is not None:
+        assert_no_secret_in(json.dumps([post["body"] for post in workspace.hook.posts]))
+        workspace.hook.close()
     lab_script("registry-start")
     for run in workspace.runs:
         assert_no_secret_in(run.output)

@@ -22,6 +22,7 @@ from tests.support.workflow import (
 )
 
 REASON = "v2 breaks chat export"
+TELL_A_WEBHOOK = True  # the rollback's and the drift's notifications are asserted in the tests that make them
 
 
 def prepare_workspace(workspace):
@@ -66,6 +67,10 @@ def test_rollback_across_the_migration_restores_the_pre_upgrade_snapshot(ws):
     assert REASON in rows[0]
     assert v2[:19] in rows[0]
     assert "data restored for" in rows[0]
+    told = ws.told("rollback")[-1]
+    assert told["title"].startswith("Rollback to")
+    assert told["title"].endswith(" done")
+    assert f"reason: {REASON}" in told["text"]
 
 
 def test_a_second_rollback_changes_nothing(ws):
@@ -87,6 +92,7 @@ def test_drift_is_clean_after_the_rollback(ws):
     run = ws.play("playbooks/drift.yml")
     assert run.returncode == 0, run.output[-3000:]
     assert "no drift on prod1, prod2" in run.text
+    assert ws.told("drift") == [], "a clean check tells nobody"
 
 
 HAND_SECRET = "typed-by-hand-secret-77"
@@ -138,6 +144,11 @@ def test_drift_is_reported_and_remediated(ws, case, node, expected_in_output):
         assert_no_secret_in(text)
         assert HAND_SECRET not in text
     assert HAND_SECRET not in drift.output
+    told = ws.told("drift")[-1]
+    assert told["status"] == "failed"
+    assert told["title"].startswith(f"Drift found on {node} against")
+    assert expected_in_output.format(v1=v1, slow=slow).split(":", 1)[0] in told["text"]
+    assert HAND_SECRET not in json.dumps(told)
     assert not [s for s in SECRETS if s in drift.output]
 
     if case == "undeclared":
@@ -150,14 +161,18 @@ def test_drift_is_reported_and_remediated(ws, case, node, expected_in_output):
         fixed = ws.play("playbooks/drift.yml", "-e", "remediate=true")
     assert fixed.returncode == 0, fixed.output[-3000:] + diagnostics([node])
     assert HAND_SECRET not in fixed.output
+    assert ws.told("drift")[-1]["title"].startswith("Drift cleared: every checked host matches")
+    count = len(ws.told("drift"))
     clean = ws.play("playbooks/drift.yml")
     assert clean.returncode == 0, clean.output[-3000:]
+    assert len(ws.told("drift")) == count, "a clean check after a clean check tells nobody"
     for t in TENANTS[node]:
         assert read_sentinel(node, t) == "before-upgrade"
     assert node_sh(node, "docker ps -aq --filter name=openwebui-ghost").stdout.strip() == ""
 
 
-@pytest.mark.parametrize("declared", ["release_tenants: []\n", "release_tenant:\n  - name: acme\n"])
+# An empty list is refused by the transaction itself (unit: test_rollout.py); a misspelt variable is what Ansible reads.
+@pytest.mark.parametrize("declared", ["release_tenant:\n  - name: acme\n"])
 def test_remediation_refuses_a_host_that_declares_no_tenants_but_runs_some(ws, declared):
     """An empty or misspelled tenant list must not make remediation remove every tenant of the host."""
     host_vars = ws.directory / "host_vars/prod1.yml"
@@ -173,6 +188,7 @@ def test_remediation_refuses_a_host_that_declares_no_tenants_but_runs_some(ws, d
     assert {t["name"]: tenant("prod1", t["name"])["started_at"] for t in TENANTS["prod1"]} == before
 
 
+@pytest.mark.exclusive_lab
 def test_rollback_with_the_registry_down_re_pins_from_the_pin_history(ws):
     """The incident that takes the registry down too: hosts roll back from their image cache, the pin follows."""
     v1, v2 = registry_digest("v1"), registry_digest("v2")

@@ -13,7 +13,7 @@ import yaml
 from tests.support.lab import APP_REPO, ROOT, registry_digest
 from tests.support.workflow import TENANTS
 
-testinfra_hosts = ["ansible://test1", "ansible://prod1", "ansible://prod2"]
+testinfra_hosts = labinfo.lab_hosts("test1", "prod1", "prod2")
 STATE = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory/.release_state"
 PIN_FILE = ROOT / "inventories/lab/group_vars/production/release_pin.yml"
 

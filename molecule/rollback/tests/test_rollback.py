@@ -11,7 +11,7 @@ import yaml
 from tests.support.lab import APP_REPO, ROOT, registry_digest
 from tests.support.workflow import TENANTS
 
-testinfra_hosts = ["ansible://prod1", "ansible://prod2"]
+testinfra_hosts = labinfo.lab_hosts("prod1", "prod2")
 PIN_FILE = ROOT / "inventories/lab/group_vars/production/release_pin.yml"
 
 

@@ -10,7 +10,7 @@ import labinfo
 
 from tests.support.workflow import TENANTS
 
-testinfra_hosts = [f"ansible://{name}" for name in os.environ["MOLECULE_TENANT_HOSTS"].split(",")]
+testinfra_hosts = labinfo.lab_hosts(*os.environ["MOLECULE_TENANT_HOSTS"].split(","))
 
 
 def managed(host) -> list:

@@ -10,7 +10,7 @@ import labinfo
 from tests.support.lab import APP_REPO, registry_digest
 from tests.support.workflow import TENANTS
 
-testinfra_hosts = ["ansible://test1"]
+testinfra_hosts = labinfo.lab_hosts("test1")
 TEST1_TENANTS = TENANTS["test1"]
 
 

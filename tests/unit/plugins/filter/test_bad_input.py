@@ -1,0 +1,55 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Every filter refuses bad input with an error naming the filter and what is wrong, never a Python error: each row
+calls the filter as Jinja would. One row goes through a real ansible run on the lab (tests/integration/test_bad_input.py)."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+FILTERS = {
+    name: function
+    for module in ("evidence", "reports", "rollback", "tenants")
+    for name, function in importlib.import_module(f"ansible_collections.pinned.release.plugins.filter.{module}")
+    .FilterModule()
+    .filters()
+    .items()
+}
+
+ROWS = [
+    ("tenant_specs", [{"name": ["a"]}], ({}, "repo:tag"), "tenant_specs"),
+    ("tenant_problems", [], ({}, None, 5), "settings must be a mapping"),
+    ("rollout_lines", "x", (), "rollout_lines"),
+    ("drift_report", 5, ("x",), "drift_report"),
+    ("drift_markdown", [1], ("2026-11-25",), "drift_markdown"),
+    ("drift_junit", "x", (), "drift_junit"),
+    ("drift_row", 5, (), "drift_row"),
+    ("drift_row", {"host": "h"}, (), "container"),
+    ("evidence_path", 5, ("/tmp",), "evidence_path"),
+    ("evidence_path", "abc", ("/tmp",), "evidence_path"),
+    ("evidence_record", 5, ({}, "c", "op", "now"), "evidence_record"),
+    ("evidence_gate", 5, ("/tmp",), "evidence_gate"),
+    ("rollback_target", 5, ([],), "rollback_target"),
+    ("rollback_target", None, ("x",), "history"),
+    ("rollback_outcome", 5, (None,), "rollback_outcome"),
+    ("rollback_incident", {"prod1": 5}, ({}, "r", "t", "op"), "prod1"),
+    ("rollback_incident", 5, ({}, "r", "t", "op"), "rollback_incident"),
+    ("host_facts", {}, ("prod1", "tenant_result"), "host_facts"),
+]
+PYTHON_ERRORS = ("object has no attribute", "unhashable", "missing 1 required", "is not subscriptable")
+
+
+@pytest.mark.parametrize(("name", "value", "args", "fragment"), ROWS, ids=[f"{r[0]}-{i}" for i, r in enumerate(ROWS)])
+def test_filters_refuse_bad_input_in_one_line(name, value, args, fragment):
+    with pytest.raises(AnsibleFilterError) as refused:
+        FILTERS[name](value, *args)
+    message = str(refused.value)
+    assert fragment in message, message
+    assert "\n" not in message.strip(), message
+    assert not any(error in message for error in PYTHON_ERRORS), message
+
+
+def test_every_filter_has_a_bad_input_row():
+    assert {row[0] for row in ROWS} == set(FILTERS)

@@ -37,7 +37,7 @@ def summary() -> int:
     cases = []
     for report in sorted(BUILD.glob("junit-*.xml")):
         layer = report.stem.removeprefix("junit-")
-        for case in ET.parse(report).iter("testcase"):
+        for case in ET.parse(report).iter("testcase"):  # noqa: S314 - our own pytest's report
             cases.append((float(case.get("time") or 0), layer, f"{case.get('classname')}::{case.get('name')}"))
     if cases:
         print("\n== the 20 slowest tests")

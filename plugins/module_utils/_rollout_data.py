@@ -129,8 +129,7 @@ class DataSteps:
             return  # restore_data_on_failure is off, or there was no snapshot: the data stays as it is
         ready = plan.source is None or not plan.source_is_copy or plan.extracted
         # The source is renamed into place last: once it is whole and gone from where it was, it is the data.
-        placed = (plan.source is None and os.path.isdir(plan.failed_aside)) or (ready and plan.source is not None
-                                                                              and not os.path.exists(plan.source))  # fmt: skip
+        placed = os.path.isdir(plan.failed_aside) if plan.source is None else ready and not os.path.exists(plan.source)
         if not placed:
             stop_previous()
             if not ready:

@@ -10,7 +10,7 @@
 # PINNED_LAB_CELLS=N) brings up N independent sets of the nodes, sharing the engine, registry and
 # images, so tests can run side by side: cell 0 is inventories/lab/hosts.ini itself, cell K has
 # its ports shifted by 10*K, its nodes named pinned-lab-cK-*, its :release tag release-cK and its
-# inventory in $PINNED_LAB_HOME/cells/cK/hosts.ini. PINNED_LAB_CELL=K makes the other commands
+# inventory in $PINNED_LAB_HOME/cells/cK/inventory/. PINNED_LAB_CELL=K makes the other commands
 # work on cell K.
 set -euo pipefail
 
@@ -53,7 +53,7 @@ use_cell() { # K: NODES, NODE_PREFIX, RELEASE_TAG, CELL_DIR of cell K
     NODE_PREFIX=pinned-lab- RELEASE_TAG=release CELL_DIR=$LAB_HOME CELL_INVENTORY=$INVENTORY
   else
     NODE_PREFIX=pinned-lab-c$CELL- RELEASE_TAG=release-c$CELL CELL_DIR=$LAB_HOME/cells/c$CELL
-    CELL_INVENTORY=$CELL_DIR/hosts.ini
+    CELL_INVENTORY=$CELL_DIR/inventory/hosts.ini
   fi
 }
 use_cell "${PINNED_LAB_CELL:-0}"
@@ -61,9 +61,11 @@ use_cell "${PINNED_LAB_CELL:-0}"
 cell_count() { cat "$LAB_HOME/cells/count" 2>/dev/null || echo 1; }
 
 # Cell K's inventory: the lab's, with its ports, and its own :release tag for the candidates it tests.
-write_cell_inventory() {
+write_cell_inventory() { # beside it, the lab inventory's group_vars and host_vars (of the checkout running `up`)
   [ "$CELL" -eq 0 ] && return
-  mkdir -p "$CELL_DIR"
+  mkdir -p "$CELL_DIR/inventory"
+  ln -sfn "$ROOT/inventories/lab/group_vars" "$CELL_DIR/inventory/group_vars"
+  ln -sfn "$ROOT/inventories/lab/host_vars" "$CELL_DIR/inventory/host_vars"
   { echo "# Lab cell $CELL, written by lab/lab.sh up --cells (the topology of inventories/lab/hosts.ini, ports +$((CELL * CELL_PORT_STRIDE)))"
     local group="" spec fields
     for spec in "${NODES[@]}"; do

@@ -62,7 +62,7 @@ def _cell() -> int:
 
 # lab/lab.sh up --cells N: cell 0 is the lab inventory itself, cell K its copy with ports +10*K and its own :release.
 CELL = _cell()
-CELL_INVENTORY = ROOT / "inventories/lab/hosts.ini" if CELL == 0 else LAB_HOME / f"cells/c{CELL}/hosts.ini"
+CELL_INVENTORY = ROOT / "inventories/lab/hosts.ini" if CELL == 0 else LAB_HOME / f"cells/c{CELL}/inventory/hosts.ini"
 NODES = read_topology(CELL_INVENTORY) if CELL == 0 or CELL_INVENTORY.exists() else {}
 RELEASE_TAG = "release" if CELL == 0 else f"release-c{CELL}"
 NODE_CONTAINER_PREFIX = "pinned-lab-" if CELL == 0 else f"pinned-lab-c{CELL}-"
@@ -119,7 +119,9 @@ def lab_script(*args: str) -> subprocess.CompletedProcess:
 
 
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    """A command (ansible, ansible-playbook) with the checkout's configuration, on this process's lab cell."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_INVENTORY=str(CELL_INVENTORY))  # fmt: skip
     env.update(kwargs.pop("env", {}))
     check = kwargs.pop("check", False)
     return subprocess.run(

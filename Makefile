@@ -88,10 +88,10 @@ sanity: venv deps ## ansible-test sanity (every test, no ignore file) on a copy 
 	    -e '^Installing collected' -e '^Successfully installed' -e '^WARNING: Location .* is ignored'
 
 # Unit tests are spread over the CPUs; lab tests over the cells (one worker per cell, a module's tests on one worker,
-# the real app's on one), then the few that change what every cell shares (the registry), alone.
+# the real app's on one: tests/conftest.py schedules them), then the few that change what every cell shares, alone.
 PYTEST := pytest -p no:cacheprovider
 UNIT := $(PYTEST) -n 2 --junitxml=.build/junit-unit.xml tests/unit
-INTEGRATION := $(PYTEST) -n $(LAB_CELLS) --dist loadgroup -m "not exclusive_lab" --junitxml=.build/junit-integration.xml tests/integration
+INTEGRATION := $(PYTEST) -n $(LAB_CELLS) -m "not exclusive_lab" --junitxml=.build/junit-integration.xml tests/integration
 EXCLUSIVE := $(PYTEST) -m exclusive_lab --junitxml=.build/junit-exclusive.xml tests/integration
 unit: venv ## unit tests (no lab needed)
 	$(call step,"tests: unit")

@@ -21,11 +21,22 @@ os.environ.setdefault("PINNED_LAB_APP", "standin")
 REAL_APP_MODULES = {"test_open_webui", "test_adopt"}
 
 
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.path.parent.name == "integration":
-            module = item.path.stem
-            item.add_marker(pytest.mark.xdist_group("real-app" if module in REAL_APP_MODULES else module))
+def lab_scope(nodeid: str) -> str:
+    """The unit of work a pytest-xdist worker takes whole: a lab module (the real app's two together), or one test."""
+    path = nodeid.split("::", 1)[0]
+    if "/integration/" not in path:
+        return nodeid
+    return "real-app" if path.rsplit("/", 1)[-1].removesuffix(".py") in REAL_APP_MODULES else path
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LabScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return lab_scope(nodeid)
+
+    return LabScheduling(config, log)
 
 
 @pytest.fixture(scope="session")

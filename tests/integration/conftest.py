@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from tests.support.lab import lab_script
+from tests.support.lab import CELL, lab_script
 from tests.support.receivers import WebhookReceiver
 from tests.support.workflow import assert_no_secret_in, make_workspace, reset_nodes
 
@@ -40,3 +40,13 @@ def ws(request, tmp_path_factory, lab):
     for run in workspace.runs:
         assert_no_secret_in(run.output)
     workspace.release("v1")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing lab test's one-line summary starts with its lab cell (its own messages name the host, tenant, step)."""
+    outcome = yield
+    report = outcome.get_result()
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if report.failed and crash is not None and not crash.message.startswith("[cell"):
+        crash.message = f"[cell {CELL}] {crash.message}"

@@ -468,17 +468,21 @@ cmd_up() { # [--cells N]
   ensure_openwebui_images
   ensure_node_image
   ensure_ssh_material
-  for cell in $(seq 0 $((cells - 1))); do
+  # A test (PINNED_LAB_CELL=K, no --cells) brings its own cell back only: starting another cell's nodes would
+  # undo what a test there stopped on purpose.
+  local first=0 last=$((cells - 1))
+  if [ -n "${PINNED_LAB_CELL:-}" ] && [ "${1:-}" != --cells ]; then first=$CELL last=$CELL; fi
+  for cell in $(seq "$first" "$last"); do
     use_cell "$cell"
     ensure_release_tags
     write_cell_inventory
     for spec in "${NODES[@]}"; do read -r -a fields <<<"$spec"; ensure_node "${fields[@]}"; done
   done
-  for cell in $(seq 0 $((cells - 1))); do
+  for cell in $(seq "$first" "$last"); do
     use_cell "$cell"
     for spec in "${NODES[@]}"; do read -r -a fields <<<"$spec"; wait_node "${fields[0]}" "${fields[1]}"; done
   done
-  echo "$cells" >"$LAB_HOME/cells/count"
+  [ "$first" -ne 0 ] || [ "$last" -ne $((cells - 1)) ] || echo "$cells" >"$LAB_HOME/cells/count"
   say "lab is up: $cells cell(s) of ${#NODES[@]} nodes, registry $REGISTRY (make lab-status for details)"
 }
 

@@ -7,12 +7,13 @@ explained (what holds it, what to do)."""
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from ansible_collections.pinned.release.plugins.module_utils._engine import PORT_TAKEN_RE, EngineCallError
 
 ATTEMPTS = 4
 PAUSE_SECONDS = 0.25
+UNSETTLED = object()  # a failed engine call that did not achieve its aim anyway
 
 
 class Containers:
@@ -28,74 +29,58 @@ class Containers:
             return True
         return False
 
-    def create(self, config: dict) -> str:
-        """The new container's id; a create that failed but happened (a timeout) is found by its name."""
+    def _retried(self, call: Callable[[], Any], settled: Optional[Callable[[EngineCallError], Any]] = None) -> Any:
+        """``call()``, again after a race or a transient error; ``settled(exc)`` returns what a failed call achieved
+        anyway (or ``UNSETTLED``), or raises the error the failure really is."""
         for attempt in range(self.attempts):
             try:
-                return self.engine.create(config)
+                return call()
             except EngineCallError as exc:
-                if exc.kind != "error":
-                    found = self.engine.container(config["name"])
-                    if found is not None and found.get("image") == config["image"]:
-                        return found["id"]
+                outcome = settled(exc) if settled is not None else UNSETTLED
+                if outcome is not UNSETTLED:
+                    return outcome
                 if not self._again(exc, attempt):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def create(self, config: dict) -> str:
+        """The new container's id; a create that failed but happened (a timeout) is found by its name."""
+
+        def created_anyway(exc: EngineCallError) -> Any:
+            found = self.engine.container(config["name"]) if exc.kind != "error" else None
+            return found["id"] if found is not None and found.get("image") == config["image"] else UNSETTLED
+
+        return self._retried(lambda: self.engine.create(config), created_anyway)
+
     def stop(self, container: str, timeout: int) -> None:
         """Stopped; a container that exited on its own meanwhile is stopped too."""
-        for attempt in range(self.attempts):
-            try:
-                self.engine.stop(container, timeout)
-                return
-            except EngineCallError as exc:
-                if exc.kind == "race":
-                    return
-                if not self._again(exc, attempt):
-                    raise
+        self._retried(
+            lambda: self.engine.stop(container, timeout), lambda exc: None if exc.kind == "race" else UNSETTLED
+        )
 
     def remove(self, container: str) -> None:
         """Gone (a container that exited while Docker tried to kill it is removed on the next try)."""
-        for attempt in range(self.attempts):
-            try:
-                self.engine.remove(container)
-                return
-            except EngineCallError as exc:
-                if not self._again(exc, attempt):
-                    raise
+        self._retried(lambda: self.engine.remove(container))
 
     def rename(self, container: str, new_name: str) -> None:
-        for attempt in range(self.attempts):
-            try:
-                self.engine.rename(container, new_name)
-                return
-            except EngineCallError as exc:
-                facts = self.engine.container(container) if exc.kind != "error" else None
-                if facts is not None and facts["name"] == new_name:
-                    return  # it happened although the call failed
-                if not self._again(exc, attempt):
-                    raise
+        def renamed_anyway(exc: EngineCallError) -> Any:
+            facts = self.engine.container(container) if exc.kind != "error" else None
+            return None if facts is not None and facts["name"] == new_name else UNSETTLED
+
+        self._retried(lambda: self.engine.rename(container, new_name), renamed_anyway)
 
     def set_restart_policy(self, container: str, policy: str) -> None:
-        for attempt in range(self.attempts):
-            try:
-                self.engine.set_restart_policy(container, policy)
-                return
-            except EngineCallError as exc:
-                if not self._again(exc, attempt):
-                    raise
+        self._retried(lambda: self.engine.set_restart_policy(container, policy))
 
     def start(self, container: str, port: int, own: tuple = ()) -> None:
         """Started; a host port held by something else is named with what to do (``own``: this tenant's ids)."""
-        for attempt in range(self.attempts):
-            try:
-                self.engine.start(container)
-                return
-            except EngineCallError as exc:
-                if PORT_TAKEN_RE.search(str(exc)):
-                    raise EngineCallError(self.port_holder(port, own), "error") from exc
-                if not self._again(exc, attempt):
-                    raise
+
+        def port_taken(exc: EngineCallError) -> Any:
+            if PORT_TAKEN_RE.search(str(exc)):
+                raise EngineCallError(self.port_holder(port, own), "error") from exc
+            return UNSETTLED
+
+        self._retried(lambda: self.engine.start(container), port_taken)
 
     def port_holder(self, port: int, own: tuple = ()) -> str:
         """What holds host port ``port``, and what to do, in one line."""

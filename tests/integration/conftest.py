@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import yaml
@@ -11,6 +12,16 @@ import yaml
 from tests.support.lab import CELL, lab_script
 from tests.support.receivers import WebhookReceiver
 from tests.support.workflow import assert_no_secret_in, make_workspace, reset_nodes
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _lab_commands_on_this_cell():
+    """Every lab/lab.sh a test starts, however it starts it, works on this process's cell only.
+
+    `up` started from one cell used to restart another cell's nodes, undoing a node a test there had stopped on
+    purpose. Set here, in the process that runs the tests: pytest-xdist's controller must not pass a cell on.
+    """
+    os.environ["PINNED_LAB_CELL"] = str(CELL)
 
 
 @pytest.fixture(scope="module")

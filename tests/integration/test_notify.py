@@ -16,7 +16,7 @@ import subprocess
 import pytest
 import yaml
 
-from tests.support.lab import ROOT
+from tests.support.lab import RELEASE_TAG, ROOT
 from tests.support.receivers import SmtpReceiver, WebhookReceiver
 from tests.support.workflow import PRODUCTION, SECRETS, TENANTS
 
@@ -85,7 +85,7 @@ def test_a_tested_candidate_a_pin_change_and_a_rollout_are_told_everywhere(ws, n
     assert tested[0]["status"] == "ok"
     assert tested[0]["title"].endswith(f"({v1[:19]}) passed its checklist on test1")
     assert len(pinned) == 1
-    assert pinned[0]["title"].endswith(f": nothing -> {v1[:19]} (release)")
+    assert pinned[0]["title"].endswith(f": nothing -> {v1[:19]} ({RELEASE_TAG})")
     assert pinned[0]["operator"] == "pytest"
     assert len(rollout) == 1
     assert rollout[0]["status"] == "ok"

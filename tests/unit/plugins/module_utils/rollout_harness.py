@@ -15,6 +15,19 @@ from typing import Callable, Optional
 
 from ansible_collections.pinned.release.plugins.module_utils._rollout import SimulatedCrash
 
+from .fake_host import TENANTS, V1, Host
+
+ACME = TENANTS[:1]
+IMPOSSIBLE = [{"name": "a version nobody has", "path": "/api/version", "json": {"version": "9.9.9"}}]  # checks fail
+
+
+def on_v1(host: Host, tenants: Optional[list] = None) -> None:
+    """``tenants`` (ACME) on v1, each with a sentinel file in its data."""
+    tenants = ACME if tenants is None else tenants
+    assert not host.run(V1, tenants=tenants).get("failed")
+    for t in tenants:
+        host.write(t["name"], "sentinel", f"v1-data-{t['name']}")
+
 
 @dataclass
 class Points:

@@ -16,13 +16,7 @@ from ansible_collections.pinned.release.plugins.module_utils._rollout_steps impo
 from ansible_collections.pinned.release.plugins.module_utils._snapshots import TenantData
 
 from .fake_host import BROKEN, SLOW, TENANTS, V1, V2, Host, tenant
-from .rollout_harness import Points, recovery_points, run_points
-
-
-def on_v1(host: Host, tenants: list) -> None:
-    assert not host.run(V1, tenants=tenants).get("failed")
-    for t in tenants:
-        host.write(t["name"], "sentinel", f"v1-data-{t['name']}")
+from .rollout_harness import IMPOSSIBLE, Points, on_v1, recovery_points, run_points
 
 
 def on_v2_after_v1(host: Host, tenants: list) -> None:
@@ -44,7 +38,6 @@ def adoptable(host: Host, tenants: list) -> None:
     host.engine.run_by_hand("acme-legacy", V1, str(volume), 3001, env={"WEBUI_SECRET_KEY": "generated"})
 
 
-IMPOSSIBLE = [{"name": "a version nobody has", "path": "/api/version", "json": {"version": "9.9.9"}}]
 ADOPTING = [tenant("acme", 3001, image=V1, adopt_from={"container": "acme-legacy", "data": "@volume"})]
 
 

@@ -21,17 +21,7 @@ from ansible_collections.pinned.release.plugins.module_utils._snapshots import S
 from ansible_collections.pinned.release.plugins.module_utils._tenants import checked_specs, expectation
 
 from .fake_host import BROKEN, SLOW, TENANTS, V1, V2, Host, tenant
-from .rollout_harness import Points, run_points
-
-ACME = TENANTS[:1]
-IMPOSSIBLE = [{"name": "a version nobody has", "path": "/api/version", "json": {"version": "9.9.9"}}]
-
-
-def on_v1(host: Host, tenants=None) -> None:
-    tenants = tenants or ACME
-    assert not host.run(V1, tenants=tenants).get("failed")
-    for t in tenants:
-        host.write(t["name"], "sentinel", f"v1-data-{t['name']}")
+from .rollout_harness import ACME, IMPOSSIBLE, Points, on_v1, run_points
 
 
 def crash_at(host: Host, image: str, point: tuple, **settings) -> None:

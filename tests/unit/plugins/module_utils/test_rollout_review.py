@@ -17,17 +17,7 @@ from ansible_collections.pinned.release.plugins.module_utils._engine import Engi
 from ansible_collections.pinned.release.plugins.module_utils._rollout import RolloutError
 
 from .fake_host import BROKEN, TENANTS, V1, V2, Host, tenant
-from .rollout_harness import Points, run_points
-
-ACME = TENANTS[:1]
-IMPOSSIBLE = [{"name": "a version nobody has", "path": "/api/version", "json": {"version": "9.9.9"}}]
-
-
-def on_v1(host: Host, tenants=None) -> None:
-    tenants = tenants or ACME
-    assert not host.run(V1, tenants=tenants).get("failed")
-    for t in tenants:
-        host.write(t["name"], "sentinel", f"v1-data-{t['name']}")
+from .rollout_harness import ACME, IMPOSSIBLE, Points, on_v1, run_points
 
 
 def disk_full_once(at: tuple) -> tuple:

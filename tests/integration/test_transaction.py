@@ -37,7 +37,10 @@ def deploy(ws, variant_or_image: str, *extra: str, node: str = NODE):
 
 
 def failpoint(step: str, tenant_name: str = "alpha") -> tuple:
-    return ("-e", json.dumps({"lab_environment": {"PINNED_RELEASE_FAILPOINT": f"{step}:{tenant_name}"}}))
+    """Kill the host process right after the journal write ``step`` (``label@before``: just before it)."""
+    label, _at, phase = step.partition("@")
+    wanted = f"{label}:{tenant_name}" + (f"@{phase}" if phase else "")
+    return ("-e", json.dumps({"lab_environment": {"PINNED_RELEASE_FAILPOINT": wanted}}))
 
 
 def on(node: str, name: str, variant: str) -> dict:
@@ -68,8 +71,9 @@ def fresh(ws):
 
 
 # Every step, and a second crash in every recovery, is the unit crash matrix's (test_rollout_crash_matrix.py); the lab
-# keeps one kill of the real process per kind of recovery: put back, judged and kept, commit finished, put-back resumed.
-@pytest.mark.parametrize("step", ["stop", "verify", "commit", "putback"])
+# keeps one kill of the real process per kind of recovery: a created container discarded (create.created), put back
+# (after stop; after the real renames of the swap: start@before), judged and kept, commit finished, put-back resumed.
+@pytest.mark.parametrize("step", ["create.created", "stop", "start@before", "verify", "commit", "putback"])
 def test_the_host_process_killed_at_a_step_then_a_plain_rerun_recovers(fresh, step):
     """kill -9 of the transaction itself on the host (as a reboot would), then the same command again."""
     target = "broken" if step == "putback" else "v2"

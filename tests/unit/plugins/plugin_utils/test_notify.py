@@ -213,6 +213,10 @@ def test_slack_gets_text_and_a_webhook_gets_the_message():
     assert "```\nprod1:" in slack["text"]
     assert "_alice, now_" in slack["text"]
     assert json.loads(webhook_body(Target(name="w", type="webhook", url="http://h/"), message)) == message
+    rollback = compose("rollback", {"target": {"image": f"{REPO}@{D1}"}, "reason": "r", "summary": "s"}, "a", "t", NO_MASK)
+    assert json.loads(webhook_body(Target(name="s", type="slack", url="http://h/"), rollback))["text"].startswith(
+        f":warning: *Rollback to {REPO}@{D1[:19]} done*"
+    )
 
 
 def test_email_arguments_for_community_general_mail():

@@ -1,0 +1,33 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Role defaults that are expressions, rendered by Ansible's own templating: the wiring the unit tables of the module
+take for granted (the module's rules are tested on their own in tests/unit/plugins)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
+
+ROOT = Path(__file__).resolve().parents[2]
+TENANT_DEFAULTS = yaml.safe_load((ROOT / "roles/tenant/defaults/main.yml").read_text())
+
+
+def rendered(name: str, variables: dict):
+    return Templar(loader=DataLoader(), variables=variables).template(trust_as_template(TENANT_DEFAULTS[name]))
+
+
+@pytest.mark.parametrize(
+    ("variables", "protected"),
+    [
+        # the pin and the pin before it (the rollback target): their pre-upgrade snapshots survive any rotation
+        ({"release_pin": {"digest": "sha256:b"}, "release_pin_history": [{"digest": "sha256:a"}, {"digest": "sha256:0"}]},
+         ["sha256:b", "sha256:a"]),
+        ({"release_pin": {"digest": "sha256:b"}, "release_pin_history": []}, ["sha256:b"]),
+        ({}, []),  # a host with no pin yet protects nothing (the empty digest is dropped by the role's task)
+    ],
+)  # fmt: skip
+def test_the_snapshots_a_rollback_needs_are_protected_by_default(variables, protected):
+    assert [digest for digest in rendered("tenant_protect_digests", variables) if digest] == protected

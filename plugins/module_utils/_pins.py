@@ -17,6 +17,7 @@ try:
 except ImportError:  # pragma: no cover - ansible-core requires PyYAML
     HAS_YAML = False
 
+from ansible_collections.pinned.release.plugins.module_utils._format import markdown_cell, short_digest
 from ansible_collections.pinned.release.plugins.module_utils._reference import (
     DOCKER_HUB,
     ImageReference,
@@ -242,10 +243,10 @@ def render_markdown(pin: Optional[dict], history: list) -> str:
             "|---|---|",
             f"| Image | `{pin['image']}` |",
             f"| Digest | `{pin['digest']}` |",
-            f"| Tag | {_cell(pin.get('tag') or '-')} |",
-            f"| Pinned at | {_cell(pin.get('pinned_at'))} |",
-            f"| Reason | {_cell(pin.get('reason'))} |",
-            f"| Test evidence | {_cell(test)} |",
+            f"| Tag | {markdown_cell(pin.get('tag'))} |",
+            f"| Pinned at | {markdown_cell(pin.get('pinned_at'))} |",
+            f"| Reason | {markdown_cell(pin.get('reason'))} |",
+            f"| Test evidence | {markdown_cell(test)} |",
             "",
         ]
     lines += ["## History", "", "Newest first. Roll back to an entry with `playbooks/rollback.yml`.", ""]
@@ -254,21 +255,13 @@ def render_markdown(pin: Optional[dict], history: list) -> str:
         for entry in history:
             notes = "forced" if entry.get("forced") else ""
             lines.append(
-                f"| `{_short_digest(entry['digest'])}` | {_cell(entry.get('tag') or '-')} | {_cell(entry.get('pinned_at'))} "
-                f"| {_cell(entry.get('unpinned_at'))} | {_cell(entry.get('reason'))} | {notes} |"
+                f"| `{short_digest(entry['digest'])}` | {markdown_cell(entry.get('tag'))} "
+                f"| {markdown_cell(entry.get('pinned_at'))} | {markdown_cell(entry.get('unpinned_at'))} "
+                f"| {markdown_cell(entry.get('reason'))} | {notes} |"
             )
     else:
         lines.append("No earlier pins.")
     return "\n".join(lines) + "\n"
-
-
-def _cell(value: object) -> str:
-    return str(value if value is not None else "-").replace("|", "\\|").replace("\n", " ")
-
-
-def _short_digest(digest: str) -> str:
-    algorithm, _sep, hexpart = digest.partition(":")
-    return f"{algorithm}:{hexpart[:12]}"
 
 
 # ------------------------------------------------------------------ legacy text rewrites

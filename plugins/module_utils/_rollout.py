@@ -23,6 +23,7 @@ import time
 from typing import Callable, Optional
 
 from ansible_collections.pinned.release.plugins.module_utils._engine import EngineCallError
+from ansible_collections.pinned.release.plugins.module_utils._format import short_digest
 from ansible_collections.pinned.release.plugins.module_utils._http import request
 from ansible_collections.pinned.release.plugins.module_utils._nginx import Nginx, NginxError
 from ansible_collections.pinned.release.plugins.module_utils._readiness import AppHealth, Readiness
@@ -290,7 +291,7 @@ class Rollout:
             self.report.audit(rec.tenant, "recovered: commit finished", rec)
             return "finished the interrupted commit"
         if recovery is Recovery.JUDGE and self._judge_now(rec, spec):
-            return f"the new version ({rec.target_digest[:19]}) was running, ready and passed its checks: committed, with what users wrote on it"
+            return f"the new version ({short_digest(rec.target_digest)}) was running, ready and passed its checks: committed, with what users wrote on it"
         self.moves.put_back(rec)
         self.report.audit(rec.tenant, f"recovered: put back (interrupted at {step})", rec)
         return f"put back (interrupted at {step}): {rec.standing}"

@@ -13,6 +13,7 @@ import os
 from typing import Callable, Optional
 
 from ansible_collections.pinned.release.plugins.module_utils._engine import EngineCallError, container_config
+from ansible_collections.pinned.release.plugins.module_utils._format import short_digest
 from ansible_collections.pinned.release.plugins.module_utils._journal import write_atomic
 from ansible_collections.pinned.release.plugins.module_utils._nginx import NginxError, site_file
 from ansible_collections.pinned.release.plugins.module_utils._readiness import Probe, Readiness
@@ -279,7 +280,7 @@ class MoveSteps:
                 except (EngineCallError, OSError) as exc:  # each part runs: a journal that cannot be written included
                     problems.append(str(exc))
             if problems:
-                self.report.warnings.append(f"{rec.tenant}: runs {rec.target_image.rsplit('@', 1)[-1][:19]}, but "
+                self.report.warnings.append(f"{rec.tenant}: runs {short_digest(rec.target_image)}, but "
                                             f"finishing its commit failed ({'; '.join(problems)}): the next run "
                                             "finishes it")  # fmt: skip
             else:

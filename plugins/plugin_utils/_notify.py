@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 from urllib.parse import urlsplit
 
+from ansible_collections.pinned.release.plugins.module_utils._format import short_digest
 from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask
 from ansible_collections.pinned.release.plugins.plugin_utils._reports import drift_row, rollout_lines
 
@@ -163,16 +164,11 @@ def inventory_secrets(task_vars: dict, template, names: tuple = SECRET_SOURCES) 
     return found
 
 
-def _short(value: object) -> str:
-    text = str(value or "")
-    return text.rsplit("@", 1)[-1][:19] if text else "-"
-
-
 def _name(image: object) -> str:
     """``repository:tag`` (or ``repository@sha256:0123456789ab``) of an image reference, for a title."""
     text = str(image or "?")
     name, _at, digest = text.partition("@")
-    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}@{digest[:19]}" if digest else name
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}@{short_digest(digest)}" if digest else name
 
 
 def _candidate(facts: dict) -> tuple:
@@ -187,7 +183,7 @@ def _candidate(facts: dict) -> tuple:
             failures = outcome.get("failures") or [outcome.get("error") or "not tested"]
             lines.append(f"{host}: FAILED: " + "; ".join(str(f) for f in failures))
     verdict = "passed its checklist" if passed else "FAILED its checklist"
-    title = f"Candidate {_name(facts.get('image'))} ({_short(facts.get('digest'))}) {verdict} on {', '.join(sorted(hosts)) or 'no host'}"
+    title = f"Candidate {_name(facts.get('image'))} ({short_digest(facts.get('digest'))}) {verdict} on {', '.join(sorted(hosts)) or 'no host'}"
     if facts.get("evidence"):
         lines.append(f"evidence: {facts['evidence']}")
     lines.append("promote.yml will pin it" if passed else "promote.yml will refuse this digest")
@@ -196,8 +192,8 @@ def _candidate(facts: dict) -> tuple:
 
 def _pin(facts: dict) -> tuple:
     current, previous = facts.get("current") or {}, facts.get("previous") or {}
-    title = (f"Production pin {current.get('repository', '?')}: {_short(previous.get('digest')) if previous.get('digest') else 'nothing'} -> "
-             f"{_short(current.get('digest'))} ({current.get('tag') or 'no tag'})")  # fmt: skip
+    title = (f"Production pin {current.get('repository', '?')}: {short_digest(previous.get('digest')) if previous.get('digest') else 'nothing'} -> "
+             f"{short_digest(current.get('digest'))} ({current.get('tag') or 'no tag'})")  # fmt: skip
     lines = [f"reason: {current.get('reason') or '-'}", f"pinned: {current.get('image', '?')}"]
     return "ok", title, lines
 

@@ -13,7 +13,7 @@ from ansible.parsing.vault import VaultLib
 from ansible.parsing.yaml.dumper import AnsibleDumper
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.pinned.release.plugins.module_utils._journal import write_atomic
+from ansible_collections.pinned.release.plugins.module_utils._fs import write_atomic
 from ansible_collections.pinned.release.plugins.plugin_utils._adopt_inventory import SECRETS_VARIABLE, host_plan
 
 ARGUMENT_SPEC = {

@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 from ansible_collections.pinned.release.plugins.module_utils._engine import EngineCallError, container_config
 from ansible_collections.pinned.release.plugins.module_utils._format import short_digest
-from ansible_collections.pinned.release.plugins.module_utils._journal import write_atomic
+from ansible_collections.pinned.release.plugins.module_utils._fs import write_atomic
 from ansible_collections.pinned.release.plugins.module_utils._nginx import NginxError, site_file
 from ansible_collections.pinned.release.plugins.module_utils._readiness import Probe, Readiness
 from ansible_collections.pinned.release.plugins.module_utils._rollout_containers import Containers

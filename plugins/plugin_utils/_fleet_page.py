@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 from typing import Optional
 
 from ansible_collections.pinned.release.plugins.module_utils._format import short_digest
-from ansible_collections.pinned.release.plugins.module_utils._journal import read_json, write_atomic, write_json
+from ansible_collections.pinned.release.plugins.module_utils._fs import write_atomic
+from ansible_collections.pinned.release.plugins.module_utils._journal import read_json, write_json
 from ansible_collections.pinned.release.plugins.plugin_utils._evidence import evidence_path
 
 HEALTH_CLASS = {"healthy": "ok", "starting": "warn", None: "ok"}

@@ -543,7 +543,7 @@ def run_module(params: dict, engine, check_mode: bool, environ: dict, mask: Secr
         append_line(audit_log, dict(mask.apply(record), time=iso(), host=host))
 
     rollout = Rollout(engine, specs, params["app"], settings, run, journal, nginx, audit=audit,
-                      failpoint=failpoint_from(environ), mask=mask.text)  # fmt: skip
+                      failpoint=failpoint_from(environ), mask=mask)  # fmt: skip
     if check_mode:
         plan = rollout.plan()
         holder, live = peek_lock(os.path.join(state_dir, "deploy.lock"))

@@ -19,10 +19,12 @@ from ansible_collections.pinned.release.plugins.module_utils._reference import (
     parse_pinned_reference,
 )
 
-TENANT_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$")
+# Adoption cuts a container name to a tenant name this long.
+TENANT_NAME_MAX = 42
+TENANT_NAME_RE = re.compile(rf"^[a-z0-9]([a-z0-9-]{{0,{TENANT_NAME_MAX - 2}}}[a-z0-9])?$")
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-CONTAINER_PREFIX_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+CONTAINER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 MEMORY_RE = re.compile(r"^[0-9]+[bkmgBKMG]?$")
 MEMORY_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 # Names the transaction itself uses for files beside the tenants' own.
@@ -33,7 +35,6 @@ MANAGED_LABEL = "pinned.release.managed"
 TENANT_LABEL = "pinned.release.tenant"
 DIGEST_LABEL = "pinned.release.digest"
 TENANT_KEYS = {"name", "domain", "port", "env", "secrets", "memory", "tls_cert", "tls_key", "image", "adopt_from"}
-CONTAINER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 APP_REQUIRED = ("container_prefix", "container_port", "data_path", "data_root", "bind_address", "restart_policy",
                 "scheme")  # fmt: skip
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
@@ -62,7 +63,8 @@ def app_problems(app: object) -> list:
     problems = [f"release_app.{key} is missing" for key in APP_REQUIRED if app.get(key) in (None, "")]
     if problems:
         return problems
-    if not CONTAINER_PREFIX_RE.fullmatch(str(app["container_prefix"])):
+    # The prefix starts every container name: it must be one by itself.
+    if not CONTAINER_NAME_RE.fullmatch(str(app["container_prefix"])):
         problems.append(f"release_app.container_prefix {app['container_prefix']!r} is not usable in a container name")
     if not isinstance(app["container_port"], int) or isinstance(app["container_port"], bool):
         problems.append(f"release_app.container_port must be a number, got {app['container_port']!r}")

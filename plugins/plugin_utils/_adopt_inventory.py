@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import re
 
-TENANT_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$")
+from ansible_collections.pinned.release.plugins.module_utils._tenants import TENANT_NAME_MAX
+
 SECRETS_VARIABLE = "vault_adopted_secrets"
 
 
 def tenant_name(container: str, prefix: str) -> str:
     """The tenant's name: the container's without the app's container prefix, made a valid tenant name."""
     name = container[len(prefix) :] if prefix and container.startswith(prefix) and container != prefix else container
-    name = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:42].strip("-")
+    name = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:TENANT_NAME_MAX].strip("-")
     return name or "tenant"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.pinned.release.plugins.module_utils._tenants import TENANT_NAME_RE
 from ansible_collections.pinned.release.plugins.plugin_utils._adopt_inventory import declaration, host_plan, tenant_name
 
 DIGEST = "sha256:" + "a" * 64
@@ -17,6 +18,7 @@ DIGEST = "sha256:" + "a" * 64
 )  # fmt: skip
 def test_tenant_name(container, name):
     assert tenant_name(container, "openwebui-") == name
+    assert TENANT_NAME_RE.fullmatch(name), "a name the tenant rules take"
 
 
 def entry(container="acme", problems=(), secrets=None, domains=("acme.example.com",), port=3001, sites=()):

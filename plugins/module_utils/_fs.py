@@ -19,7 +19,7 @@ import fcntl
 import os
 import tempfile
 import time
-from typing import BinaryIO, Callable, Optional, Union
+from typing import BinaryIO, Callable, Iterator, Optional, Union
 
 LOCK_POLL_SECONDS = 0.1
 # Text (written as UTF-8), or a function that writes the bytes to the file it is given (a stream too big to hold).
@@ -36,35 +36,36 @@ def fsync_dir(path: str) -> None:
             os.close(fd)
 
 
+@contextlib.contextmanager
+def _removed_on_failure(temp: str) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
 def write_temp(path: str, content: Content, mode: int) -> str:
     """A temporary file beside ``path`` holding ``content``, on disk and with ``mode``; gone again on failure."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            if callable(content):
-                content(handle)
-            else:
-                handle.write(content.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    with _removed_on_failure(temp), os.fdopen(fd, "wb") as handle:
+        os.fchmod(handle.fileno(), mode)
+        if callable(content):
+            content(handle)
+        else:
+            handle.write(content.encode("utf-8"))
+        handle.flush()
+        os.fsync(handle.fileno())
     return temp
 
 
 def replace_with(temp: str, path: str) -> None:
     """Rename ``temp`` (from ``write_temp``) over ``path`` durably; ``temp`` is removed when the rename fails."""
-    try:
+    with _removed_on_failure(temp):
         os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
     fsync_dir(os.path.dirname(os.path.abspath(path)))
 
 

@@ -127,8 +127,8 @@ def test_specs_refuse_problems():
 @pytest.mark.parametrize(
     ("settings", "problem"),
     [
-        ({"batch": 0}, "tenant_batch must be a number of at least 1"),
-        ({"batch": "many"}, "tenant_batch must be a number"),
+        ({"batch_size": 0}, "tenant_batch must be a number of at least 1"),
+        ({"batch_size": "many"}, "tenant_batch must be a number"),
         ({"snapshot_keep": 1}, "with 1, the snapshot a rollback needs is rotated away"),
         ({"health_timeout": True}, "tenant_health_timeout must be a number"),
         ({"data_mode": "sometimes"}, "tenant_data_mode must be current, auto or restore"),
@@ -147,7 +147,7 @@ def test_settings_problems(settings, problem):
 
 
 def test_good_settings_have_no_problem():
-    good = {"batch": "2", "health_timeout": 120, "snapshot_keep": 2, "data_mode": "auto",
+    good = {"batch_size": "2", "health_timeout": 120, "snapshot_keep": 2, "data_mode": "auto",
             "break_lock": "20261125T170000Z-laptop-4242", "smoke_checks": [{"name": "h", "path": "/health"}]}  # fmt: skip
     assert settings_problems(good) == []
     assert settings_problems({"break_lock": "stale"}) == []

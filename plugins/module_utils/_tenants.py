@@ -291,6 +291,8 @@ def tenant_specs(tenants: list, app: dict, image: str) -> list:
 
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
 def settings_problems(settings: dict, as_role: bool = True) -> list:
     """One line per problem with the transaction's settings (keyed by the module's option names), each named as the
     caller knows it: the tenant role's variable (``as_role``), or the module's option."""

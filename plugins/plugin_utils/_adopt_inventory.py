@@ -10,6 +10,19 @@ import re
 from ansible_collections.pinned.release.plugins.module_utils._tenants import TENANT_NAME_MAX
 
 SECRETS_VARIABLE = "vault_adopted_secrets"
+TEMPLATE_MARKERS = ("{{", "{%", "{#")
+
+
+class Unsafe(str):
+    """A value Ansible must never template (written as ``!unsafe``): what a container ran with is data, not Jinja.
+
+    Written live, ``X={{ lookup('pipe', ...) }}`` would run on the controller at the next deploy, and an Open WebUI
+    prompt template (``{{CONTEXT}}``) would fail it as an undefined variable."""
+
+
+def literal(value: object) -> object:
+    """``value``, marked never to be templated when it holds a template marker."""
+    return Unsafe(value) if isinstance(value, str) and any(m in value for m in TEMPLATE_MARKERS) else value
 
 
 def tenant_name(container: str, prefix: str) -> str:
@@ -25,7 +38,7 @@ def declaration(entry: dict, prefix: str) -> tuple:
     tenant = {"name": name, "domain": entry["domains"][0] if entry["domains"] else "",
               "port": entry["ports"][0]["host_port"] if entry["ports"] else 0}  # fmt: skip
     if entry["env"]:
-        tenant["env"] = dict(sorted(entry["env"].items()))
+        tenant["env"] = {key: literal(value) for key, value in sorted(entry["env"].items())}
     if entry["secrets"]:
         tenant["secrets"] = {
             key: f"{{{{ {SECRETS_VARIABLE}['{name}']['{key}'] }}}}" for key in sorted(entry["secrets"])
@@ -38,7 +51,7 @@ def declaration(entry: dict, prefix: str) -> tuple:
     if data.get("source"):
         source = data["source"].rstrip("/") + ("/" + data["subpath"] if data.get("subpath") else "")
         tenant["adopt_from"] = {"container": entry["container"], "data": source}
-    return tenant, dict(entry["secrets"])
+    return tenant, {key: literal(value) for key, value in entry["secrets"].items()}
 
 
 def held_back_entry(entry: dict, conflicts: list) -> bool:

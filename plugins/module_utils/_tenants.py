@@ -9,6 +9,7 @@ rules that decide what a tenant's container is live here once.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Optional
 
@@ -72,6 +73,11 @@ def app_problems(app: object) -> list:
     for key in ("data_path", "data_root"):
         if not str(app[key]).startswith("/"):
             problems.append(f"release_app.{key} must be an absolute path, got {app[key]!r}")
+    try:
+        ipaddress.ip_address(str(app["bind_address"]))
+    except ValueError:
+        problems.append(f"release_app.bind_address must be an IP address (127.0.0.1 keeps the tenants behind nginx), "
+                        f"got {app['bind_address']!r}")  # fmt: skip
     if app["restart_policy"] not in RESTART_POLICIES:
         problems.append(f"release_app.restart_policy must be one of {', '.join(RESTART_POLICIES)}")
     for key in ("env", "url_path_env"):

@@ -45,6 +45,8 @@ def declaration(entry: dict, prefix: str) -> tuple:
         }
     if entry.get("memory"):
         tenant["memory"] = entry["memory"]
+    if entry.get("tls"):  # the hand-written site's certificate: the managed site serves HTTPS with it
+        tenant["tls_cert"], tenant["tls_key"] = entry["tls"]["cert"], entry["tls"]["key"]
     if entry.get("digest_ref"):
         tenant["image"] = entry["digest_ref"]
     data = entry.get("data") or {}
@@ -54,17 +56,32 @@ def declaration(entry: dict, prefix: str) -> tuple:
     return tenant, {key: literal(value) for key, value in entry["secrets"].items()}
 
 
+CONFLICT_RE = re.compile(r"^(\S+) and (\S+) both ")  # how adopt_facts and name_conflicts name the two containers
+
+
 def held_back_entry(entry: dict, conflicts: list) -> bool:
     """A container with a problem, or in a conflict with another, is not adopted."""
-    name = entry["container"]
-    return bool(entry["problems"]) or any(f"{name} and " in c or f" and {name} both" in c for c in conflicts)
+    in_conflict = (match.groups() for match in map(CONFLICT_RE.match, conflicts) if match)
+    return bool(entry["problems"]) or any(entry["container"] in pair for pair in in_conflict)
+
+
+def name_conflicts(entries: list, prefix: str) -> list:
+    """Containers whose names become the same tenant name (``Acme`` and ``acme``): one would overwrite the other's
+    secrets and data folder."""
+    by_name: dict = {}
+    for entry in entries:
+        by_name.setdefault(tenant_name(entry["container"], prefix), []).append(entry["container"])
+    return [f"{' and '.join(containers)} both become tenant {name}: rename one of them (docker rename) or adopt one at a "
+            "time (-e adopt_containers=...)" for name, containers in sorted(by_name.items()) if len(containers) > 1]  # fmt: skip
 
 
 def host_plan(host: str, result: dict, prefix: str) -> dict:
     """Per host: the declarations of the containers that can be adopted, their secrets, and the report."""
     tenants, secrets, held_back = [], {}, []
-    conflicts = result.get("conflicts") or []
-    for entry in result.get("containers") or []:
+    entries = result.get("containers") or []
+    conflicts = list(result.get("conflicts") or []) + name_conflicts(entries, prefix)
+    result = {**result, "conflicts": conflicts}
+    for entry in entries:
         if held_back_entry(entry, conflicts):
             held_back.append(entry)
             continue

@@ -102,8 +102,14 @@ def render_pin_file(pin: Optional[dict], history: list) -> str:
 # ------------------------------------------------------------------ evidence
 
 
-def check_evidence(record_text: str, path: str, digest: str) -> dict:
-    """A summary of a passing test record for exactly ``digest``, or PinError saying why not."""
+NOT_RECORDED = object()  # a pin change whose caller did not say what is pinned now
+
+
+def check_evidence(record_text: str, path: str, digest: str, pinned_now: object = NOT_RECORDED) -> dict:
+    """A summary of a passing test record for exactly ``digest``, or PinError saying why not.
+
+    ``pinned_now``: the digest pinned now (None: nothing yet). A record that says which pin it tested the upgrade
+    from (``from_digest``) must name that one: it proves the upgrade production will take, not another."""
     try:
         record = json.loads(record_text)
     except ValueError as exc:
@@ -113,6 +119,12 @@ def check_evidence(record_text: str, path: str, digest: str) -> dict:
     if record["digest"] != digest:
         raise PinError(
             f"evidence {path} is for {record['digest']}, not {digest}: test this exact digest (deploy.yml -l test) first"
+        )
+    if pinned_now is not NOT_RECORDED and "from_digest" in record and record["from_digest"] != pinned_now:
+        raise PinError(
+            f"evidence {path} tested the upgrade from {record['from_digest'] or 'nothing'}, but production is pinned to "
+            f"{pinned_now or 'nothing'} now: test {digest} again (deploy.yml -l test) so the upgrade it proves is the one "
+            "production will take"
         )
     checks = list(_iter_checks(record))
     failed = [c for c in checks if not c["passed"]]

@@ -54,7 +54,8 @@ bench: lab deps ## benchmarks on the lab, each next to its peer (bench/results.{
 	$(call step,"bench: what an operator feels and its peers")
 	@$(BIN)/python bench/bench.py
 
-docs: venv ## regenerate docs/inventory-reference.md (argument specs) and the step table of docs/recovery.md
+docs: venv ## regenerate the settings' generated parts (_settings.py), docs/inventory-reference.md and docs/recovery.md's step table
+	@$(BIN)/python tools/settings_table.py
 	@$(BIN)/python tools/inventory_reference.py
 	@$(BIN)/python tools/recovery_table.py
 

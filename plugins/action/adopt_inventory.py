@@ -5,16 +5,23 @@
 
 from __future__ import annotations
 
+import io
 import os
 
 import yaml
 from ansible.errors import AnsibleActionFail, AnsibleError
-from ansible.parsing.vault import VaultLib
+from ansible.parsing.vault import VaultHelper, VaultLib
 from ansible.parsing.yaml.dumper import AnsibleDumper
 from ansible.plugins.action import ActionBase
+from ansible.template import is_trusted_as_template
 
-from ansible_collections.pinned.release.plugins.module_utils._journal import write_atomic
-from ansible_collections.pinned.release.plugins.plugin_utils._adopt_inventory import SECRETS_VARIABLE, host_plan
+from ansible_collections.pinned.release.plugins.module_utils._fs import write_atomic
+from ansible_collections.pinned.release.plugins.plugin_utils._adopt_inventory import (
+    SECRETS_VARIABLE,
+    Unsafe,
+    host_plan,
+    literal,
+)
 
 ARGUMENT_SPEC = {
     "results": {"type": "dict", "required": True, "no_log": True},
@@ -29,6 +36,29 @@ HEADER = "# Written by pinned.release adopt.yml from what ran on {host}; see {re
 
 
 HOST_FILE_EXTENSIONS = (".yml", ".yaml", ".json")
+
+
+class AdoptionDumper(type(AnsibleDumper(io.StringIO()))):
+    """Ansible's dumper (vaulted values stay encrypted), writing an ``Unsafe`` value as ``!unsafe``."""
+
+
+AdoptionDumper.add_representer(Unsafe, lambda dumper, value: dumper.represent_scalar("!unsafe", str(value)))
+
+
+def as_read(value: object) -> object:
+    """What a vars file holds, ready to be written back as Ansible read it: a value it never templated (``!unsafe``)
+    stays so; vaulted values stay encrypted."""
+    if isinstance(value, dict):
+        return {key: as_read(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [as_read(item) for item in value]
+    if isinstance(value, str) and VaultHelper.get_ciphertext(value, with_tags=False) is None:
+        return value if is_trusted_as_template(value) else literal(str(value))
+    return value
+
+
+def dump(data: dict, sort_keys: bool = False) -> str:
+    return yaml.dump(data, Dumper=AdoptionDumper, sort_keys=sort_keys, default_flow_style=False)
 
 
 def host_layout(host_vars: str, host: str) -> tuple:
@@ -60,12 +90,27 @@ class ActionModule(ActionBase):
         if not os.path.exists(path):
             return {}
         try:
-            data = self._loader.load_from_file(path, cache="none")
+            data = self._loader.load_from_file(path, cache="none", trusted_as_template=True)
         except AnsibleError as exc:
             raise AnsibleActionFail(
                 f"{path} cannot be read ({exc.message}): fix it, or give its vault secret"
             ) from None
-        return data if isinstance(data, dict) else {}
+        return as_read(data) if isinstance(data, dict) else {}
+
+    @staticmethod
+    def _declared_elsewhere(task_vars: dict, host: str, read: list) -> None:
+        """Refuse when Ansible finds release_tenants for ``host`` outside its host_vars (the hosts file, group_vars):
+        the list adoption writes in host_vars would hide it, and the next deploy would remove those tenants' sites."""
+        hostvars = (task_vars or {}).get("hostvars")
+        raw = hostvars.raw_get(host) if hostvars is not None and host in hostvars else {}
+        if not isinstance(raw, dict) or not raw.get("release_tenants") or read:
+            return
+        raise AnsibleActionFail(
+            f"release_tenants for {host} is declared in the inventory's hosts file or group_vars, not in host_vars/"
+            f"{host}/: adoption would write a list there that hides it (the next deploy would remove those tenants' "
+            f"sites); nothing was written: move that list into host_vars/{host}/release_tenants.yml, then re-run "
+            "with -e adopt_existing=merge"
+        )
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -85,6 +130,9 @@ class ActionModule(ActionBase):
             host_dir, host_file, read = host_layout(os.path.join(args["inventory_dir"], "host_vars"), plan["host"])
             tenants_file = os.path.join(host_dir, "release_tenants.yml")
             secrets_file = os.path.join(host_dir, "adopted_secrets.yml")
+            self._declared_elsewhere(
+                task_vars, plan["host"], [p for p in read if "release_tenants" in self._read_vars(p)]
+            )
             existing = []
             for path in read:
                 found = list(self._read_vars(path).get("release_tenants") or [])
@@ -107,13 +155,11 @@ class ActionModule(ActionBase):
             files.append((os.path.join(args["report_dir"], f"{plan['host']}.md"), plan["report"], 0o644))
             if tenants:
                 merged = [t for t in existing if isinstance(t, dict)] + tenants
-                text = HEADER.format(host=plan["host"], report=files[-1][0]) + yaml.dump(
-                    {"release_tenants": merged}, Dumper=AnsibleDumper, sort_keys=False, default_flow_style=False
-                )
+                text = HEADER.format(host=plan["host"], report=files[-1][0]) + dump({"release_tenants": merged})
                 files.append((tenants_file, text, 0o644))
             if secrets:
                 kept = self._read_vars(secrets_file).get(SECRETS_VARIABLE) or {}
-                clear = yaml.dump({SECRETS_VARIABLE: {**kept, **secrets}}, Dumper=AnsibleDumper, sort_keys=True)
+                clear = dump({SECRETS_VARIABLE: {**kept, **secrets}}, sort_keys=True)
                 if vault is not None:
                     vault_id, secret = vault
                     clear = VaultLib([vault]).encrypt(clear, secret=secret, vault_id=vault_id).decode()

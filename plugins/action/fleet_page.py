@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.pinned.release.plugins.module_utils._files import read_text
 from ansible_collections.pinned.release.plugins.module_utils._journal import JournalError
 from ansible_collections.pinned.release.plugins.module_utils._pins import PinError, load_pin_file
 from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask
@@ -29,16 +30,6 @@ ARGUMENT_SPEC = {
     "pin_file": {"type": "path", "required": True},
     "evidence_dir": {"type": "path", "default": ""},
 }
-
-
-def read_pin(path: str) -> tuple:
-    """(pin or None, history) from the pin file; none yet is no pin."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        text = None
-    return load_pin_file(text, path)
 
 
 class ActionModule(ActionBase):
@@ -67,7 +58,7 @@ class ActionModule(ActionBase):
                 failure = args["failures"].get(host) or (outcome.get("msg") if outcome.get("failed") else None)
                 store_host(store, host, mask.apply(outcome.get("status"), True) if "status" in outcome else None,
                            mask.text(failure) if failure else None, mask.apply(rows, True), observed)  # fmt: skip
-            pin, history = read_pin(args["pin_file"])
+            pin, history = load_pin_file(read_text(args["pin_file"], "pin file"), args["pin_file"])  # none yet: no pin
             hosts = load_hosts(store)
             write_page(page, render(hosts, pin or {}, history, args["evidence_dir"], os.path.dirname(page), now))
         except (OSError, JournalError, PinError) as error:

@@ -11,6 +11,7 @@ result is never failed and never changed.
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 import time
@@ -25,13 +26,11 @@ from ansible_collections.pinned.release.plugins.plugin_utils._controller import 
 from ansible_collections.pinned.release.plugins.plugin_utils._notify import (
     EVENTS,
     compose,
-    email_arguments,
     inventory_secrets,
     one_line,
     parse_targets,
     parse_timeout,
     secret_values,
-    webhook_body,
 )
 
 MAIL_MODULE = "community.general.mail"
@@ -94,10 +93,11 @@ class ActionModule(ActionBase):
             result["would_send"] = [t.name for t in chosen]
             result["warnings"] = warnings
             return result
-        webhooks = [t for t in chosen if t.type != "email"]
-        with ThreadPoolExecutor(max_workers=max(1, len(webhooks))) as pool:
-            pending = {t.name: pool.submit(post, t.url, webhook_body(t, message), t.headers, timeout) for t in webhooks}
-            outcomes = {t.name: self._mail(t, message, timeout, task_vars) for t in chosen if t.type == "email"}
+        mail = functools.partial(self._mail, task_vars=task_vars)
+        side_by_side = [t for t in chosen if t.side_by_side]
+        with ThreadPoolExecutor(max_workers=max(1, len(side_by_side))) as pool:
+            pending = {t.name: pool.submit(t.send, message, timeout, post, mail) for t in side_by_side}
+            outcomes = {t.name: t.send(message, timeout, post, mail) for t in chosen if not t.side_by_side}
             outcomes.update({name: future.result() for name, future in pending.items()})
         for target in chosen:
             why = outcomes[target.name]
@@ -112,11 +112,9 @@ class ActionModule(ActionBase):
         result["warnings"] = warnings
         return result
 
-    def _mail(self, target, message: dict, timeout: int, task_vars: dict) -> str:
+    def _mail(self, arguments: dict, task_vars: dict) -> str:
         try:
-            outcome = self._execute_module(
-                module_name=MAIL_MODULE, module_args=email_arguments(target, message, timeout), task_vars=task_vars
-            )
+            outcome = self._execute_module(module_name=MAIL_MODULE, module_args=arguments, task_vars=task_vars)
         except Exception as error:  # community.general missing, say: a warning, never a failure
             return one_line(error, 200)
         if outcome.get("failed"):

@@ -25,14 +25,15 @@ def _path(digest, evidence_dir):
         raise AnsibleFilterError(f"evidence_path: {exc}") from exc
 
 
-def _record(outcomes, resolved, candidate, operator, now, previous=None):
+def _record(outcomes, resolved, candidate, operator, now, previous=None, from_digest=None):
     if not isinstance(outcomes, dict) or not isinstance(resolved, dict) or "digest" not in resolved:
         raise AnsibleFilterError(
             "evidence_record: expects {host: outcome} and the resolve_digest result of the candidate"
         )
-    return evidence_record(
-        outcomes, resolved, candidate, operator, now, previous if isinstance(previous, dict) else None
-    )
+    if from_digest not in (None, "") and not isinstance(from_digest, str):
+        raise AnsibleFilterError(f"evidence_record: from_digest must be a digest or empty, got {from_digest!r}")
+    return evidence_record(outcomes, resolved, candidate, operator, now, previous if isinstance(previous, dict) else None,
+                           from_digest or None)  # fmt: skip
 
 
 def _gate(digest, evidence_dir):

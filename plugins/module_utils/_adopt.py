@@ -13,19 +13,22 @@ import re
 from typing import Optional
 
 # Env names whose values are secrets (fnmatch, case-insensitive); overridable.
-SECRET_ENV_PATTERNS = ("*KEY*", "*SECRET*", "*PASSWORD*", "*PASSWD*", "*TOKEN*", "*CREDENTIAL*")
+SECRET_ENV_PATTERNS = ("*KEY*", "*SECRET*", "*PASSWORD*", "*PASSWD*", "*TOKEN*", "*CREDENTIAL*", "*_AUTH", "*_AUTH_*",
+                       "*AUTHORIZATION*")  # fmt: skip
+# A value that carries a password whatever its name: a URL with one in its userinfo (DATABASE_URL, REDIS_URL, ...).
+PASSWORD_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#@\s:]*:[^/?#@\s]+@")
 
 
 def split_env(container_env: list, image_env: list, secret_patterns: tuple = SECRET_ENV_PATTERNS) -> tuple:
     """``(plain, secret)``: the variables the container was started with (the image's own defaults left out),
-    split by name."""
+    split by name, and by value: a URL holding a password is a secret under any name."""
     defaults = set(image_env or [])
     plain, secret = {}, {}
     for entry in container_env or []:
         if entry in defaults or "=" not in entry:
             continue
         name, value = entry.split("=", 1)
-        if any(fnmatch.fnmatchcase(name.upper(), pattern.upper()) for pattern in secret_patterns):
+        if PASSWORD_IN_URL.search(value) or any(fnmatch.fnmatchcase(name.upper(), p.upper()) for p in secret_patterns):
             secret[name] = value
         else:
             plain[name] = value
@@ -79,33 +82,48 @@ def _server_blocks(text: str) -> list:
     return blocks
 
 
+LISTEN_TLS = re.compile(r"(?:^|[\s;{])listen\s+[^;]*\b(?:ssl|443)\b[^;]*;")
+TLS_FILE = re.compile(r"(?:^|[\s;{])(ssl_certificate|ssl_certificate_key)\s+([^;\s]+)\s*;")
+
+
 def _proxies(sites: dict):
-    """``(path, server names, local ports)`` of each server block that proxies to a local port."""
+    """``(path, server names, local ports, block)`` of each server block that proxies to a local port."""
     for path, text in sorted(sites.items()):
         for block in _server_blocks(text):
             names = [n for m in SERVER_NAME.findall(block) for n in m.split() if n not in ("_", '""', "localhost")]
             ports = {int(p) for p in PROXY_PASS.findall(block)}
             if ports:
-                yield path, names, ports
+                yield path, names, ports, block
 
 
 def _per_port(sites: dict, values) -> dict:
-    """``{port: sorted values}`` over the server blocks proxying to a local port; ``values(path, names)``."""
+    """``{port: sorted values}`` over the server blocks proxying to a local port; ``values(path, names, block)``."""
     by_port: dict = {}
-    for path, names, ports in _proxies(sites):
+    for path, names, ports, block in _proxies(sites):
         for port in ports:
-            by_port.setdefault(port, set()).update(values(path, names))
+            by_port.setdefault(port, set()).update(values(path, names, block))
     return {port: sorted(found) for port, found in by_port.items()}
 
 
 def nginx_domains(sites: dict) -> dict:
     """``{port: sorted domains}``: the ``server_name`` of each server block whose ``proxy_pass`` reaches a local port."""
-    return _per_port(sites, lambda _path, names: names)
+    return _per_port(sites, lambda _path, names, _block: names)
 
 
 def nginx_sites(sites: dict) -> dict:
     """``{port: sorted site files}``: the files whose server blocks proxy to a local port."""
-    return _per_port(sites, lambda path, _names: [path])
+    return _per_port(sites, lambda path, _names, _block: [path])
+
+
+def nginx_tls(sites: dict) -> dict:
+    """``{port: sorted (directive, path)}`` of the server blocks proxying to a local port over HTTPS; a block that
+    listens for TLS without naming its files (they come from an include) gives ``("ssl", "")``."""
+
+    def tls(_path, _names, block) -> list:
+        files = TLS_FILE.findall(block)
+        return files or ([("ssl", "")] if LISTEN_TLS.search(block) else [])
+
+    return {port: found for port, found in _per_port(sites, tls).items() if found}
 
 
 def repository_of(reference: str) -> str:
@@ -116,12 +134,14 @@ def repository_of(reference: str) -> str:
 
 
 def adoption_entry(container: dict, image: Optional[dict], repository: str, settings: dict, domains_by_port: dict,
-                   key_from_file: Optional[str], sites_by_port: Optional[dict] = None) -> dict:  # fmt: skip
+                   key_from_file: Optional[str], sites_by_port: Optional[dict] = None,
+                   tls_by_port: Optional[dict] = None) -> dict:  # fmt: skip
     """What a hand-started container runs, as a tenant declaration plus what is uncertain about it.
 
     ``container``/``image``: ``docker inspect`` of both. ``settings``: ``data_path``, ``container_port``,
     ``secret_key_env``, ``secret_patterns``. ``key_from_file``: the generated key read inside the container.
-    ``sites_by_port``: the hand-written nginx site files per local port (``nginx_sites``).
+    ``sites_by_port``: the hand-written nginx site files per local port (``nginx_sites``); ``tls_by_port``: their
+    certificate files (``nginx_tls``), carried over to the tenant.
     """
     config, host_config, state = (
         container.get("Config") or {},
@@ -160,6 +180,16 @@ def adoption_entry(container: dict, image: Optional[dict], repository: str, sett
         problems.append(f"publishes no port for {settings['container_port']}: say which port it should get")
     if not domains:
         problems.append("no nginx server_name proxies to its port: give it a domain")
+    elif len(domains) > 1:
+        problems.append(f"its nginx site serves {len(domains)} names ({', '.join(domains)}) and a tenant has one domain: "
+                        "keep one server_name in the site (redirect the others in a site of your own), then re-run")  # fmt: skip
+    tls_files = dict(sorted({pair for p in ports for pair in (tls_by_port or {}).get(p["host_port"], [])}))
+    tls = None
+    if tls_files.get("ssl_certificate") and tls_files.get("ssl_certificate_key"):
+        tls = {"cert": tls_files["ssl_certificate"], "key": tls_files["ssl_certificate_key"]}
+    elif tls_files:
+        problems.append("its nginx site serves HTTPS but does not name both its ssl_certificate and "
+                        "ssl_certificate_key itself (an include?): write them into the site, then re-run")  # fmt: skip
     if not runs_as.count("@"):
         changes.append(
             f"runs by tag ({runs_as}): pinned to its digest {digests[0].split('@', 1)[1] if digests else '?'}"
@@ -180,6 +210,7 @@ def adoption_entry(container: dict, image: Optional[dict], repository: str, sett
         "ports": ports,
         "domains": domains,
         "sites": site_files,
+        "tls": tls,
         "restart_policy": (host_config.get("RestartPolicy") or {}).get("Name") or "no",
         "memory": f"{memory // (1024 * 1024)}m" if memory else None,
         "problems": problems,

@@ -243,6 +243,17 @@ def _fill(value: object, variables: dict, missing: set) -> object:
     return value
 
 
+def tenant_address(port: int, domain: str, tls: bool, nginx_ports: Optional[tuple]) -> tuple:
+    """``(base URL, TLS server name)`` that reaches a tenant from its own host: its published port without nginx
+    (``nginx_ports`` None), else nginx's HTTPS port (``nginx_ports``: http, https) for a tenant with TLS, its
+    domain as the server name, else nginx's HTTP port."""
+    if nginx_ports is None:
+        return f"http://127.0.0.1:{port}", None
+    if tls:
+        return f"https://127.0.0.1:{nginx_ports[1]}", domain
+    return f"http://127.0.0.1:{nginx_ports[0]}", None
+
+
 def run_checks(checks: list, base_url: str, host_header: Optional[str] = None, server_name: Optional[str] = None,
                variables: Optional[dict] = None, send: Callable = request) -> tuple:  # fmt: skip
     """Run enabled checks in order; returns (outcomes, variables including the saved ones).

@@ -17,9 +17,9 @@ from ansible_collections.pinned.release.plugins.module_utils._reference import (
     parse_pinned_reference,
     parse_reference,
 )
+from ansible_collections.pinned.release.plugins.module_utils._secrets import SECRET_MASK
 
 HEALTH_CHOICES = ("healthy", "running", "any")
-SECRET_MASK = "********"  # noqa: S105 - the mask shown instead of a secret
 EXPECTATION_KEYS = {
     "name",
     "image",
@@ -304,12 +304,6 @@ def secret_values(expectations: list, facts_by_name: dict) -> set:
             if facts:
                 values.add(facts["env"].get(key))
     return {v for v in values if v}
-
-
-def safe_log_lines(text: str, secrets: set, limit: int = 20) -> list:
-    """The last ``limit`` log lines, without any line that contains a secret value."""
-    lines = [line for line in text.splitlines() if not any(secret in line for secret in secrets)]
-    return lines[-limit:]
 
 
 def drift_message(entries: list, unexpected: list) -> str:

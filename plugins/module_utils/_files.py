@@ -6,12 +6,12 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
-import tempfile
 import time
 from typing import Iterator, Optional
+
+from ansible_collections.pinned.release.plugins.module_utils._fs import lock_exclusively, replace_with, write_temp
 
 DEFAULT_MODE = 0o644
 
@@ -30,17 +30,10 @@ def exclusive_lock(path: str, timeout: float = 30.0) -> Iterator[None]:
     except OSError as exc:
         raise FileChangeError(f"cannot create lock file {path}: {exc.strerror}") from exc
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError as exc:
-                if time.monotonic() >= deadline:
-                    raise FileChangeError(
-                        f"{path} is locked by another run (a concurrent promotion?) for over {timeout:g} s: wait for it to finish"
-                    ) from exc
-                time.sleep(0.1)
+        if not lock_exclusively(handle.fileno(), time.monotonic() + timeout):
+            raise FileChangeError(
+                f"{path} is locked by another run (a concurrent promotion?) for over {timeout:g} s: wait for it to finish"
+            )
         yield
     finally:
         handle.close()
@@ -60,24 +53,12 @@ def read_text(path: str, what: str = "file") -> Optional[str]:
 
 
 def _write_temp(path: str, content: str) -> str:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    """A temporary file with ``content`` beside ``path``, with the mode ``path`` has (a new file: DEFAULT_MODE)."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            mode = os.stat(path).st_mode & 0o7777
-        except FileNotFoundError:
-            mode = DEFAULT_MODE
-        os.chmod(temp, mode)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    return temp
+        mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = DEFAULT_MODE
+    return write_temp(path, content, mode)
 
 
 def backup_path(path: str, stamp: str) -> str:
@@ -115,7 +96,7 @@ def write_together(changes: dict, backup_stamp: Optional[str] = None) -> list:
     replaced: list = []
     try:
         for path, temp in temps.items():
-            os.replace(temp, path)
+            replace_with(temp, path)
             replaced.append(path)
     except OSError as exc:
         for path in replaced:
@@ -124,7 +105,7 @@ def write_together(changes: dict, backup_stamp: Optional[str] = None) -> list:
                 if old is None:
                     os.unlink(path)
                 else:
-                    os.replace(_write_temp(path, old), path)
+                    replace_with(_write_temp(path, old), path)
         for temp in temps.values():
             with contextlib.suppress(OSError):
                 os.unlink(temp)

@@ -5,11 +5,11 @@
 
 (The per-tenant journal of a move is typed: ``_rollout_record``.)
 
-Every file here is written atomically (a temporary file, fsync, rename, fsync of the folder), so a
-crash at any instant leaves either the old or the new content, never half of one.
+Every state file here is written atomically (``_fs.write_atomic``), so a crash at any instant leaves either
+the old or the new content, never half of one.
 
-The lock is a file held with ``flock`` by the process running the transaction: the kernel drops the
-``flock`` when that process dies (killed, crashed, host rebooted), so a lock file whose ``flock`` can be
+The lock is a file held with ``flock`` (``_fs.lock_exclusively``) by the process running the transaction: the
+kernel drops the ``flock`` when that process dies, so a lock file whose ``flock`` can be
 taken but that still names a run was left by a run that is gone. Such a lock is only taken over when the
 caller says so (that run's id, or ``stale`` for a lock older than the documented age).
 """
@@ -17,13 +17,12 @@ caller says so (that run's id, or ``stale`` for a lock older than the documented
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import os
-import tempfile
 import time
 from typing import Optional
+
+from ansible_collections.pinned.release.plugins.module_utils._fs import fsync_dir, lock_exclusively, write_atomic
 
 JOURNAL_MODE = 0o600
 # A check-mode look holds the flock for an instant: a deploy starting then waits this long before it says "busy".
@@ -41,34 +40,6 @@ class LockBusy(Exception):
         super().__init__(holder.get("run_id", "?"))
         self.holder = holder
         self.live = live
-
-
-def fsync_dir(path: str) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def write_atomic(path: str, content: str, mode: int = JOURNAL_MODE) -> None:
-    """Replace ``path`` with ``content`` atomically, with ``mode``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    fsync_dir(directory)
 
 
 def write_json(path: str, data: dict, mode: int = JOURNAL_MODE) -> None:
@@ -134,20 +105,13 @@ class HostLock:
         self.holder: dict = {}
 
     def _open_locked(self, blocking_until: Optional[float]) -> tuple:
-        """(fd, content) with the flock held, or raise LockBusy/OSError. Re-opens if the file was replaced."""
+        """(fd, content) with the flock held, or raise LockBusy/OSError. Re-opens if the file was replaced.
+        ``blocking_until``: a ``time.monotonic()`` to wait until for a live holder (None: do not wait)."""
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                while True:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except OSError as exc:
-                        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                            raise
-                        if blocking_until is None or time.time() >= blocking_until:
-                            raise LockBusy(_parse_holder(self._read(fd)), live=True) from None
-                        time.sleep(0.2)
+                if not lock_exclusively(fd, blocking_until):
+                    raise LockBusy(_parse_holder(self._read(fd)), live=True)
                 # The holder may have removed the file while we waited: then lock the new one.
                 try:
                     same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
@@ -188,11 +152,11 @@ class HostLock:
         """
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), mode=0o700, exist_ok=True)
         try:
-            fd, content = self._open_locked(time.time() + LOCK_GRACE_SECONDS)
+            fd, content = self._open_locked(time.monotonic() + LOCK_GRACE_SECONDS)
         except LockBusy as busy:
             if not wait_for_run or busy.holder.get("run_id") != wait_for_run:
                 raise
-            fd, content = self._open_locked(time.time() + wait_seconds)
+            fd, content = self._open_locked(time.monotonic() + wait_seconds)
         left = _parse_holder(content)
         if left and left.get("run_id") != holder.get("run_id"):
             if may_take_over is None or not may_take_over(left):

@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Optional
 
-from ansible_collections.pinned.release.plugins.module_utils._journal import fsync_dir, write_atomic
+from ansible_collections.pinned.release.plugins.module_utils._fs import fsync_dir, write_atomic
 
 PREFIX = "pinned-release-"
 COMMON_NAME = "common"  # a tenant cannot be called this: its site would be the shared file

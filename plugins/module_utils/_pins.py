@@ -17,6 +17,7 @@ try:
 except ImportError:  # pragma: no cover - ansible-core requires PyYAML
     HAS_YAML = False
 
+from ansible_collections.pinned.release.plugins.module_utils._format import markdown_cell, short_digest
 from ansible_collections.pinned.release.plugins.module_utils._reference import (
     DOCKER_HUB,
     ImageReference,
@@ -101,8 +102,14 @@ def render_pin_file(pin: Optional[dict], history: list) -> str:
 # ------------------------------------------------------------------ evidence
 
 
-def check_evidence(record_text: str, path: str, digest: str) -> dict:
-    """A summary of a passing test record for exactly ``digest``, or PinError saying why not."""
+NOT_RECORDED = object()  # a pin change whose caller did not say what is pinned now
+
+
+def check_evidence(record_text: str, path: str, digest: str, pinned_now: object = NOT_RECORDED) -> dict:
+    """A summary of a passing test record for exactly ``digest``, or PinError saying why not.
+
+    ``pinned_now``: the digest pinned now (None: nothing yet). A record that says which pin it tested the upgrade
+    from (``from_digest``) must name that one: it proves the upgrade production will take, not another."""
     try:
         record = json.loads(record_text)
     except ValueError as exc:
@@ -112,6 +119,12 @@ def check_evidence(record_text: str, path: str, digest: str) -> dict:
     if record["digest"] != digest:
         raise PinError(
             f"evidence {path} is for {record['digest']}, not {digest}: test this exact digest (deploy.yml -l test) first"
+        )
+    if pinned_now is not NOT_RECORDED and "from_digest" in record and record["from_digest"] != pinned_now:
+        raise PinError(
+            f"evidence {path} tested the upgrade from {record['from_digest'] or 'nothing'}, but production is pinned to "
+            f"{pinned_now or 'nothing'} now: test {digest} again (deploy.yml -l test) so the upgrade it proves is the one "
+            "production will take"
         )
     checks = list(_iter_checks(record))
     failed = [c for c in checks if not c["passed"]]
@@ -242,10 +255,10 @@ def render_markdown(pin: Optional[dict], history: list) -> str:
             "|---|---|",
             f"| Image | `{pin['image']}` |",
             f"| Digest | `{pin['digest']}` |",
-            f"| Tag | {_cell(pin.get('tag') or '-')} |",
-            f"| Pinned at | {_cell(pin.get('pinned_at'))} |",
-            f"| Reason | {_cell(pin.get('reason'))} |",
-            f"| Test evidence | {_cell(test)} |",
+            f"| Tag | {markdown_cell(pin.get('tag'))} |",
+            f"| Pinned at | {markdown_cell(pin.get('pinned_at'))} |",
+            f"| Reason | {markdown_cell(pin.get('reason'))} |",
+            f"| Test evidence | {markdown_cell(test)} |",
             "",
         ]
     lines += ["## History", "", "Newest first. Roll back to an entry with `playbooks/rollback.yml`.", ""]
@@ -254,21 +267,13 @@ def render_markdown(pin: Optional[dict], history: list) -> str:
         for entry in history:
             notes = "forced" if entry.get("forced") else ""
             lines.append(
-                f"| `{_short_digest(entry['digest'])}` | {_cell(entry.get('tag') or '-')} | {_cell(entry.get('pinned_at'))} "
-                f"| {_cell(entry.get('unpinned_at'))} | {_cell(entry.get('reason'))} | {notes} |"
+                f"| `{short_digest(entry['digest'])}` | {markdown_cell(entry.get('tag'))} "
+                f"| {markdown_cell(entry.get('pinned_at'))} | {markdown_cell(entry.get('unpinned_at'))} "
+                f"| {markdown_cell(entry.get('reason'))} | {notes} |"
             )
     else:
         lines.append("No earlier pins.")
     return "\n".join(lines) + "\n"
-
-
-def _cell(value: object) -> str:
-    return str(value if value is not None else "-").replace("|", "\\|").replace("\n", " ")
-
-
-def _short_digest(digest: str) -> str:
-    algorithm, _sep, hexpart = digest.partition(":")
-    return f"{algorithm}:{hexpart[:12]}"
 
 
 # ------------------------------------------------------------------ legacy text rewrites

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from ansible_collections.pinned.release.plugins.module_utils._checks import dig, run_checks
+from ansible_collections.pinned.release.plugins.module_utils._checks import dig, run_checks, tenant_address
 from ansible_collections.pinned.release.plugins.module_utils._engine import EngineCallError
 from ansible_collections.pinned.release.plugins.module_utils._http import request
 
@@ -178,11 +178,6 @@ class Readiness:
         """The smoke checks of one tenant, through nginx when it is in front (``nginx_ports``: http, https)."""
         if not checks:
             return []
-        if nginx_ports is None:
-            base, server_name = f"http://127.0.0.1:{port}", None
-        elif tls:
-            base, server_name = f"https://127.0.0.1:{nginx_ports[1]}", domain
-        else:
-            base, server_name = f"http://127.0.0.1:{nginx_ports[0]}", None
+        base, server_name = tenant_address(port, domain, tls, nginx_ports)
         outcomes, _values = run_checks(checks, base, host_header=domain, server_name=server_name, send=self.send)
         return outcomes

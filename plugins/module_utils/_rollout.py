@@ -23,6 +23,7 @@ import time
 from typing import Callable, Optional
 
 from ansible_collections.pinned.release.plugins.module_utils._engine import EngineCallError
+from ansible_collections.pinned.release.plugins.module_utils._format import short_digest
 from ansible_collections.pinned.release.plugins.module_utils._http import request
 from ansible_collections.pinned.release.plugins.module_utils._nginx import Nginx, NginxError
 from ansible_collections.pinned.release.plugins.module_utils._readiness import AppHealth, Readiness
@@ -51,6 +52,7 @@ from ansible_collections.pinned.release.plugins.module_utils._rollout_steps impo
     Recovery,
     rule_for,
 )
+from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask
 from ansible_collections.pinned.release.plugins.module_utils._snapshots import TenantData
 from ansible_collections.pinned.release.plugins.module_utils._tenants import MANAGED_LABEL, TENANT_LABEL
 
@@ -61,14 +63,14 @@ class Rollout:
     def __init__(self, engine, specs: list, app: dict, settings: Settings, run: dict, journal: MoveJournal,
                  nginx: Optional[Nginx], send: Callable = request, audit: Callable = lambda record: None,
                  clock: Callable = time.time, sleep: Callable = time.sleep,
-                 failpoint: Optional[Callable] = None, mask: Callable = lambda text: text) -> None:  # fmt: skip
+                 failpoint: Optional[Callable] = None, mask: Optional[SecretMask] = None) -> None:  # fmt: skip
         self.engine = engine
         self.specs = specs
         self.settings = settings
         self.run = run
         self.journal = journal
         self.clock = clock
-        self.mask = mask
+        self.mask = mask or SecretMask()
         self.checkpoints = Checkpoints(journal, failpoint)
         health = AppHealth(
             settings.health_path, dict(settings.health_json), settings.version_path, settings.version_key
@@ -82,7 +84,7 @@ class Rollout:
         self.report = Report(run, clock, audit)
         self.planner = Planner(engine, specs, app, settings, self.readiness, self.sites, journal, self.expected_version)
         self.moves = MoveSteps(engine, settings, run, journal, self.checkpoints, self.containers, self.data, self.sites,
-                               self.readiness, self.report, self.expected_version, clock, mask)  # fmt: skip
+                               self.readiness, self.report, self.expected_version, clock, self.mask)  # fmt: skip
         self._versions: dict = {}
         self._unchanged: dict = {}  # tenant -> facts this run looked at and left as they were
 
@@ -268,7 +270,7 @@ class Rollout:
             try:
                 outcome = self._recover(rec, spec, rule_for(step).if_interrupted)
             except (EngineCallError, RolloutError, OSError) as exc:
-                outcome = f"could not recover ({self.mask(str(exc))}): its journal is kept for the next run"
+                outcome = f"could not recover ({self.mask.text(str(exc))}): its journal is kept for the next run"
             entry = {"tenant": tenant, "run_id": rec.run_id, "step": step, "outcome": outcome}
             if rec.writes_aside is not None:
                 entry["writes_set_aside"] = {"aside": rec.writes_aside.aside, "since": rec.writes_aside.since,
@@ -290,7 +292,7 @@ class Rollout:
             self.report.audit(rec.tenant, "recovered: commit finished", rec)
             return "finished the interrupted commit"
         if recovery is Recovery.JUDGE and self._judge_now(rec, spec):
-            return f"the new version ({rec.target_digest[:19]}) was running, ready and passed its checks: committed, with what users wrote on it"
+            return f"the new version ({short_digest(rec.target_digest)}) was running, ready and passed its checks: committed, with what users wrote on it"
         self.moves.put_back(rec)
         self.report.audit(rec.tenant, f"recovered: put back (interrupted at {step})", rec)
         return f"put back (interrupted at {step}): {rec.standing}"

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ansible_collections.pinned.release.plugins.module_utils._rollout_record import MoveRecord
+from ansible_collections.pinned.release.plugins.module_utils._settings import default
 from ansible_collections.pinned.release.plugins.module_utils._snapshots import TenantData
 
 NEXT_SUFFIX = ".pinned-next"
@@ -25,21 +26,18 @@ class SimulatedCrash(BaseException):  # it stands for a process dying, not an er
 
 @dataclass
 class Settings:
-    batch_size: int = 1
-    health_timeout: float = 120.0
-    snapshot_keep: int = 5
-    aside_keep: int = 2
+    """What one run works with: the declared settings (their defaults from _settings.py), the app profile's parts."""
+
+    batch_size: int = default("batch_size")
+    health_timeout: float = float(default("health_timeout"))
+    snapshot_keep: int = default("snapshot_keep")
+    aside_keep: int = default("aside_keep")
     protect_digests: tuple = ()
-    restore_data_on_failure: bool = True
-    # current: run on the data as it is; auto: restore the data from before the tenant last left the target when
-    # it is on the version that snapshot was taken for (an emergency rollback), else try the current data and
-    # restore if the target fails on it; restore: restore that data first.
-    data_mode: str = "current"
+    restore_data_on_failure: bool = default("restore_data_on_failure")
+    data_mode: str = default("data_mode")  # data_mode and failure_scope: what each choice means is in _settings.py
     restore_snapshots: dict = field(default_factory=dict)
-    remove_undeclared: bool = False
-    # batch: a failure puts the tenant's whole batch back and the run stops there (a rollout);
-    # tenant: only the failing tenant is put back, the others go on (a rollback: never back to what is rolled away from)
-    failure_scope: str = "batch"
+    remove_undeclared: bool = default("remove_undeclared")
+    failure_scope: str = default("failure_scope")
     smoke_checks: list = field(default_factory=list)
     health_path: Optional[str] = "/health"
     health_json: dict = field(default_factory=dict)
@@ -47,11 +45,11 @@ class Settings:
     version_key: str = "version"
     version_label: Optional[str] = None
     snapshot_exclude: tuple = ()
-    nginx_enabled: bool = True
-    nginx_http_port: int = 80
-    nginx_https_port: int = 443
-    nginx_default_server: bool = True
-    log_lines: int = 20
+    nginx_enabled: bool = default("nginx.enabled")
+    nginx_http_port: int = default("nginx.http_port")
+    nginx_https_port: int = default("nginx.https_port")
+    nginx_default_server: bool = default("nginx.default_server")
+    log_lines: int = default("log_lines")
 
 
 @dataclass

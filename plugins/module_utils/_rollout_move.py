@@ -13,7 +13,8 @@ import os
 from typing import Callable, Optional
 
 from ansible_collections.pinned.release.plugins.module_utils._engine import EngineCallError, container_config
-from ansible_collections.pinned.release.plugins.module_utils._journal import write_atomic
+from ansible_collections.pinned.release.plugins.module_utils._format import short_digest
+from ansible_collections.pinned.release.plugins.module_utils._fs import write_atomic
 from ansible_collections.pinned.release.plugins.module_utils._nginx import NginxError, site_file
 from ansible_collections.pinned.release.plugins.module_utils._readiness import Probe, Readiness
 from ansible_collections.pinned.release.plugins.module_utils._rollout_containers import Containers
@@ -37,6 +38,7 @@ from ansible_collections.pinned.release.plugins.module_utils._rollout_record imp
 from ansible_collections.pinned.release.plugins.module_utils._rollout_report import Report
 from ansible_collections.pinned.release.plugins.module_utils._rollout_sites import Sites
 from ansible_collections.pinned.release.plugins.module_utils._rollout_steps import Step, Undo, undo_plan
+from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask
 from ansible_collections.pinned.release.plugins.module_utils._tenants import TENANT_LABEL
 
 
@@ -45,7 +47,7 @@ class MoveSteps:
 
     def __init__(self, engine, settings: Settings, run: dict, journal: MoveJournal, checkpoints: Checkpoints,
                  containers: Containers, data: DataSteps, sites: Sites, readiness: Readiness, report: Report,
-                 expected_version: Callable, clock: Callable, mask: Callable) -> None:  # fmt: skip
+                 expected_version: Callable, clock: Callable, mask: SecretMask) -> None:  # fmt: skip
         self.engine = engine
         self.settings = settings
         self.run = run
@@ -81,7 +83,7 @@ class MoveSteps:
                     step(active)  # the batch together: one wait, one nginx change
                 except Exception as exc:  # an engine or file error here fails the batch's moves, never the run
                     for move in active:
-                        move.failure = move.failure or f"verifying it failed: {self.mask(str(exc))}"
+                        move.failure = move.failure or f"verifying it failed: {self.mask.text(str(exc))}"
             else:
                 self.each(step, active)
             failed = [m for m in active if m.failure]
@@ -108,7 +110,7 @@ class MoveSteps:
                 function(move)
             except Exception as exc:  # every engine, file or nginx error is this tenant's failure, said in one line
                 move.failure = move.failure or (str(exc) if isinstance(exc, (RolloutError, EngineCallError))
-                                                else f"unexpected error: {self.mask(str(exc))}")  # fmt: skip
+                                                else f"unexpected error: {self.mask.text(str(exc))}")  # fmt: skip
             finally:
                 move.timings[f"{step}_s"] = round(self.clock() - begin, 3)  # where the seconds go (make bench)
 
@@ -261,8 +263,7 @@ class MoveSteps:
 
     def _logs(self, container: str) -> list:
         """The failed container's last log lines (without a line holding a secret), for the result."""
-        raw = self.engine.logs(container, self.settings.log_lines * 3)
-        return [line for line in raw.splitlines() if self.mask(line) == line][-self.settings.log_lines :]
+        return self.mask.lines(self.engine.logs(container, self.settings.log_lines * 3), self.settings.log_lines)
 
     # ------------------------------------------------------------------ commit
     def commit(self, move: Move, audit_result: str = "ok", declared: bool = True) -> None:
@@ -279,7 +280,7 @@ class MoveSteps:
                 except (EngineCallError, OSError) as exc:  # each part runs: a journal that cannot be written included
                     problems.append(str(exc))
             if problems:
-                self.report.warnings.append(f"{rec.tenant}: runs {rec.target_image.rsplit('@', 1)[-1][:19]}, but "
+                self.report.warnings.append(f"{rec.tenant}: runs {short_digest(rec.target_image)}, but "
                                             f"finishing its commit failed ({'; '.join(problems)}): the next run "
                                             "finishes it")  # fmt: skip
             else:
@@ -347,12 +348,15 @@ class MoveSteps:
                 undo[step](rec)
                 rec.put_back.done.append(step.value)
             except Exception as exc:  # every put-back step runs; what failed is reported
-                rec.put_back.errors.append(f"{step.value}: {self.mask(str(exc))}")
+                rec.put_back.errors.append(f"{step.value}: {self.mask.text(str(exc))}")
             self._journaled(rec, lambda label=f"putback.{step.value}": self.checkpoints.mark(rec, label))
         try:
             rec.standing, healthy = self._standing(rec)
         except Exception as exc:  # looking at it failed: say so, the put-back itself is what it is
-            rec.standing, healthy = f"unknown: looking at its container failed ({self.mask(str(exc))}); re-run", False
+            rec.standing, healthy = (
+                f"unknown: looking at its container failed ({self.mask.text(str(exc))}); re-run",
+                False,
+            )
         self._journaled(rec, lambda: self.checkpoints.mark(rec, "putback.standing"))
         # A put-back step that failed (or a journal write) is tried again by the next run, which finds the journal.
         if not rec.put_back.errors:

@@ -13,6 +13,7 @@ import os
 from typing import Callable, Optional
 
 from ansible_collections.pinned.release.plugins.module_utils._drift import compare, parse_expectation
+from ansible_collections.pinned.release.plugins.module_utils._format import short_digest
 from ansible_collections.pinned.release.plugins.module_utils._readiness import Probe, Readiness
 from ansible_collections.pinned.release.plugins.module_utils._reference import parse_pinned_reference
 from ansible_collections.pinned.release.plugins.module_utils._rollout_model import (
@@ -232,7 +233,7 @@ class Planner:
             if self.settings.data_mode == "restore":
                 if meta is None:
                     raise RolloutError(
-                        f"{spec['name']}: no snapshot taken when it left {spec['digest'][:19]}, so its data from "
+                        f"{spec['name']}: no snapshot taken when it left {short_digest(spec['digest'])}, so its data from "
                         "then cannot be restored: restore one by hand (docs/recovery.md) or roll back on the current data"
                     )
                 first[spec["name"]] = meta

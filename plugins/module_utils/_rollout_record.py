@@ -19,12 +19,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ansible_collections.pinned.release.plugins.module_utils._journal import (
-    JournalError,
-    fsync_dir,
-    read_json,
-    write_json,
-)
+from ansible_collections.pinned.release.plugins.module_utils._fs import fsync_dir
+from ansible_collections.pinned.release.plugins.module_utils._journal import JournalError, read_json, write_json
 
 SCHEMA = 2
 

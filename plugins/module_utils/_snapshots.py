@@ -12,8 +12,8 @@ Layout under a tenant folder (``<data_root>/<tenant>``)::
     data.replaced-<stamp>/             data replaced by a restore (a rollback across a migration)
     data.<kind>-<stamp>.json           what an aside holds, and which snapshot has the same bytes
 
-A snapshot is written to ``.tmp`` and renamed, its metadata atomically, so an archive without ``.tmp`` is
-whole. A restore extracts into ``data.restoring-<stamp>`` and renames it to ``data`` only once complete,
+A snapshot and its metadata are written atomically (``_fs.write_atomic``: a ``.tmp`` file renamed), so an archive
+without ``.tmp`` is whole. A restore extracts into ``data.restoring-<stamp>`` and renames it to ``data`` only once complete,
 so a crash never leaves half-restored data where the app would start on it. Owners (numeric), modes, times and
 extended attributes (SELinux labels included) of every file and of the data folder itself are kept.
 
@@ -30,13 +30,10 @@ import secrets
 import shutil
 import tarfile
 import time
-from typing import Optional
+from typing import BinaryIO, Optional
 
-from ansible_collections.pinned.release.plugins.module_utils._journal import (
-    fsync_dir,
-    read_json,
-    write_json,
-)
+from ansible_collections.pinned.release.plugins.module_utils._fs import fsync_dir, write_atomic
+from ansible_collections.pinned.release.plugins.module_utils._journal import read_json, write_json
 
 SNAPSHOT_SUFFIX = ".tar.gz"
 MIN_KEEP = 2
@@ -164,7 +161,6 @@ class TenantData:
         os.makedirs(self.snapshot_dir, mode=0o750, exist_ok=True)
         now = time.time() if now is None else now
         path = os.path.join(self.snapshot_dir, f"{stamp(now)}-{self.tenant}{SNAPSHOT_SUFFIX}")
-        temp = path + ".tmp"
         excludes = tuple(f"data/{e}" for e in self.excludes)
         data_bytes = 0
 
@@ -177,23 +173,18 @@ class TenantData:
             data_bytes += info.size
             return info
 
+        def archive_into(raw: BinaryIO) -> None:
+            with tarfile.open(fileobj=raw, mode="w:gz", compresslevel=1, format=tarfile.PAX_FORMAT) as archive:
+                if os.path.isdir(self.data_dir):
+                    archive.add(self.data_dir, arcname="data", filter=member)
+                else:
+                    info = tarfile.TarInfo("data")
+                    info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, int(now)
+                    archive.addfile(info)
+
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as raw:
-                with tarfile.open(fileobj=raw, mode="w:gz", compresslevel=1, format=tarfile.PAX_FORMAT) as archive:
-                    if os.path.isdir(self.data_dir):
-                        archive.add(self.data_dir, arcname="data", filter=member)
-                    else:
-                        info = tarfile.TarInfo("data")
-                        info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, int(now)
-                        archive.addfile(info)
-                raw.flush()
-                os.fsync(raw.fileno())
-            os.replace(temp, path)
-            fsync_dir(self.snapshot_dir)
+            write_atomic(path, archive_into, 0o600)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
             raise SnapshotError(
                 f"snapshot of {self.tenant}'s data to {self.snapshot_dir} failed: {exc.strerror or exc}"
             ) from exc

@@ -9,6 +9,7 @@ rules that decide what a tenant's container is live here once.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Optional
 
@@ -18,11 +19,14 @@ from ansible_collections.pinned.release.plugins.module_utils._reference import (
     ImageReferenceError,
     parse_pinned_reference,
 )
+from ansible_collections.pinned.release.plugins.module_utils._settings import display_name, limit_problems
 
-TENANT_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$")
+# Adoption cuts a container name to a tenant name this long.
+TENANT_NAME_MAX = 42
+TENANT_NAME_RE = re.compile(rf"^[a-z0-9]([a-z0-9-]{{0,{TENANT_NAME_MAX - 2}}}[a-z0-9])?$")
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-CONTAINER_PREFIX_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+CONTAINER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 MEMORY_RE = re.compile(r"^[0-9]+[bkmgBKMG]?$")
 MEMORY_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 # Names the transaction itself uses for files beside the tenants' own.
@@ -33,7 +37,6 @@ MANAGED_LABEL = "pinned.release.managed"
 TENANT_LABEL = "pinned.release.tenant"
 DIGEST_LABEL = "pinned.release.digest"
 TENANT_KEYS = {"name", "domain", "port", "env", "secrets", "memory", "tls_cert", "tls_key", "image", "adopt_from"}
-CONTAINER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 APP_REQUIRED = ("container_prefix", "container_port", "data_path", "data_root", "bind_address", "restart_policy",
                 "scheme")  # fmt: skip
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
@@ -62,13 +65,19 @@ def app_problems(app: object) -> list:
     problems = [f"release_app.{key} is missing" for key in APP_REQUIRED if app.get(key) in (None, "")]
     if problems:
         return problems
-    if not CONTAINER_PREFIX_RE.fullmatch(str(app["container_prefix"])):
+    # The prefix starts every container name: it must be one by itself.
+    if not CONTAINER_NAME_RE.fullmatch(str(app["container_prefix"])):
         problems.append(f"release_app.container_prefix {app['container_prefix']!r} is not usable in a container name")
     if not isinstance(app["container_port"], int) or isinstance(app["container_port"], bool):
         problems.append(f"release_app.container_port must be a number, got {app['container_port']!r}")
     for key in ("data_path", "data_root"):
         if not str(app[key]).startswith("/"):
             problems.append(f"release_app.{key} must be an absolute path, got {app[key]!r}")
+    try:
+        ipaddress.ip_address(str(app["bind_address"]))
+    except ValueError:
+        problems.append(f"release_app.bind_address must be an IP address (127.0.0.1 keeps the tenants behind nginx), "
+                        f"got {app['bind_address']!r}")  # fmt: skip
     if app["restart_policy"] not in RESTART_POLICIES:
         problems.append(f"release_app.restart_policy must be one of {', '.join(RESTART_POLICIES)}")
     for key in ("env", "url_path_env"):
@@ -288,52 +297,18 @@ def tenant_specs(tenants: list, app: dict, image: str) -> list:
 
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
-DATA_MODES = ("current", "auto", "restore")
-FAILURE_SCOPES = ("batch", "tenant")
 
 
-# What each transaction setting is called where it is set: the tenant role's variables, the module's options.
-ROLE_SETTING_NAMES = {"batch": "tenant_batch", "health_timeout": "tenant_health_timeout",
-                      "snapshot_keep": "tenant_snapshot_keep", "data_mode": "tenant_data_mode",
-                      "break_lock": "tenant_break_lock", "smoke_checks": "tenant_smoke_checks",
-                      "failure_scope": "tenant_failure_scope"}  # fmt: skip
-MODULE_SETTING_NAMES = {"batch": "batch_size", "health_timeout": "health_timeout", "snapshot_keep": "snapshot_keep",
-                        "data_mode": "data_mode", "break_lock": "break_lock", "smoke_checks": "smoke_checks",
-                        "failure_scope": "failure_scope"}  # fmt: skip
-
-
-def settings_problems(settings: dict, names: Optional[dict] = None) -> list:
-    """One line per problem with the transaction's settings, each named as the caller knows it."""
-    names = names or ROLE_SETTING_NAMES
-    problems = []
-
-    def number(key: str, minimum: int, why: str = "") -> None:
-        value = settings.get(key)
-        try:
-            if isinstance(value, bool) or int(str(value)) < minimum:
-                raise ValueError
-        except ValueError:
-            problems.append(f"{names[key]} must be a number of at least {minimum}{why}, got {value!r}")
-
-    if "batch" in settings:
-        number("batch", 1)
-    if "health_timeout" in settings:
-        number("health_timeout", 1)
-    if "snapshot_keep" in settings:
-        number("snapshot_keep", 2, " (with 1, the snapshot a rollback needs is rotated away)")
-    mode = settings.get("data_mode")
-    if mode is not None and mode not in DATA_MODES:
-        problems.append(f"{names['data_mode']} must be {', '.join(DATA_MODES[:-1])} or {DATA_MODES[-1]}, got {mode!r}")
-    scope = settings.get("failure_scope")
-    if scope is not None and scope not in FAILURE_SCOPES:
-        problems.append(f"{names['failure_scope']} must be {' or '.join(FAILURE_SCOPES)}, got {scope!r}")
+def settings_problems(settings: dict, as_role: bool = True) -> list:
+    """One line per problem with the transaction's settings (keyed by the module's option names), each named as the
+    caller knows it: the tenant role's variable (``as_role``), or the module's option."""
+    problems = limit_problems(settings, as_role)
     lock = settings.get("break_lock")
     if lock not in (None, "") and (
         not isinstance(lock, str) or not RUN_ID_RE.fullmatch(lock) or lock.lower() in ("true", "yes", "false", "no")
     ):
-        problems.append(
-            f"{names['break_lock']} takes the run id the lock refusal names, or 'stale', got {lock!r} (docs/recovery.md)"
-        )
+        problems.append(f"{display_name('break_lock', as_role)} takes the run id the lock refusal names, or 'stale', "
+                        f"got {lock!r} (docs/recovery.md)")  # fmt: skip
     if settings.get("smoke_checks") is not None:
-        problems += check_problems(settings["smoke_checks"], names["smoke_checks"])
+        problems += check_problems(settings["smoke_checks"], display_name("smoke_checks", as_role))
     return problems

@@ -63,10 +63,12 @@ options:
     type: str
     default: /app/backend/.webui_secret_key
   secret_patterns:
-    description: Env names (shell patterns, any case) whose values are secrets.
+    description:
+      - Env names (shell patterns, any case) whose values are secrets.
+      - A value that is a URL with a password in it (C(postgres://user:password@host/db)) is a secret whatever its name.
     type: list
     elements: str
-    default: ["*KEY*", "*SECRET*", "*PASSWORD*", "*PASSWD*", "*TOKEN*", "*CREDENTIAL*"]
+    default: ["*KEY*", "*SECRET*", "*PASSWORD*", "*PASSWD*", "*TOKEN*", "*CREDENTIAL*", "*_AUTH", "*_AUTH_*", "*AUTHORIZATION*"]
   nginx_site_dirs:
     description: Folders of nginx site files to read the domains from.
     type: list
@@ -132,6 +134,10 @@ containers:
       type: list
       elements: str
       returned: always
+    tls:
+      description: The certificate and key files its hand-written site serves HTTPS with (C(cert), C(key)), or null.
+      type: dict
+      returned: always
     restart_policy:
       description: Its restart policy.
       type: str
@@ -166,6 +172,7 @@ from ansible_collections.pinned.release.plugins.module_utils._adopt import (
     fleet_conflicts,
     nginx_domains,
     nginx_sites,
+    nginx_tls,
     repository_of,
 )
 from ansible_collections.pinned.release.plugins.module_utils._docker import (
@@ -227,7 +234,7 @@ def wanted(client, item: dict, params: dict) -> bool:
 def run_module(params: dict, client) -> dict:
     settings = {key: params[key] for key in ("data_path", "container_port", "secret_key_env", "secret_patterns")}
     sites = read_sites(params["nginx_site_dirs"])
-    domains, site_files = nginx_domains(sites), nginx_sites(sites)
+    domains, site_files, tls_files = nginx_domains(sites), nginx_sites(sites), nginx_tls(sites)
     listing = client.containers(all=True)
     found = {(i.get("Names") or ["/?"])[0].lstrip("/") for i in listing}
     missing = [n for n in params["names"] if n not in found]
@@ -247,7 +254,9 @@ def run_module(params: dict, client) -> dict:
         if params["secret_key_env"] not in env_names and (container.get("State") or {}).get("Status") == "running":
             key = read_key_file(client, item["Id"], params["secret_key_file"])
         entries.append(
-            adoption_entry(container, image, params["repository"], settings, domains, key or None, site_files)
+            adoption_entry(
+                container, image, params["repository"], settings, domains, key or None, site_files, tls_files
+            )
         )
     entries.sort(key=lambda e: e["container"])
     return {"changed": False, "containers": entries, "conflicts": fleet_conflicts(entries)}

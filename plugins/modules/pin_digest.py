@@ -46,6 +46,8 @@ options:
   evidence:
     description:
       - Path to the JSON test record of the digest (written by the C(test_deploy) role).
+      - A record that names the pin its test started from (C(from_digest)) must name the digest pinned now - it proves
+        the upgrade production will take - or the pin is refused with what to do.
     type: path
   require_evidence:
     description:
@@ -198,6 +200,7 @@ registry_verified:
 import contextlib
 import os
 import time
+from typing import Optional
 
 from ansible_collections.pinned.release.plugins.module_utils._files import (
     FileChangeError,
@@ -228,13 +231,13 @@ from ansible_collections.pinned.release.plugins.module_utils._registry import (
 )
 
 
-def _evidence_summary(params: dict, digest: str):
+def _evidence_summary(params: dict, digest: str, pinned_now: Optional[str]):
     if params["evidence"]:
         text = read_text(params["evidence"], "evidence")
         if text is None:
             raise PinError(f"evidence {params['evidence']} does not exist: run deploy.yml -l test for {digest} first")
         try:
-            return check_evidence(text, params["evidence"], digest)
+            return check_evidence(text, params["evidence"], digest, pinned_now)
         except PinError:
             if not params["force"]:
                 raise
@@ -277,7 +280,7 @@ def run_module(params: dict, check_mode: bool, now: str) -> dict:
             plan = plan_pin(pin, history, ref, reason=params["reason"], now=now, forced=params["force"],
                             kind=params["kind"], history_limit=params["history_limit"])  # fmt: skip
             if plan.changed:
-                evidence = _evidence_summary(params, ref.digest)
+                evidence = _evidence_summary(params, ref.digest, pin["digest"] if pin else None)
                 if evidence:
                     plan.pin["evidence"] = evidence
                 if params["verify_registry"]:

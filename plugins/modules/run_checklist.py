@@ -175,7 +175,7 @@ passed:
 import os
 import re
 
-from ansible_collections.pinned.release.plugins.module_utils._checks import check_problems, run_checks
+from ansible_collections.pinned.release.plugins.module_utils._checks import check_problems, run_checks, tenant_address
 from ansible_collections.pinned.release.plugins.module_utils._journal import JournalError, read_json, write_json
 from ansible_collections.pinned.release.plugins.module_utils._module import PinnedModule
 from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask, finish
@@ -206,6 +206,7 @@ def run_module(params: dict, mask: SecretMask, send=None) -> dict:
     if not any(c.get("enabled", True) is not False for c in params["checks"]):
         raise ValueError("checks has no enabled check: a checklist that checks nothing proves nothing")
     kwargs = {"send": send} if send else {}
+    nginx_ports = None if params["via"] == "direct" else (params["http_port"], params["https_port"])
     results = []
     given = set(params["variables"] or {})
     for tenant in params["tenants"]:
@@ -216,12 +217,7 @@ def run_module(params: dict, mask: SecretMask, send=None) -> dict:
                 read_json(kept_path(params["state_dir"], params["use_kept"], tenant["name"]), "kept values") or {}
             )
         mask.add(v for v in values.values() if isinstance(v, str) and len(v) >= 4)
-        if params["via"] == "direct":
-            base, server_name = f"http://127.0.0.1:{tenant['port']}", None
-        elif tenant.get("tls_cert"):
-            base, server_name = f"https://127.0.0.1:{params['https_port']}", tenant["domain"]
-        else:
-            base, server_name = f"http://127.0.0.1:{params['http_port']}", None
+        base, server_name = tenant_address(tenant["port"], tenant["domain"], bool(tenant.get("tls_cert")), nginx_ports)
         checks = [c for c in params["checks"] if c.get("enabled", True) is not False]
         outcomes, values = run_checks(checks[:1], base, host_header=tenant["domain"], server_name=server_name,
                                       variables=values, **kwargs)  # fmt: skip

@@ -210,7 +210,6 @@ from ansible_collections.pinned.release.plugins.module_utils._drift import (
     drift_message,
     parse_expectation,
     report_entry,
-    safe_log_lines,
     secret_values,
 )
 from ansible_collections.pinned.release.plugins.module_utils._engine import DockerEngine, EngineCallError
@@ -261,7 +260,6 @@ def run_module(params: dict, engine, mask, sleep=time.sleep) -> dict:
     facts = {e.name: engine.container(e.name, e.image) for e in expectations}
     # The values the containers actually have for secret keys are secrets too.
     mask.add(secret_values(expectations, facts))
-    secrets = set(mask.values)
 
     entries = []
     for expectation in expectations:
@@ -269,9 +267,7 @@ def run_module(params: dict, engine, mask, sleep=time.sleep) -> dict:
         health = readiness.judge(found, probes[expectation.name]) if found is not None else None
         entry = report_entry(expectation, found, compare(expectation, found, health))
         if expectation.name in failures and found is not None:
-            entry["logs"] = safe_log_lines(
-                engine.logs(found["id"], params["log_lines"] * 3), secrets, params["log_lines"]
-            )
+            entry["logs"] = mask.lines(engine.logs(found["id"], params["log_lines"] * 3), params["log_lines"])
         entries.append(entry)
 
     unexpected = []

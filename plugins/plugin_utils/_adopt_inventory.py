@@ -7,14 +7,28 @@ from __future__ import annotations
 
 import re
 
-TENANT_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$")
+from ansible_collections.pinned.release.plugins.module_utils._tenants import TENANT_NAME_MAX
+
 SECRETS_VARIABLE = "vault_adopted_secrets"
+TEMPLATE_MARKERS = ("{{", "{%", "{#")
+
+
+class Unsafe(str):
+    """A value Ansible must never template (written as ``!unsafe``): what a container ran with is data, not Jinja.
+
+    Written live, ``X={{ lookup('pipe', ...) }}`` would run on the controller at the next deploy, and an Open WebUI
+    prompt template (``{{CONTEXT}}``) would fail it as an undefined variable."""
+
+
+def literal(value: object) -> object:
+    """``value``, marked never to be templated when it holds a template marker."""
+    return Unsafe(value) if isinstance(value, str) and any(m in value for m in TEMPLATE_MARKERS) else value
 
 
 def tenant_name(container: str, prefix: str) -> str:
     """The tenant's name: the container's without the app's container prefix, made a valid tenant name."""
     name = container[len(prefix) :] if prefix and container.startswith(prefix) and container != prefix else container
-    name = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:42].strip("-")
+    name = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:TENANT_NAME_MAX].strip("-")
     return name or "tenant"
 
 
@@ -24,33 +38,50 @@ def declaration(entry: dict, prefix: str) -> tuple:
     tenant = {"name": name, "domain": entry["domains"][0] if entry["domains"] else "",
               "port": entry["ports"][0]["host_port"] if entry["ports"] else 0}  # fmt: skip
     if entry["env"]:
-        tenant["env"] = dict(sorted(entry["env"].items()))
+        tenant["env"] = {key: literal(value) for key, value in sorted(entry["env"].items())}
     if entry["secrets"]:
         tenant["secrets"] = {
             key: f"{{{{ {SECRETS_VARIABLE}['{name}']['{key}'] }}}}" for key in sorted(entry["secrets"])
         }
     if entry.get("memory"):
         tenant["memory"] = entry["memory"]
+    if entry.get("tls"):  # the hand-written site's certificate: the managed site serves HTTPS with it
+        tenant["tls_cert"], tenant["tls_key"] = entry["tls"]["cert"], entry["tls"]["key"]
     if entry.get("digest_ref"):
         tenant["image"] = entry["digest_ref"]
     data = entry.get("data") or {}
     if data.get("source"):
         source = data["source"].rstrip("/") + ("/" + data["subpath"] if data.get("subpath") else "")
         tenant["adopt_from"] = {"container": entry["container"], "data": source}
-    return tenant, dict(entry["secrets"])
+    return tenant, {key: literal(value) for key, value in entry["secrets"].items()}
+
+
+CONFLICT_RE = re.compile(r"^(\S+) and (\S+) both ")  # how adopt_facts and name_conflicts name the two containers
 
 
 def held_back_entry(entry: dict, conflicts: list) -> bool:
     """A container with a problem, or in a conflict with another, is not adopted."""
-    name = entry["container"]
-    return bool(entry["problems"]) or any(f"{name} and " in c or f" and {name} both" in c for c in conflicts)
+    in_conflict = (match.groups() for match in map(CONFLICT_RE.match, conflicts) if match)
+    return bool(entry["problems"]) or any(entry["container"] in pair for pair in in_conflict)
+
+
+def name_conflicts(entries: list, prefix: str) -> list:
+    """Containers whose names become the same tenant name (``Acme`` and ``acme``): one would overwrite the other's
+    secrets and data folder."""
+    by_name: dict = {}
+    for entry in entries:
+        by_name.setdefault(tenant_name(entry["container"], prefix), []).append(entry["container"])
+    return [f"{' and '.join(containers)} both become tenant {name}: rename one of them (docker rename) or adopt one at a "
+            "time (-e adopt_containers=...)" for name, containers in sorted(by_name.items()) if len(containers) > 1]  # fmt: skip
 
 
 def host_plan(host: str, result: dict, prefix: str) -> dict:
     """Per host: the declarations of the containers that can be adopted, their secrets, and the report."""
     tenants, secrets, held_back = [], {}, []
-    conflicts = result.get("conflicts") or []
-    for entry in result.get("containers") or []:
+    entries = result.get("containers") or []
+    conflicts = list(result.get("conflicts") or []) + name_conflicts(entries, prefix)
+    result = {**result, "conflicts": conflicts}
+    for entry in entries:
         if held_back_entry(entry, conflicts):
             held_back.append(entry)
             continue

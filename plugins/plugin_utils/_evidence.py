@@ -73,10 +73,12 @@ def _verdicts(hosts: object) -> Optional[dict]:
 
 
 def evidence_record(outcomes: dict, resolved: dict, candidate: str, operator: str, now: str,
-                    previous: Optional[dict] = None) -> Optional[dict]:  # fmt: skip
+                    previous: Optional[dict] = None, from_digest: Optional[str] = None) -> Optional[dict]:  # fmt: skip
     """The record for the resolved digest, or None when no host actually tested it (then nothing is written).
 
-    A re-test with the same results keeps the earlier record's time, so a second run changes nothing.
+    ``from_digest``: the production pin the test hosts were brought to before the candidate (None when nothing was
+    pinned yet): the upgrade this record proves, which promote compares with the pin it would replace. A re-test with
+    the same results from the same pin keeps the earlier record's time, so a second run changes nothing.
     """
     hosts = {host: host_record(outcome) for host, outcome in sorted(outcomes.items())}
     tested = {host: record for host, record in hosts.items() if record["tested"]}
@@ -85,6 +87,7 @@ def evidence_record(outcomes: dict, resolved: dict, candidate: str, operator: st
     same = (
         previous is not None
         and previous.get("digest") == resolved["digest"]
+        and previous.get("from_digest") == from_digest
         and _verdicts(previous.get("hosts")) == _verdicts(tested)
     )
     if same:
@@ -96,6 +99,7 @@ def evidence_record(outcomes: dict, resolved: dict, candidate: str, operator: st
         "digest": resolved["digest"],
         "tag": resolved.get("tag"),
         "candidate": candidate,
+        "from_digest": from_digest,
         "operator": previous.get("operator") if same else operator,
         "finished_at": previous.get("finished_at") if same else now,
         "passed": all(record["passed"] for record in tested.values()),

@@ -14,7 +14,9 @@ import os
 from datetime import datetime, timezone
 from typing import Optional
 
-from ansible_collections.pinned.release.plugins.module_utils._journal import read_json, write_atomic, write_json
+from ansible_collections.pinned.release.plugins.module_utils._format import short_digest
+from ansible_collections.pinned.release.plugins.module_utils._fs import write_atomic
+from ansible_collections.pinned.release.plugins.module_utils._journal import read_json, write_json
 from ansible_collections.pinned.release.plugins.plugin_utils._evidence import evidence_path
 
 HEALTH_CLASS = {"healthy": "ok", "starting": "warn", None: "ok"}
@@ -61,10 +63,6 @@ def age(when: Optional[str], now: datetime) -> str:
         if seconds >= size:
             return f"{seconds // size} {unit}"
     return f"{seconds} s"
-
-
-def short(digest: Optional[str]) -> str:
-    return str(digest).rsplit("@", 1)[-1][:19] if digest else "-"
 
 
 def store_host(store_dir: str, host: str, status: Optional[list], failure: Optional[str], drift_rows: Optional[list],
@@ -119,7 +117,7 @@ def _tenant_row(tenant: dict, pin: dict, history: list, now: datetime) -> str:
               if change else "<span class='muted'>none recorded</span>")  # fmt: skip
     return (
         f"<tr class='{level}'><td><b>{_e(tenant.get('name'))}</b><br><span class='muted'>{_e(tenant.get('domain'))}</span></td>"
-        f"<td><code>{_e(short(digest))}</code> {_e(tag)}<br>"
+        f"<td><code>{_e(short_digest(digest))}</code> {_e(tag)}<br>"
         f"<span class='badge {'ok' if on_pin else 'warn'}'>{'on the pin' if on_pin else 'not on the pin'}</span></td>"
         f"<td><span class='badge {level}'>{_e(state)}</span><br><span class='muted'>up {age(tenant.get('started_at'), now)}</span></td>"
         f"<td>{deploy}</td>"
@@ -152,10 +150,10 @@ def render(hosts: dict, pin: dict, history: list, evidence_dir: str, page_dir: s
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<title>Fleet - {_e(short(pin.get('digest')))}</title><style>{STYLE}</style></head><body>",
+        f"<title>Fleet - {_e(short_digest(pin.get('digest')))}</title><style>{STYLE}</style></head><body>",
         "<h1>Fleet</h1>",
         f"<div class='sub'>Pin <code>{_e(pin.get('repository') or pin.get('image') or 'none')}</code> "
-        f"<code>{_e(short(pin.get('digest')))}</code> {_e(pin.get('tag') or '')} - pinned {age(pin.get('pinned_at'), now)} ago"
+        f"<code>{_e(short_digest(pin.get('digest')))}</code> {_e(pin.get('tag') or '')} - pinned {age(pin.get('pinned_at'), now)} ago"
         f"{' (a rollback)' if pin.get('kind') == 'rollback' else ''}: {_e(pin.get('reason') or '')} - "
         f"{evidence_link(pin.get('digest'))}. Page written {_e(now.strftime('%Y-%m-%d %H:%M UTC'))}.</div>",
         "<div class='cards'>",
@@ -187,7 +185,7 @@ def render(hosts: dict, pin: dict, history: list, evidence_dir: str, page_dir: s
                  "<th>Evidence</th></tr>")  # fmt: skip
     for entry in [dict(pin, unpinned_at=None), *history] if pin else history:
         parts.append(
-            f"<tr><td><code>{_e(short(entry.get('digest')))}</code></td><td>{_e(entry.get('tag') or '')}</td>"
+            f"<tr><td><code>{_e(short_digest(entry.get('digest')))}</code></td><td>{_e(entry.get('tag') or '')}</td>"
             f"<td>{_e(entry.get('pinned_at'))}</td><td>{_e(entry.get('unpinned_at') or 'now')}</td>"
             f"<td>{_e(entry.get('reason'))}</td><td>{evidence_link(entry.get('digest'))}</td></tr>"
         )

@@ -12,48 +12,22 @@ from __future__ import annotations
 
 import json
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, ClassVar, Optional
 from urllib.parse import urlsplit
 
+from ansible_collections.pinned.release.plugins.module_utils._format import short_digest
 from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask
 from ansible_collections.pinned.release.plugins.plugin_utils._reports import drift_row, rollout_lines
 
 EVENTS = ("candidate_tested", "pin_changed", "rollout", "rollback", "drift")
-TARGET_TYPES = ("webhook", "slack", "email")
 EMAIL_SECURE = ("always", "never", "try", "starttls")
 SECRET_KEY_RE = re.compile(r"(?i)pass|secret|token|key|credential")
 TARGETS_VARIABLE = "release_notify_targets"
 # Inventory variables whose secret values no message or page may carry.
 SECRET_SOURCES = ("release_tenants", "release_registry", "release_checklist_variables", TARGETS_VARIABLE)
-
-
-@dataclass
-class Target:
-    name: str
-    type: str
-    events: tuple = EVENTS
-    url: str = ""
-    headers: dict = field(default_factory=dict)
-    to: tuple = ()
-    host: str = "localhost"
-    port: int = 25
-    sender: str = "pinned.release@localhost"
-    username: Optional[str] = None
-    password: Optional[str] = None
-    secure: str = "try"
-
-    def where(self) -> str:
-        """Where it goes, without anything secret: a webhook's scheme and host (a Slack URL path is its token)."""
-        if self.type == "email":
-            return f"smtp://{self.host}:{self.port}"
-        parts = urlsplit(self.url)
-        return f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}"
-
-
-def _problem(index: int, entry: object, what: str) -> str:
-    name = entry.get("name") if isinstance(entry, dict) and entry.get("name") else f"#{index + 1}"
-    return f"notification target {name} in {TARGETS_VARIABLE} {what}; it is skipped"
+STATUS_MARK = {"ok": "OK", "failed": "FAILED", "warning": "NOTICE"}
 
 
 def _port(value: object) -> Optional[int]:
@@ -62,6 +36,143 @@ def _port(value: object) -> Optional[int]:
     except (TypeError, ValueError):
         return None
     return port if 0 < port < 65536 else None
+
+
+class BadTarget(ValueError):
+    """What makes a target's entry unusable (the target is skipped)."""
+
+
+@dataclass
+class Target(ABC):
+    """A notification target. Each type (TARGET_CLASSES) reads its own entry, says where it goes and sends."""
+
+    name: str
+    events: tuple = EVENTS
+    type: ClassVar[str]
+    # Sent from a thread side by side with the others (HTTP), or one after another by the action (a module call).
+    side_by_side: ClassVar[bool] = True
+
+    @classmethod
+    @abstractmethod
+    def from_entry(cls, name: str, events: tuple, entry: dict) -> Target:
+        """The target an inventory entry describes; raises BadTarget saying what is wrong with it."""
+
+    @abstractmethod
+    def where(self) -> str:
+        """Where it goes, without anything secret."""
+
+    @abstractmethod
+    def send(self, message: dict, timeout: int, post: Callable, mail: Callable) -> str:
+        """Send ``message`` with ``post(url, body, headers, timeout)`` or ``mail(arguments)``; '' when the target
+        took it, else why not."""
+
+
+@dataclass
+class WebhookTarget(Target):
+    """An HTTP endpoint that is posted the message as JSON."""
+
+    type: ClassVar[str] = "webhook"
+    url: str = ""
+    headers: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_entry(cls, name: str, events: tuple, entry: dict) -> Target:
+        url = str(entry.get("url") or "")
+        parts = urlsplit(url)
+        try:
+            valid_port = parts.port is None or parts.port > 0
+        except ValueError:
+            valid_port = False
+        if parts.scheme not in ("http", "https") or not parts.hostname or not valid_port:
+            raise BadTarget("has no valid http(s) url (like https://hooks.example.com/...)")
+        headers = entry.get("headers") or {}
+        if not isinstance(headers, dict):
+            raise BadTarget("has headers that are not a mapping")
+        return cls(name=name, events=events, url=url, headers={str(k): str(v) for k, v in headers.items()})
+
+    def where(self) -> str:
+        """The scheme and host only: the path of a Slack URL is its token."""
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}"
+
+    def body(self, message: dict) -> bytes:
+        return json.dumps(message).encode()
+
+    def send(self, message: dict, timeout: int, post: Callable, mail: Callable) -> str:
+        return post(self.url, self.body(message), self.headers, timeout)
+
+
+class SlackTarget(WebhookTarget):
+    """A Slack-compatible incoming webhook: it is posted Slack's ``text`` (mrkdwn)."""
+
+    type: ClassVar[str] = "slack"
+
+    def body(self, message: dict) -> bytes:
+        mark = {"ok": ":white_check_mark:", "failed": ":red_circle:", "warning": ":warning:"}[message["status"]]
+        text = f"{mark} *{message['title']}*"
+        if message["text"]:
+            text += "\n```\n" + message["text"] + "\n```"
+        text += f"\n_{message['operator']}, {message['at']}_"
+        return json.dumps({"text": text}).encode()
+
+
+@dataclass
+class EmailTarget(Target):
+    """Mailboxes, reached through community.general.mail."""
+
+    type: ClassVar[str] = "email"
+    side_by_side: ClassVar[bool] = False
+    to: tuple = ()
+    host: str = "localhost"
+    port: int = 25
+    sender: str = "pinned.release@localhost"
+    username: Optional[str] = None
+    password: Optional[str] = None
+    secure: str = "try"
+
+    @classmethod
+    def from_entry(cls, name: str, events: tuple, entry: dict) -> Target:
+        to = entry.get("to")
+        to = [to] if isinstance(to, str) else to
+        port = _port(entry.get("port", 25))
+        secure = entry.get("secure", "try")
+        if not to or not isinstance(to, list) or not all(isinstance(a, str) and "@" in a for a in to):
+            raise BadTarget("needs to: one or more e-mail addresses")
+        if port is None or secure not in EMAIL_SECURE:
+            raise BadTarget(f"needs a port 1-65535 and secure one of {', '.join(EMAIL_SECURE)}")
+        return cls(name=name, events=events, to=tuple(to), port=port, secure=secure,
+                   host=str(entry.get("host") or cls.host), sender=str(entry.get("sender") or cls.sender),
+                   username=entry.get("username"), password=entry.get("password"))  # fmt: skip
+
+    def where(self) -> str:
+        return f"smtp://{self.host}:{self.port}"
+
+    def arguments(self, message: dict, timeout: int) -> dict:
+        """Arguments for community.general.mail."""
+        arguments = {
+            "host": self.host,
+            "port": self.port,
+            "to": list(self.to),
+            "sender": self.sender,
+            "subject": f"[pinned.release] {STATUS_MARK[message['status']]}: {message['title']}",
+            "body": f"{message['text']}\n\n-- {message['operator']}, {message['at']} ({message['event']})\n",
+            "secure": self.secure,
+            "timeout": timeout,
+        }
+        if self.username:
+            arguments.update(username=self.username, password=self.password)
+        return arguments
+
+    def send(self, message: dict, timeout: int, post: Callable, mail: Callable) -> str:
+        return mail(self.arguments(message, timeout))
+
+
+TARGET_CLASSES = {target.type: target for target in (WebhookTarget, SlackTarget, EmailTarget)}
+
+
+def _problem(index: int, entry: object, what: str) -> str:
+    name = entry.get("name") if isinstance(entry, dict) and entry.get("name") else f"#{index + 1}"
+    return f"notification target {name} in {TARGETS_VARIABLE} {what}; it is skipped"
 
 
 def parse_targets(entries: object) -> tuple:
@@ -78,48 +189,20 @@ def parse_targets(entries: object) -> tuple:
             problems.append(_problem(index, entry, f"must be a mapping, got {type(entry).__name__}"))
             continue
         kind = entry.get("type")
-        if kind not in TARGET_TYPES:
-            problems.append(_problem(index, entry, f"has type {kind!r}: use one of {', '.join(TARGET_TYPES)}"))
+        target_class = TARGET_CLASSES.get(kind) if isinstance(kind, str) else None
+        if target_class is None:
+            problems.append(_problem(index, entry, f"has type {kind!r}: use one of {', '.join(TARGET_CLASSES)}"))
             continue
         events = entry.get("events", list(EVENTS))
         unknown = [e for e in events if e not in EVENTS] if isinstance(events, list) else [events]
         if unknown:
             problems.append(_problem(index, entry, f"lists unknown events {unknown}: use any of {', '.join(EVENTS)}"))
             continue
-        target = Target(name=str(entry.get("name") or f"{kind}-{index + 1}"), type=kind, events=tuple(events))
-        if kind in ("webhook", "slack"):
-            url = str(entry.get("url") or "")
-            parts = urlsplit(url)
-            try:
-                valid_port = parts.port is None or parts.port > 0
-            except ValueError:
-                valid_port = False
-            if parts.scheme not in ("http", "https") or not parts.hostname or not valid_port:
-                problems.append(_problem(index, entry, "has no valid http(s) url (like https://hooks.example.com/...)"))
-                continue
-            headers = entry.get("headers") or {}
-            if not isinstance(headers, dict):
-                problems.append(_problem(index, entry, "has headers that are not a mapping"))
-                continue
-            target.url, target.headers = url, {str(k): str(v) for k, v in headers.items()}
-        else:
-            to = entry.get("to")
-            to = [to] if isinstance(to, str) else to
-            port = _port(entry.get("port", 25))
-            secure = entry.get("secure", "try")
-            if not to or not isinstance(to, list) or not all(isinstance(a, str) and "@" in a for a in to):
-                problems.append(_problem(index, entry, "needs to: one or more e-mail addresses"))
-                continue
-            if port is None or secure not in EMAIL_SECURE:
-                problems.append(
-                    _problem(index, entry, f"needs a port 1-65535 and secure one of {', '.join(EMAIL_SECURE)}")
-                )
-                continue
-            target.to, target.port, target.secure = tuple(to), port, secure
-            target.host = str(entry.get("host") or "localhost")
-            target.sender = str(entry.get("sender") or target.sender)
-            target.username, target.password = entry.get("username"), entry.get("password")
-        targets.append(target)
+        name = str(entry.get("name") or f"{kind}-{index + 1}")
+        try:
+            targets.append(target_class.from_entry(name, tuple(events), entry))
+        except BadTarget as bad:
+            problems.append(_problem(index, entry, str(bad)))
     return targets, problems
 
 
@@ -163,16 +246,11 @@ def inventory_secrets(task_vars: dict, template, names: tuple = SECRET_SOURCES) 
     return found
 
 
-def _short(value: object) -> str:
-    text = str(value or "")
-    return text.rsplit("@", 1)[-1][:19] if text else "-"
-
-
 def _name(image: object) -> str:
     """``repository:tag`` (or ``repository@sha256:0123456789ab``) of an image reference, for a title."""
     text = str(image or "?")
     name, _at, digest = text.partition("@")
-    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}@{digest[:19]}" if digest else name
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}@{short_digest(digest)}" if digest else name
 
 
 def _candidate(facts: dict) -> tuple:
@@ -187,7 +265,7 @@ def _candidate(facts: dict) -> tuple:
             failures = outcome.get("failures") or [outcome.get("error") or "not tested"]
             lines.append(f"{host}: FAILED: " + "; ".join(str(f) for f in failures))
     verdict = "passed its checklist" if passed else "FAILED its checklist"
-    title = f"Candidate {_name(facts.get('image'))} ({_short(facts.get('digest'))}) {verdict} on {', '.join(sorted(hosts)) or 'no host'}"
+    title = f"Candidate {_name(facts.get('image'))} ({short_digest(facts.get('digest'))}) {verdict} on {', '.join(sorted(hosts)) or 'no host'}"
     if facts.get("evidence"):
         lines.append(f"evidence: {facts['evidence']}")
     lines.append("promote.yml will pin it" if passed else "promote.yml will refuse this digest")
@@ -196,8 +274,8 @@ def _candidate(facts: dict) -> tuple:
 
 def _pin(facts: dict) -> tuple:
     current, previous = facts.get("current") or {}, facts.get("previous") or {}
-    title = (f"Production pin {current.get('repository', '?')}: {_short(previous.get('digest')) if previous.get('digest') else 'nothing'} -> "
-             f"{_short(current.get('digest'))} ({current.get('tag') or 'no tag'})")  # fmt: skip
+    title = (f"Production pin {current.get('repository', '?')}: {short_digest(previous.get('digest')) if previous.get('digest') else 'nothing'} -> "
+             f"{short_digest(current.get('digest'))} ({current.get('tag') or 'no tag'})")  # fmt: skip
     lines = [f"reason: {current.get('reason') or '-'}", f"pinned: {current.get('image', '?')}"]
     return "ok", title, lines
 
@@ -288,38 +366,6 @@ def compose(event: str, facts: dict, operator: str, at: str, mask: SecretMask) -
         "at": at,
     }
     return mask.apply(message, free_text=True)
-
-
-STATUS_MARK = {"ok": "OK", "failed": "FAILED", "warning": "NOTICE"}
-
-
-def webhook_body(target: Target, message: dict) -> bytes:
-    """The JSON a target gets: the message itself (webhook), or Slack's ``text`` (mrkdwn) for an incoming webhook."""
-    if target.type == "slack":
-        mark = {"ok": ":white_check_mark:", "failed": ":red_circle:", "warning": ":warning:"}[message["status"]]
-        text = f"{mark} *{message['title']}*"
-        if message["text"]:
-            text += "\n```\n" + message["text"] + "\n```"
-        text += f"\n_{message['operator']}, {message['at']}_"
-        return json.dumps({"text": text}).encode()
-    return json.dumps(message).encode()
-
-
-def email_arguments(target: Target, message: dict, timeout: int) -> dict:
-    """Arguments for community.general.mail."""
-    arguments = {
-        "host": target.host,
-        "port": target.port,
-        "to": list(target.to),
-        "sender": target.sender,
-        "subject": f"[pinned.release] {STATUS_MARK[message['status']]}: {message['title']}",
-        "body": f"{message['text']}\n\n-- {message['operator']}, {message['at']} ({message['event']})\n",
-        "secure": target.secure,
-        "timeout": timeout,
-    }
-    if target.username:
-        arguments.update(username=target.username, password=target.password)
-    return arguments
 
 
 def one_line(text: object, limit: int = 300) -> str:

@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from ansible_collections.pinned.release.plugins.module_utils._format import markdown_cell, short_digest
 from ansible_collections.pinned.release.plugins.module_utils._rollout_report import writes_words
 
 NO_RESULT = "no result (unreachable, or failed before the check)"
-
-
-def _short(digest: object) -> str:
-    return str(digest)[:19] if digest else "-"
 
 
 def rollout_lines(result: dict) -> list:
@@ -32,17 +29,17 @@ def rollout_lines(result: dict) -> list:
                 lines.append(f"{name}: would {entry['action']} ({why or 'files differ'})")
             continue
         outcome = entry.get("outcome")
-        image = str(entry.get("image", "")).rsplit("@", 1)[-1]
+        image = entry.get("image")
         timings = entry.get("timings") or {}
         if outcome == "unchanged":
-            lines.append(f"{name}: up to date on {_short(image)}")
+            lines.append(f"{name}: up to date on {short_digest(image)}")
         elif outcome in ("replaced", "created"):
             was = (
-                f"{_short(entry.get('previous_digest') or entry.get('previous_image'))} -> "
+                f"{short_digest(entry.get('previous_digest') or entry.get('previous_image'))} -> "
                 if outcome == "replaced"
                 else ""
             )
-            line = f"{name}: {outcome} {was}{_short(image)} in {timings.get('total_s', '?')} s"
+            line = f"{name}: {outcome} {was}{short_digest(image)} in {timings.get('total_s', '?')} s"
             if timings.get("unavailable_s") is not None:
                 line += f" (unavailable {timings['unavailable_s']} s)"
             lines.append(line)
@@ -54,7 +51,7 @@ def rollout_lines(result: dict) -> list:
                     f"{entry.get('set_aside')}): {', '.join(lost[:10])}"
                 ))  # fmt: skip
         elif outcome == "put_back":
-            line = f"{name}: FAILED on {_short(image)} ({entry.get('failure')}); {entry.get('standing')}"
+            line = f"{name}: FAILED on {short_digest(image)} ({entry.get('failure')}); {entry.get('standing')}"
             if entry.get("writes_set_aside"):
                 line += f"; {writes_words(entry['writes_set_aside'])}"
             for error in entry.get("putback_errors") or []:
@@ -124,13 +121,13 @@ def drift_markdown(report: dict, generated_at: str) -> str:
         lines += ["| Host | Container | Field | Expected | Actual |", "|---|---|---|---|---|"]
         for row in report["rows"]:
             cells = [row["host"], row["container"], row["field"], _text(row["expected"]), _text(row["actual"])]
-            lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+            lines.append("| " + " | ".join(markdown_cell(c) for c in cells) + " |")
         lines.append("")
     lines += ["## Containers", "", "| Host | Container | Status | Health | Digest |", "|---|---|---|---|---|"]
     for host, entries in report["containers"].items():
         for entry in entries:
             lines.append(f"| {host} | {entry['name']} | {entry.get('status') or 'missing'} | {entry.get('health') or '-'} "
-                         f"| `{_short(entry.get('digest'))}` |")  # fmt: skip
+                         f"| `{short_digest(entry.get('digest'))}` |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ansible_collections.pinned.release.plugins.module_utils._format import markdown_cell, short_digest
 from ansible_collections.pinned.release.plugins.module_utils._reference import (
     ImageReferenceError,
     parse_pinned_reference,
@@ -29,15 +30,6 @@ def rollback_target(pin: Optional[dict], history: Optional[list], asked: Optiona
     if history and isinstance(history[0], dict) and history[0].get("image"):
         return {"image": history[0]["image"], "digest": history[0]["digest"], "why": "the previous pin"}
     return {"error": "the pin has no history to roll back to: give -e rollback_to=repository@sha256:..."}
-
-
-def _cell(value: object) -> str:
-    """A Markdown table cell: no line break or pipe can break the table."""
-    return " ".join(str(value if value not in (None, "") else "-").split()).replace("|", "\\|")
-
-
-def _short(digest: Optional[str]) -> str:
-    return str(digest)[:19] if digest else "-"
 
 
 def host_outcome(result: Optional[dict], failure: Optional[str]) -> dict:
@@ -83,9 +75,9 @@ def incident(target: dict, reason: str, started_at: str, operator: str, outcomes
     if repin.get("failed"):
         result += f"; RE-PIN FAILED ({repin.get('msg', '')[:200]}): the next deploy would bring the bad digest back"
     record = bool(failed or changed or repin.get("changed") or repin.get("failed"))
-    cells = (started_at, ", ".join(_short(d) for d in from_digests), _short(target["digest"]), ", ".join(sorted(outcomes)),
-             operator, reason, result)  # fmt: skip
-    row = "| " + " | ".join(_cell(c) for c in cells) + " |"
+    cells = (started_at, ", ".join(short_digest(d) for d in from_digests), short_digest(target["digest"]),
+             ", ".join(sorted(outcomes)), operator, reason, result)  # fmt: skip
+    row = "| " + " | ".join(markdown_cell(c) for c in cells) + " |"
     summary = (f"rollback to {target['image']}: {result}; pin "
                f"{'re-pinned' if repin.get('changed') else 'FAILED to re-pin' if repin.get('failed') else 'unchanged'}")  # fmt: skip
     return {"record": record, "row": row, "summary": summary, "failed_hosts": sorted(failed)}

@@ -117,3 +117,50 @@ def test_inline_vault_values_survive_a_merge(inventory):
     shown = inventory.run("ansible", "-i", str(inventory.folder / "hosts.ini"), "prod9", "-m", "ansible.builtin.debug",
                           "-a", "msg={{ release_tenants[0].secrets.OAUTH_CLIENT_SECRET }}")  # fmt: skip
     assert "oauth-secret-value" in shown.stdout, shown.stdout + shown.stderr
+
+
+def templated(inventory: Inventory, expression: str) -> subprocess.CompletedProcess:
+    """``expression`` as a deploy templates it, for the adopted host."""
+    return inventory.run("ansible", "-i", str(inventory.folder / "hosts.ini"), "prod9", "-m", "ansible.builtin.debug",
+                         "-a", json.dumps({"msg": expression}))  # fmt: skip
+
+
+def test_a_value_with_a_template_marker_is_data_never_jinja(inventory, tmp_path):
+    """A hand-started container's env is data: a lookup in a value never runs on the controller, and an Open WebUI
+    prompt template ({{CONTEXT}}) is not an undefined variable; the same for a secret value."""
+    ran = tmp_path / "the-lookup-ran"
+    acme = entry("acme", 3001, "k-{{ nope }}")
+    acme["env"] = {"RAG_TEMPLATE": "Answer from {{CONTEXT}} only", "HOOK": f"{{{{ lookup('pipe', 'touch {ran}') }}}}"}
+    run = inventory.adopt(acme)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "!unsafe" in (inventory.folder / "host_vars/prod9/release_tenants.yml").read_text()
+    shown = templated(inventory, "{{ release_tenants[0].env }} {{ release_tenants[0].secrets.WEBUI_SECRET_KEY }}")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "Answer from {{CONTEXT}} only" in shown.stdout
+    assert "k-{{ nope }}" in shown.stdout
+    assert not ran.exists(), "a value adopted from a container ran as a template on the controller"
+    merged = inventory.adopt(entry("globex", 3002, "k-globex"), existing="merge")
+    assert merged.returncode == 0, merged.stdout[-3000:]
+    again = templated(inventory, "{{ release_tenants[0].env.RAG_TEMPLATE }} {{ vault_adopted_secrets.acme }}")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Answer from {{CONTEXT}} only" in again.stdout, "a merge made an adopted value a template again"
+    assert "k-{{ nope }}" in again.stdout
+    assert not ran.exists()
+
+
+@pytest.mark.parametrize("where", ["hosts file", "group_vars"])
+def test_release_tenants_declared_outside_host_vars_is_refused_and_nothing_is_written(inventory, where):
+    """Written in host_vars, the adopted list would hide the other one: the next deploy would remove its sites."""
+    declared = '[{"name": "initech", "domain": "initech.example.com", "port": 3005}]'
+    if where == "hosts file":
+        (inventory.folder / "hosts.ini").write_text(f"prod9 ansible_connection=local release_tenants='{declared}'\n")
+    else:
+        (inventory.folder / "group_vars").mkdir()
+        (inventory.folder / "group_vars/all.yml").write_text(f"---\nrelease_tenants: {declared}\n")
+    for existing in ("refuse", "merge"):
+        run = inventory.adopt(entry("acme", 3001, "k-acme"), existing=existing)
+        assert run.returncode != 0
+        assert "release_tenants for prod9 is declared in the inventory's hosts file or group_vars" in run.stdout
+        assert "Traceback" not in run.stdout + run.stderr
+        assert not (inventory.folder / "host_vars/prod9").exists()
+        assert not (inventory.folder / "reports").exists()

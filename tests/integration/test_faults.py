@@ -97,6 +97,32 @@ def test_broken_candidate_is_caught_on_test_and_promote_refuses(ws):
     assert ws.pin_file.read_bytes() == pin_before
 
 
+def test_after_a_refused_candidate_the_next_is_tested_from_the_pin_without_any_manual_step(ws):
+    """A candidate refused by its checklist stays on the test host with the data it migrated; the next candidate
+    must still be tested as production will take it: from the pin (v1), not from the refused one."""
+    v1, v2 = registry_digest("v1"), ws.release("v2")
+    impossible = json.dumps(
+        {"release_checklist": [{"name": "an answer nobody gives", "path": "/health", "status": 299}]}
+    )
+    refused = ws.play("playbooks/deploy.yml", "-l", "test", "-e", impossible)
+    assert refused.returncode != 0
+    assert "an answer nobody gives" in refused.text
+    assert {tenant("test1", t["name"]).get("digest") for t in TENANTS["test1"]} == {v2}, "the refused one stays"
+    slow = ws.release("slow")  # runs on v1's data only: from v2's migrated data it would fail
+    run = ws.play("playbooks/deploy.yml", "-l", "test")
+    assert run.returncode == 0, run.output[-4000:] + diagnostics(["test1"])
+    record = json.loads((ws.evidence_dir / f"{slow.replace(':', '-')}.json").read_text())
+    assert (record["passed"], record["from_digest"]) == (True, v1)
+    reasons = [line.get("reason", "") for line in audit_lines("test1")]
+    assert any(r.startswith("test: on the production pin before") for r in reasons), reasons[-6:]
+    all_on("test1", slow)
+    promote = ws.play("playbooks/promote.yml")
+    assert promote.returncode == 0, promote.output[-3000:]
+    assert ws.pin()["release_pin"]["digest"] == slow
+    force_pin(ws, v1, "fault test: back to v1 after the from-the-pin test")
+    put_back(ws, "test1", v1)
+
+
 def test_missing_candidate_tag_fails_before_anything_is_touched(ws):
     before = started("test1")
     run = ws.play("playbooks/deploy.yml", "-l", "test", "-e", f"release_candidate={APP_REPO}:no-such-tag")

@@ -126,8 +126,9 @@ def test_a_candidate_whose_pipe_save_breaks_is_caught_and_cannot_be_promoted(owu
 
 
 def test_the_upgrade_is_tested_across_its_migration_and_keeps_sessions(owui):
-    owui.release(NEW)
+    owui.release(NEW)  # test1 still runs the caught candidate: it goes back to the pin first, without anyone's help
     must(owui.play("playbooks/deploy.yml", "-l", "test"), "deploy.yml -l test of the upgrade")
+    assert evidence(owui, NEW)["from_digest"] == owui.pin()["release_pin"]["digest"], "tested from the pin"
     checks = checks_of(evidence(owui, NEW))
     for name in ("before the upgrade: admin signs in before the upgrade",
                  "a login token from before the upgrade still works (the secret key was kept)",

@@ -49,7 +49,7 @@ def test_module_doc_renders_and_matches_argument_spec(module):
     documented = set(data["doc"]["options"])
     argspec = json.loads(
         subprocess.run(
-            [str(ROOT / ".venv/bin/python"), "-c", ARGSPEC.format(module=module)],
+            [sys.executable, "-c", ARGSPEC.format(module=module)],
             capture_output=True, text=True, check=True, cwd=ROOT,
         ).stdout
     )  # fmt: skip

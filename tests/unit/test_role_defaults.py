@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import init_plugin_loader
 from ansible.template import Templar, trust_as_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,3 +32,19 @@ def rendered(name: str, variables: dict):
 )  # fmt: skip
 def test_the_snapshots_a_rollback_needs_are_protected_by_default(variables, protected):
     assert [digest for digest in rendered("tenant_protect_digests", variables) if digest] == protected
+
+
+TEST_DEPLOY_DEFAULTS = yaml.safe_load((ROOT / "roles/test_deploy/defaults/main.yml").read_text())
+
+
+def test_the_test_hosts_are_brought_to_the_pin_read_from_the_pin_file(tmp_path):
+    init_plugin_loader()  # the file lookup is a plugin
+    pin_file = tmp_path / "release_pin.yml"
+    expression = trust_as_template(TEST_DEPLOY_DEFAULTS["test_deploy_pin"])
+    templar = Templar(loader=DataLoader(), variables={"release_pin_file": str(pin_file)})
+    assert templar.template(expression) == {}, "nothing pinned yet: no step to a pin"
+    pin_file.write_text("---\nrelease_pin:\n  image: repo@sha256:aaaa\n  digest: sha256:aaaa\n")
+    assert templar.template(expression) == {"image": "repo@sha256:aaaa", "digest": "sha256:aaaa"}
+    pin_file.write_text("---\n")
+    assert templar.template(expression) == {}, "an empty pin file"
+    assert Templar(loader=DataLoader(), variables={}).template(expression) == {}, "no pin file configured"

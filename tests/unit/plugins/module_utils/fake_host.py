@@ -419,7 +419,7 @@ class Host:
         mask = SecretMask(v for spec in specs for v in spec["secret_env"].values())
         return Rollout(self.engine, specs, self.app, Settings(**options), {"run_id": f"run-{self.clock():.0f}", "reason": "test"},
                        self.journal, nginx, send=self.http, audit=self.audit.append, clock=self.clock,
-                       sleep=self.clock.sleep, failpoint=failpoint, mask=mask.text)  # fmt: skip
+                       sleep=self.clock.sleep, failpoint=failpoint, mask=mask)  # fmt: skip
 
     def run(self, image: str, **kwargs) -> dict:
         self.clock.sleep(1)

@@ -11,6 +11,7 @@ from ansible_collections.pinned.release.plugins.module_utils._adopt import (
     fleet_conflicts,
     nginx_domains,
     nginx_sites,
+    nginx_tls,
     published_ports,
     repository_of,
     split_env,
@@ -28,6 +29,13 @@ IMAGE_ENV = ["PATH=/usr/local/bin:/usr/bin", "PORT=8080", "ENV=prod"]
         (["PORT=9090", "ENV=prod"], {"PORT": "9090"}, {}),  # a default the command line changed is the tenant's
         (["webui_secret_key=lower", "MONKEY_BUSINESS=x", "NOVALUE"], {}, {"webui_secret_key": "lower", "MONKEY_BUSINESS": "x"}),
         (["A==b=c"], {"A": "=b=c"}, {}),
+        # a password inside a URL is a secret under any name; a URL without one is not
+        (["DATABASE_URL=postgresql://owui:s3cret@db:5432/owui", "REDIS_URL=redis://:r3dis@cache:6379/0",
+          "OLLAMA_BASE_URL=http://ollama:11434", "WEBHOOK=https://user@example.com/x"],
+         {"OLLAMA_BASE_URL": "http://ollama:11434", "WEBHOOK": "https://user@example.com/x"},
+         {"DATABASE_URL": "postgresql://owui:s3cret@db:5432/owui", "REDIS_URL": "redis://:r3dis@cache:6379/0"}),
+        (["PROXY_AUTH=basic x", "LDAP_AUTH_PASS=p", "HTTP_AUTHORIZATION=Bearer t", "ENABLE_OAUTH_SIGNUP=true"],
+         {"ENABLE_OAUTH_SIGNUP": "true"}, {"PROXY_AUTH": "basic x", "LDAP_AUTH_PASS": "p", "HTTP_AUTHORIZATION": "Bearer t"}),
     ],
 )  # fmt: skip
 def test_split_env(env, plain, secret):
@@ -169,10 +177,13 @@ def test_the_generated_key_read_in_the_container_is_kept():
         (legacy(env=()), IMAGE, "no WEBUI_SECRET_KEY in its env nor in the container: every user would be logged out"),
         (legacy(port=None), IMAGE, "publishes no port for 8080"),
         (legacy(port="3999"), IMAGE, "no nginx server_name proxies to its port"),
+        (legacy(port="3007"), IMAGE, "its nginx site serves 2 names (chat.example, www.chat.example) and a tenant has one domain"),
+        (legacy(port="3006"), IMAGE, "its nginx site serves HTTPS but does not name both its ssl_certificate"),
     ],
 )  # fmt: skip
 def test_each_doubt_is_a_problem_line(container, image, problem):
-    problems = adoption_entry(container, image, REPO, SETTINGS, DOMAINS, None)["problems"]
+    domains = {**DOMAINS, 3006: ["vague.example"], 3007: ["chat.example", "www.chat.example"]}
+    problems = adoption_entry(container, image, REPO, SETTINGS, domains, None, {}, {3006: [("ssl", "")]})["problems"]
     assert any(p.startswith(problem) for p in problems), problems
 
 
@@ -195,3 +206,30 @@ def test_two_containers_claiming_a_domain_or_a_port_conflict():
 )  # fmt: skip
 def test_repository_of(reference, repository):
     assert repository_of(reference) == repository
+
+
+SITE_TLS = """
+server { listen 80; server_name chat.initech.example; return 301 https://$host$request_uri; }
+server {
+    listen 443 ssl http2;
+    server_name chat.initech.example;
+    ssl_certificate     /etc/ssl/initech/fullchain.pem;
+    ssl_certificate_key /etc/ssl/initech/privkey.pem;
+    location / { proxy_pass http://127.0.0.1:3005; }
+}
+server { listen 443 ssl; server_name vague.example; include snippets/certs.conf; location / { proxy_pass http://127.0.0.1:3006; } }
+"""
+
+
+def test_nginx_tls_per_local_port():
+    assert nginx_tls({"/etc/nginx/conf.d/initech.conf": SITE_TLS, "/etc/nginx/conf.d/acme.conf": SITE_ACME}) == {
+        3005: [("ssl_certificate", "/etc/ssl/initech/fullchain.pem"), ("ssl_certificate_key", "/etc/ssl/initech/privkey.pem")],
+        3006: [("ssl", "")],
+    }  # fmt: skip
+
+
+def test_the_hand_written_sites_certificate_is_carried_over():
+    tls = nginx_tls({"/etc/nginx/conf.d/initech.conf": SITE_TLS})
+    entry = adoption_entry(legacy(port="3005"), IMAGE, REPO, SETTINGS, {3005: ["chat.initech.example"]}, None, {}, tls)
+    assert entry["problems"] == []
+    assert entry["tls"] == {"cert": "/etc/ssl/initech/fullchain.pem", "key": "/etc/ssl/initech/privkey.pem"}

@@ -7,7 +7,12 @@ import json
 
 import pytest
 
-from ansible_collections.pinned.release.plugins.module_utils._checks import check_outcome, check_problems, run_checks
+from ansible_collections.pinned.release.plugins.module_utils._checks import (
+    check_outcome,
+    check_problems,
+    run_checks,
+    tenant_address,
+)
 from ansible_collections.pinned.release.plugins.module_utils._http import Response
 
 
@@ -146,3 +151,16 @@ def test_a_secret_echoed_in_an_answer_is_masked_in_the_detail():
     outcomes, _values = run_checks(checks, "http://127.0.0.1:80", variables={"password": "pw-secret-1"}, send=send)
     assert "pw-secret-1" not in outcomes[0]["detail"]
     assert "********" in outcomes[0]["detail"]
+
+
+@pytest.mark.parametrize(
+    ("tls", "nginx_ports", "address"),
+    [
+        (False, None, ("http://127.0.0.1:3001", None)),
+        (True, None, ("http://127.0.0.1:3001", None)),
+        (False, (8080, 8443), ("http://127.0.0.1:8080", None)),
+        (True, (8080, 8443), ("https://127.0.0.1:8443", "acme.example")),
+    ],
+)
+def test_a_tenant_is_reached_directly_or_through_nginx_on_the_port_of_its_scheme(tls, nginx_ports, address):
+    assert tenant_address(3001, "acme.example", tls, nginx_ports) == address

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.pinned.release.plugins.module_utils._drift import (
-    SECRET_MASK,
     DriftSpecError,
     compare,
     container_facts,
@@ -19,9 +18,9 @@ from ansible_collections.pinned.release.plugins.module_utils._drift import (
     parse_expectation,
     published_ports,
     repo_digests,
-    safe_log_lines,
     secret_values,
 )
+from ansible_collections.pinned.release.plugins.module_utils._secrets import SECRET_MASK
 
 RECORDED = json.loads((Path(__file__).parents[2] / "fixtures/inspect_lab_node.json").read_text())
 REPO = "127.0.0.1:5000/pinned/openwebui"
@@ -198,12 +197,6 @@ def test_published_ports_from_bindings():
 
 def test_repo_digests_normalises_docker_hub():
     assert repo_digests({"RepoDigests": [f"nginx@{V1}", "garbage"]}) == {"docker.io/library/nginx": [V1]}
-
-
-def test_safe_log_lines_drops_secret_lines_and_keeps_the_tail():
-    text = "\n".join([f"line {n}" for n in range(30)] + ["key=s3cr3t loaded", "done"])
-    lines = safe_log_lines(text, {"s3cr3t"}, limit=5)
-    assert lines == ["line 26", "line 27", "line 28", "line 29", "done"]
 
 
 def test_drift_message_names_container_field_expected_actual():

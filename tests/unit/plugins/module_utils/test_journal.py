@@ -22,7 +22,6 @@ from ansible_collections.pinned.release.plugins.module_utils._journal import (
     lock_age_seconds,
     peek_lock,
     read_json,
-    write_atomic,
 )
 
 ME = {"run_id": "run-me", "operator": "tester"}
@@ -48,15 +47,6 @@ def other_holder(tmp_path):
     yield proc
     proc.kill()
     proc.wait()
-
-
-def test_write_atomic_replaces_whole_files_with_their_mode(tmp_path):
-    path = tmp_path / "sub" / "f.json"
-    write_atomic(str(path), "one", 0o600)
-    write_atomic(str(path), "two", 0o600)
-    assert path.read_text() == "two"
-    assert oct(path.stat().st_mode & 0o777) == "0o600"
-    assert [p.name for p in path.parent.iterdir()] == ["f.json"], "no temporary file left behind"
 
 
 def test_read_json_names_a_corrupt_file(tmp_path):

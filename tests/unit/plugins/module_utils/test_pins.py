@@ -163,6 +163,30 @@ def test_check_evidence_refuses(text, message):
         check_evidence(text, "ev.json", A)
 
 
+@pytest.mark.parametrize(
+    ("tested_from", "pinned_now", "refused"),
+    [
+        (A, A, False),  # the upgrade production will take
+        (None, None, False),  # the first release: nothing pinned then, nothing now
+        (B, A, True),  # tested from another pin (a rollback moved it since)
+        (None, A, True),  # tested before anything was pinned; something is now
+        (A, None, True),
+    ],
+)
+def test_evidence_proves_the_upgrade_from_the_pin_it_replaces(tested_from, pinned_now, refused):
+    text = json.dumps({**json.loads(record(digest=C)), "from_digest": tested_from})
+    if refused:
+        with pytest.raises(PinError, match=f"tested the upgrade from {tested_from or 'nothing'}, but production is "
+                                           f"pinned to {pinned_now or 'nothing'} now: test {C} again"):  # fmt: skip
+            check_evidence(text, "ev.json", C, pinned_now)
+    else:
+        assert check_evidence(text, "ev.json", C, pinned_now)["passed"] is True
+
+
+def test_a_record_written_before_from_digest_was_recorded_is_judged_as_before():
+    assert check_evidence(record(), "ev.json", A, B)["passed"] is True
+
+
 def test_check_evidence_summary():
     assert check_evidence(record(), "ev.json", A) == {
         "record": "ev.json", "passed": True, "checks": 2, "hosts": ["test1"], "finished_at": "T", "operator": "ops",

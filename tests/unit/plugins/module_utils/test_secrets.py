@@ -25,6 +25,8 @@ def test_a_short_secret_does_not_garble_other_fields():
 def test_log_lines_with_a_secret_are_dropped():
     mask = SecretMask(["s3cr3t"])
     assert mask.lines("a\nkey=s3cr3t\nb\nc", limit=2) == ["b", "c"]
+    text = "\n".join([f"line {n}" for n in range(30)] + ["key=s3cr3t loaded", "done"])
+    assert mask.lines(text, limit=5) == ["line 26", "line 27", "line 28", "line 29", "done"], "the tail, secret dropped"
 
 
 def test_the_invocation_marks_every_no_log_option_also_inside_suboptions():

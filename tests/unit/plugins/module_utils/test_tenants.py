@@ -9,6 +9,7 @@ import yaml
 
 from ansible_collections.pinned.release.plugins.module_utils._engine import container_config
 from ansible_collections.pinned.release.plugins.module_utils._tenants import (
+    app_problems,
     checked_specs,
     env_file_content,
     expectation,
@@ -127,8 +128,8 @@ def test_specs_refuse_problems():
 @pytest.mark.parametrize(
     ("settings", "problem"),
     [
-        ({"batch": 0}, "tenant_batch must be a number of at least 1"),
-        ({"batch": "many"}, "tenant_batch must be a number"),
+        ({"batch_size": 0}, "tenant_batch must be a number of at least 1"),
+        ({"batch_size": "many"}, "tenant_batch must be a number"),
         ({"snapshot_keep": 1}, "with 1, the snapshot a rollback needs is rotated away"),
         ({"health_timeout": True}, "tenant_health_timeout must be a number"),
         ({"data_mode": "sometimes"}, "tenant_data_mode must be current, auto or restore"),
@@ -147,7 +148,7 @@ def test_settings_problems(settings, problem):
 
 
 def test_good_settings_have_no_problem():
-    good = {"batch": "2", "health_timeout": 120, "snapshot_keep": 2, "data_mode": "auto",
+    good = {"batch_size": "2", "health_timeout": 120, "snapshot_keep": 2, "data_mode": "auto",
             "break_lock": "20261125T170000Z-laptop-4242", "smoke_checks": [{"name": "h", "path": "/health"}]}  # fmt: skip
     assert settings_problems(good) == []
     assert settings_problems({"break_lock": "stale"}) == []
@@ -173,3 +174,27 @@ def test_shipped_inventories_declare_deployable_tenants(host_vars):
     text = re.sub(r"\{\{ *vault_\w+ *\}\}", "vault-placeholder", host_vars.read_text())
     tenants = yaml.safe_load(text)["release_tenants"]
     assert tenant_problems(tenants, APP, IMAGE) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"bind_address": "localhost"}, "release_app.bind_address must be an IP address"),
+        ({"bind_address": "127.0.0.1; rm -rf /"}, "release_app.bind_address must be an IP address"),
+        ({"bind_address": None}, "release_app.bind_address is missing"),
+        ({"container_prefix": "Open WebUI "}, "release_app.container_prefix 'Open WebUI ' is not usable"),
+        ({"container_port": "8080"}, "release_app.container_port must be a number"),
+        ({"data_root": "opt/openwebui"}, "release_app.data_root must be an absolute path"),
+        ({"restart_policy": "sometimes"}, "release_app.restart_policy must be one of"),
+        ({"env": ["A=1"]}, "release_app.env must be a mapping"),
+        ({"snapshot_exclude": ["../etc"]}, "snapshot_exclude entry '../etc' must be a path inside the data folder"),
+    ],
+)
+def test_app_problems(changes, problem):
+    found = app_problems({**APP, **changes})
+    assert any(problem in p for p in found), found
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "0.0.0.0", "::1", "10.1.2.3"])  # noqa: S104
+def test_an_ip_address_is_a_bind_address(address):
+    assert app_problems({**APP, "bind_address": address}) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.pinned.release.plugins.module_utils._tenants import TENANT_NAME_RE
 from ansible_collections.pinned.release.plugins.plugin_utils._adopt_inventory import declaration, host_plan, tenant_name
 
 DIGEST = "sha256:" + "a" * 64
@@ -17,6 +18,7 @@ DIGEST = "sha256:" + "a" * 64
 )  # fmt: skip
 def test_tenant_name(container, name):
     assert tenant_name(container, "openwebui-") == name
+    assert TENANT_NAME_RE.fullmatch(name), "a name the tenant rules take"
 
 
 def entry(container="acme", problems=(), secrets=None, domains=("acme.example.com",), port=3001, sites=()):
@@ -75,3 +77,19 @@ def test_the_report_says_what_is_left_to_the_operator_after_the_first_deploy():
         "to put it on the release pin (the next deploy moves it there, snapshot first)",
         "- its old data (volume acme-data) is kept, never deleted: remove it yourself once you no longer need it",
     ]
+
+
+def test_two_containers_that_become_one_tenant_are_both_held_back():
+    """Acme and acme would write each other's secrets and data folder."""
+    upper, lower, other = entry("Acme", port=3001), entry("acme", port=3002), entry("cme", port=3003)
+    plan = host_plan("prod1", {"containers": [upper, lower, other], "conflicts": []}, "")
+    assert [t["name"] for t in plan["tenants"]] == ["cme"], (
+        "a container whose name is inside another's is not held back"
+    )
+    assert [e["container"] for e in plan["held_back"]] == ["Acme", "acme"]
+    assert "Acme and acme both become tenant acme: rename one of them" in plan["report"]
+
+
+def test_a_certificate_found_in_the_hand_written_site_is_declared():
+    tenant, _secrets = declaration({**entry(), "tls": {"cert": "/etc/ssl/a.pem", "key": "/etc/ssl/a.key"}}, "")
+    assert (tenant["tls_cert"], tenant["tls_key"]) == ("/etc/ssl/a.pem", "/etc/ssl/a.key")

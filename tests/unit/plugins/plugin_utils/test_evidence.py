@@ -63,6 +63,16 @@ def test_the_same_results_again_keep_the_earlier_record():
     assert (changed["finished_at"], changed["operator"]) == ("T2", "bob")
 
 
+def test_the_record_names_the_pin_it_tested_the_upgrade_from_and_a_new_pin_makes_a_new_record():
+    pin_a, pin_b = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    first = evidence_record({"t1": PASSED}, RESOLVED, "repo:release", "alice", "T1", None, pin_a)
+    assert first["from_digest"] == pin_a
+    assert evidence_record({"t1": PASSED}, RESOLVED, "repo:release", "bob", "T2", first, pin_a) == first
+    moved = evidence_record({"t1": PASSED}, RESOLVED, "repo:release", "bob", "T2", first, pin_b)
+    assert (moved["from_digest"], moved["finished_at"], moved["operator"]) == (pin_b, "T2", "bob")
+    assert evidence_record({"t1": PASSED}, RESOLVED, "repo:release", "bob", "T2")["from_digest"] is None
+
+
 def test_measurements_in_the_details_do_not_make_a_retest_a_change():
     streamed = {"tested": True, "deploy_error": None, "checklist": {"tenants": [{"name": "alpha", "checks": [
         {"name": "stream", "passed": True, "detail": "HTTP 200, 5 events over 512 ms"}]}]}}  # fmt: skip

@@ -10,13 +10,13 @@ import pytest
 from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask
 from ansible_collections.pinned.release.plugins.plugin_utils._notify import (
     EVENTS,
-    Target,
+    EmailTarget,
+    SlackTarget,
+    WebhookTarget,
     compose,
-    email_arguments,
     parse_targets,
     parse_timeout,
     secret_values,
-    webhook_body,
 )
 
 D1, D2 = ("sha256:" + c * 64 for c in "12")
@@ -102,6 +102,7 @@ def test_targets_keep_what_they_were_given_and_default_to_every_event():
          "username": "u", "password": "p", "secure": "never", "events": ["rollback"]},
     ])  # fmt: skip
     assert problems == []
+    assert (type(hook), type(mail)) == (WebhookTarget, EmailTarget)
     assert hook.events == EVENTS
     assert hook.headers == {"X-Team": "ops"}
     assert hook.where() == "https://hooks.example"  # the path and query (a token) are never shown
@@ -207,22 +208,24 @@ def test_a_secret_that_reaches_a_result_never_reaches_a_message():
 
 def test_slack_gets_text_and_a_webhook_gets_the_message():
     message = compose("rollout", ROLLOUT_STOPPED, "alice", "now", NO_MASK)
-    slack = json.loads(webhook_body(Target(name="s", type="slack", url="http://h/"), message))
+    slack = json.loads(SlackTarget(name="s", url="http://h/").body(message))
     assert list(slack) == ["text"]
     assert slack["text"].startswith(":red_circle: *Rollout of")
     assert "```\nprod1:" in slack["text"]
     assert "_alice, now_" in slack["text"]
-    assert json.loads(webhook_body(Target(name="w", type="webhook", url="http://h/"), message)) == message
-    rollback = compose("rollback", {"target": {"image": f"{REPO}@{D1}"}, "reason": "r", "summary": "s"}, "a", "t", NO_MASK)
-    assert json.loads(webhook_body(Target(name="s", type="slack", url="http://h/"), rollback))["text"].startswith(
+    assert json.loads(WebhookTarget(name="w", url="http://h/").body(message)) == message
+    rollback = compose(
+        "rollback", {"target": {"image": f"{REPO}@{D1}"}, "reason": "r", "summary": "s"}, "a", "t", NO_MASK
+    )
+    assert json.loads(SlackTarget(name="s", url="http://h/").body(rollback))["text"].startswith(
         f":warning: *Rollback to {REPO}@{D1[:19]} done*"
     )
 
 
 def test_email_arguments_for_community_general_mail():
     message = compose("candidate_tested", CANDIDATE, "alice", "now", NO_MASK)
-    plain = Target(name="m", type="email", to=("a@example.com",), host="smtp", port=2525, secure="never")
-    arguments = email_arguments(plain, message, timeout=3)
+    plain = EmailTarget(name="m", to=("a@example.com",), host="smtp", port=2525, secure="never")
+    arguments = plain.arguments(message, timeout=3)
     assert arguments["subject"].startswith("[pinned.release] FAILED: Candidate ")
     assert (arguments["to"], arguments["port"], arguments["secure"], arguments["timeout"]) == (
         ["a@example.com"],
@@ -232,5 +235,30 @@ def test_email_arguments_for_community_general_mail():
     )
     assert "username" not in arguments
     assert "-- alice, now (candidate_tested)" in arguments["body"]
-    login = email_arguments(Target(name="m", type="email", to=("a@b",), username="u", password="p"), message, 3)
+    login = EmailTarget(name="m", to=("a@b",), username="u", password="p").arguments(message, 3)
     assert (login["username"], login["password"]) == ("u", "p")
+
+
+def test_each_target_type_sends_its_own_way():
+    message = compose("rollout", ROLLOUT_OK, "alice", "now", NO_MASK)
+    calls = []
+
+    def post(url, body, headers, timeout):
+        calls.append(("post", url, json.loads(body), headers, timeout))
+        return ""
+
+    def mail(arguments):
+        calls.append(("mail", arguments["to"], arguments["timeout"]))
+        return "refused"
+
+    targets, _problems = parse_targets([
+        {"name": "ops", "type": "webhook", "url": "https://hooks.example/x", "headers": {"X-Team": "ops"}},
+        {"name": "chat", "type": "slack", "url": "https://hooks.slack.example/T/B/secret"},
+        {"name": "mail", "type": "email", "to": "oncall@example.com"},
+    ])  # fmt: skip
+    assert [t.side_by_side for t in targets] == [True, True, False], "HTTP in threads, the mail module in turn"
+    assert [t.send(message, 4, post, mail) for t in targets] == ["", "", "refused"]
+    assert calls[0] == ("post", "https://hooks.example/x", message, {"X-Team": "ops"}, 4)
+    assert (calls[1][1], list(calls[1][2])) == ("https://hooks.slack.example/T/B/secret", ["text"])
+    assert calls[2] == ("mail", ["oncall@example.com"], 4)
+    assert targets[1].where() == "https://hooks.slack.example", "a Slack URL's path is its token: never shown"

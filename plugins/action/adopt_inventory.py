@@ -98,6 +98,34 @@ class ActionModule(ActionBase):
         return as_read(data) if isinstance(data, dict) else {}
 
     @staticmethod
+    def _write(moves: list, files: list) -> None:
+        """Every folder first (a folder that cannot be made stops the run before anything moved), then the moves of
+        host files into their folders, then the files, each atomically."""
+        path, made = "", []
+        try:
+            for path in sorted({os.path.dirname(p) for p, _c, _m in files} | {os.path.dirname(t) for _s, t in moves}):
+                if not os.path.isdir(path):
+                    os.makedirs(path)
+                    made.append(path)
+        except OSError as exc:
+            for folder in reversed(made):  # an empty host_vars/<host>/ would hide host_vars/<host>.yml from Ansible
+                os.rmdir(folder)
+            raise AnsibleActionFail(
+                f"cannot make the folder {path} ({exc.strerror}): nothing was written; fix it (a file in its place? "
+                "permissions?), then re-run"
+            ) from None
+        try:
+            for path, target in moves:
+                os.rename(path, target)
+            for path, content, mode in files:
+                write_atomic(path, content, mode)
+        except OSError as exc:
+            raise AnsibleActionFail(
+                f"writing {path} failed ({exc.strerror}); what was written before it stays (the secrets before the "
+                "tenants that name them): fix it, then re-run with -e adopt_existing=merge"
+            ) from None
+
+    @staticmethod
     def _declared_elsewhere(task_vars: dict, host: str, read: list) -> None:
         """Refuse when Ansible finds release_tenants for ``host`` outside its host_vars (the hosts file, group_vars):
         the list adoption writes in host_vars would hide it, and the next deploy would remove those tenants' sites."""
@@ -151,19 +179,25 @@ class ActionModule(ActionBase):
                 moves.append((host_file, os.path.join(host_dir, os.path.basename(host_file))))
             known = {t.get("name") for t in existing if isinstance(t, dict)}
             tenants = [t for t in plan["tenants"] if t["name"] not in known]
-            secrets = {name: values for name, values in plan["secrets"].items() if name not in known}
-            files.append((os.path.join(args["report_dir"], f"{plan['host']}.md"), plan["report"], 0o644))
-            if tenants:
-                merged = [t for t in existing if isinstance(t, dict)] + tenants
-                text = HEADER.format(host=plan["host"], report=files[-1][0]) + dump({"release_tenants": merged})
-                files.append((tenants_file, text, 0o644))
+            kept = self._read_vars(secrets_file).get(SECRETS_VARIABLE) or {} if plan["secrets"] else {}
+            # A tenant declared before keeps the secrets adopted then; one whose secrets never reached the file (a
+            # run that died between the two files) gets them now.
+            secrets = {
+                name: values for name, values in plan["secrets"].items() if name not in known or name not in kept
+            }
+            report_file = os.path.join(args["report_dir"], f"{plan['host']}.md")
+            # The secrets before the tenants that refer to them: a run that dies in between leaves no dangling name.
             if secrets:
-                kept = self._read_vars(secrets_file).get(SECRETS_VARIABLE) or {}
                 clear = dump({SECRETS_VARIABLE: {**kept, **secrets}}, sort_keys=True)
                 if vault is not None:
                     vault_id, secret = vault
                     clear = VaultLib([vault]).encrypt(clear, secret=secret, vault_id=vault_id).decode()
                 files.append((secrets_file, clear, 0o600))
+            if tenants:
+                merged = [t for t in existing if isinstance(t, dict)] + tenants
+                text = HEADER.format(host=plan["host"], report=report_file) + dump({"release_tenants": merged})
+                files.append((tenants_file, text, 0o644))
+            files.append((report_file, plan["report"], 0o644))
         changed = bool(moves)
         for path, content, _mode in files:
             try:
@@ -173,11 +207,7 @@ class ActionModule(ActionBase):
                 same = False
             changed = changed or not same
         if not self._task.check_mode:
-            for source, target in moves:
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                os.rename(source, target)
-            for path, content, mode in files:
-                write_atomic(path, content, mode)
+            self._write(moves, files)
         result.update(
             changed=changed,
             files=[path for path, _c, _m in files],

@@ -12,9 +12,11 @@ import fnmatch
 import re
 from typing import Optional
 
-# Env names whose values are secrets (fnmatch, case-insensitive); overridable.
+# Env names whose values are secrets (fnmatch, case-insensitive); overridable. A value that is a switch (true, false,
+# on, off, yes, no, 0, 1) or empty is never one, whatever its name: WEBUI_AUTH=False, ENABLE_API_KEY=true.
 SECRET_ENV_PATTERNS = ("*KEY*", "*SECRET*", "*PASSWORD*", "*PASSWD*", "*TOKEN*", "*CREDENTIAL*", "*_AUTH", "*_AUTH_*",
                        "*AUTHORIZATION*")  # fmt: skip
+SWITCH_VALUES = ("", "true", "false", "on", "off", "yes", "no", "0", "1")
 # A value that carries a password whatever its name: a URL with one in its userinfo (DATABASE_URL, REDIS_URL, ...).
 PASSWORD_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#@\s:]*:[^/?#@\s]+@")
 
@@ -28,7 +30,10 @@ def split_env(container_env: list, image_env: list, secret_patterns: tuple = SEC
         if entry in defaults or "=" not in entry:
             continue
         name, value = entry.split("=", 1)
-        if PASSWORD_IN_URL.search(value) or any(fnmatch.fnmatchcase(name.upper(), p.upper()) for p in secret_patterns):
+        by_name = value.strip().lower() not in SWITCH_VALUES and any(
+            fnmatch.fnmatchcase(name.upper(), pattern.upper()) for pattern in secret_patterns
+        )
+        if by_name or PASSWORD_IN_URL.search(value):
             secret[name] = value
         else:
             plain[name] = value
@@ -116,12 +121,14 @@ def nginx_sites(sites: dict) -> dict:
 
 
 def nginx_tls(sites: dict) -> dict:
-    """``{port: sorted (directive, path)}`` of the server blocks proxying to a local port over HTTPS; a block that
-    listens for TLS without naming its files (they come from an include) gives ``("ssl", "")``."""
+    """``{port: sorted (certificate, key)}``: the files each server block proxying to a local port serves HTTPS with
+    (quotes taken off); a block that listens for TLS without naming both (an include) gives ``("", "")``."""
 
     def tls(_path, _names, block) -> list:
-        files = TLS_FILE.findall(block)
-        return files or ([("ssl", "")] if LISTEN_TLS.search(block) else [])
+        files = {directive: path.strip("'\"") for directive, path in TLS_FILE.findall(block)}
+        if files.get("ssl_certificate") and files.get("ssl_certificate_key"):
+            return [(files["ssl_certificate"], files["ssl_certificate_key"])]
+        return [("", "")] if files or LISTEN_TLS.search(block) else []
 
     return {port: found for port, found in _per_port(sites, tls).items() if found}
 
@@ -183,13 +190,14 @@ def adoption_entry(container: dict, image: Optional[dict], repository: str, sett
     elif len(domains) > 1:
         problems.append(f"its nginx site serves {len(domains)} names ({', '.join(domains)}) and a tenant has one domain: "
                         "keep one server_name in the site (redirect the others in a site of your own), then re-run")  # fmt: skip
-    tls_files = dict(sorted({pair for p in ports for pair in (tls_by_port or {}).get(p["host_port"], [])}))
-    tls = None
-    if tls_files.get("ssl_certificate") and tls_files.get("ssl_certificate_key"):
-        tls = {"cert": tls_files["ssl_certificate"], "key": tls_files["ssl_certificate_key"]}
-    elif tls_files:
+    pairs = sorted({pair for p in ports for pair in (tls_by_port or {}).get(p["host_port"], [])})
+    tls = {"cert": pairs[0][0], "key": pairs[0][1]} if len(pairs) == 1 and all(pairs[0]) else None
+    if ("", "") in pairs:
         problems.append("its nginx site serves HTTPS but does not name both its ssl_certificate and "
                         "ssl_certificate_key itself (an include?): write them into the site, then re-run")  # fmt: skip
+    elif len(pairs) > 1:
+        problems.append(f"its nginx sites serve HTTPS with {len(pairs)} certificates ({', '.join(c for c, _k in pairs)}) "
+                        "and a tenant has one: keep one certificate and key for its domain, then re-run")  # fmt: skip
     if not runs_as.count("@"):
         changes.append(
             f"runs by tag ({runs_as}): pinned to its digest {digests[0].split('@', 1)[1] if digests else '?'}"

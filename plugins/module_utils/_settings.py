@@ -126,7 +126,7 @@ SETTINGS: tuple = (
                  "refusal names, or C(stale) for a lock older than O(lock_max_age). A lock whose run is still "
                  "running is never taken; when it names that run, the call waits for it to finish first. Recorded "
                  "in the audit log.",)),
-    Setting("lock_max_age", "int", 21600, role="lock_max_age", minimum=1,
+    Setting("lock_max_age", "int", 21600, role="lock_max_age", minimum=0,
             doc=("Seconds after which O(break_lock=stale) may take over a dead run's lock.",)),
     Setting("lock_wait", "int", 600, minimum=0,
             doc=("Seconds to wait for the run named by O(break_lock) to finish when it is still running.",)),
@@ -162,11 +162,13 @@ def argument_spec() -> dict:
 
 
 def number_problem(setting: Setting, value: Any, name: str) -> Optional[str]:
-    """A whole number of at least the setting's minimum (text of one too: a template renders text)."""
+    """A whole number of at least the setting's minimum: an int, its text (a template renders text) or a float with no
+    fraction (YAML's ``21600.0``), as Ansible's ``int`` takes them; never a boolean."""
     try:
-        if isinstance(value, bool) or int(str(value)) < (setting.minimum or 0):
+        number = float(str(value))
+        if isinstance(value, bool) or not number.is_integer() or number < (setting.minimum or 0):
             raise ValueError
-    except ValueError:
+    except (ValueError, OverflowError):
         return f"{name} must be a number of at least {setting.minimum or 0}{setting.minimum_why}, got {value!r}"
     return None
 

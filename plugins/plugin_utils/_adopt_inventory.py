@@ -21,8 +21,23 @@ class Unsafe(str):
 
 
 def literal(value: object) -> object:
-    """``value``, marked never to be templated when it holds a template marker."""
+    """``value``, marked never to be templated when it holds a template marker (in a mapping or list: each value)."""
+    if isinstance(value, dict):
+        return {key: literal(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [literal(item) for item in value]
     return Unsafe(value) if isinstance(value, str) and any(m in value for m in TEMPLATE_MARKERS) else value
+
+
+# An env name a declaration can carry: a key of the tenant's env, and part of the vault reference of a secret.
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def env_name_problems(entry: dict) -> list:
+    """Env names the container was started with that no declaration may carry (Docker takes any name)."""
+    odd = sorted(name for name in [*entry.get("env", {}), *entry.get("secrets", {})] if not ENV_NAME_RE.match(name))
+    return [f"its env has names that are not plain variable names ({', '.join(repr(n) for n in odd)}): rename them "
+            "when you start it, or leave it out of the adoption"] if odd else []  # fmt: skip
 
 
 def tenant_name(container: str, prefix: str) -> str:
@@ -53,16 +68,25 @@ def declaration(entry: dict, prefix: str) -> tuple:
     if data.get("source"):
         source = data["source"].rstrip("/") + ("/" + data["subpath"] if data.get("subpath") else "")
         tenant["adopt_from"] = {"container": entry["container"], "data": source}
-    return tenant, {key: literal(value) for key, value in entry["secrets"].items()}
+    # Everything found on the host is data: only the vault references written here are templates.
+    references = tenant.pop("secrets", None)
+    tenant = literal(tenant)
+    if references:
+        tenant["secrets"] = references
+    return tenant, literal(dict(entry["secrets"]))
 
 
-CONFLICT_RE = re.compile(r"^(\S+) and (\S+) both ")  # how adopt_facts and name_conflicts name the two containers
+# How adopt_facts and name_conflicts name the containers of a conflict ("a and b [and c] both ..."): container names
+# have no spaces.
+CONFLICT_RE = re.compile(r"^((?:\S+ and )+\S+) both ")
 
 
 def held_back_entry(entry: dict, conflicts: list) -> bool:
-    """A container with a problem, or in a conflict with another, is not adopted."""
-    in_conflict = (match.groups() for match in map(CONFLICT_RE.match, conflicts) if match)
-    return bool(entry["problems"]) or any(entry["container"] in pair for pair in in_conflict)
+    """A container with a problem, or in a conflict with others, is not adopted."""
+    in_conflict = (match[1].split(" and ") for match in map(CONFLICT_RE.match, conflicts) if match)
+    return (
+        bool(entry["problems"]) or bool(env_name_problems(entry)) or any(entry["container"] in c for c in in_conflict)
+    )
 
 
 def name_conflicts(entries: list, prefix: str) -> list:
@@ -130,9 +154,10 @@ def report(host: str, result: dict, prefix: str) -> str:
             f"- env: {', '.join(sorted(entry['env'])) or 'none'}; secrets (vaulted): {', '.join(sorted(entry['secrets'])) or 'none'}"
             + (" (the session key read from the file the app generated in the container)" if entry.get("secret_key_source") == "file" else ""),
         ]  # fmt: skip
-        if entry["problems"]:
+        problems = entry["problems"] + env_name_problems(entry)
+        if problems:
             lines += ["", "Not adopted until these are solved:"]
-            lines += [f"- {p}" for p in entry["problems"]]
+            lines += [f"- {p}" for p in problems]
         if entry["changes"]:
             lines += ["", "The first deploy will change:"] + [f"- {c}" for c in entry["changes"]]
         if not held_back_entry(entry, result.get("conflicts") or []):

@@ -131,10 +131,11 @@ def test_a_value_with_a_template_marker_is_data_never_jinja(inventory, tmp_path)
     ran = tmp_path / "the-lookup-ran"
     acme = entry("acme", 3001, "k-{{ nope }}")
     acme["env"] = {"RAG_TEMPLATE": "Answer from {{CONTEXT}} only", "HOOK": f"{{{{ lookup('pipe', 'touch {ran}') }}}}"}
+    acme["domains"] = [f"acme{{{{ lookup('pipe', 'touch {ran}') }}}}.example.com"]
     run = inventory.adopt(acme)
     assert run.returncode == 0, run.stdout[-3000:]
     assert "!unsafe" in (inventory.folder / "host_vars/prod9/release_tenants.yml").read_text()
-    shown = templated(inventory, "{{ release_tenants[0].env }} {{ release_tenants[0].secrets.WEBUI_SECRET_KEY }}")
+    shown = templated(inventory, "{{ release_tenants[0] }} {{ release_tenants[0].secrets.WEBUI_SECRET_KEY }}")
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert "Answer from {{CONTEXT}} only" in shown.stdout
     assert "k-{{ nope }}" in shown.stdout
@@ -164,3 +165,25 @@ def test_release_tenants_declared_outside_host_vars_is_refused_and_nothing_is_wr
         assert "Traceback" not in run.stdout + run.stderr
         assert not (inventory.folder / "host_vars/prod9").exists()
         assert not (inventory.folder / "reports").exists()
+
+
+def test_a_run_that_died_between_the_two_files_is_finished_by_a_merge(inventory):
+    """The secrets file is written before the tenants that name it; a tenant declared without its secrets gets them."""
+    assert inventory.adopt(entry("acme", 3001, "k-acme")).returncode == 0
+    (inventory.folder / "host_vars/prod9/adopted_secrets.yml").unlink()  # as if the run had died before writing it
+    run = inventory.adopt(entry("acme", 3001, "k-acme"), existing="merge")
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert inventory.secrets() == {"acme": {"WEBUI_SECRET_KEY": "k-acme"}}
+
+
+def test_a_folder_that_cannot_be_made_stops_adoption_before_anything_moves(inventory):
+    host_file = inventory.folder / "host_vars/prod9.yml"
+    host_file.write_text("---\nsite_note: kept\n")
+    (inventory.folder / "reports").write_text("a file where the reports folder goes")
+    run = inventory.adopt(entry("acme", 3001, "k-acme"))
+    assert run.returncode != 0
+    assert f"cannot make the folder {inventory.folder / 'reports'} (File exists): nothing was written" in run.stdout
+    assert "Traceback" not in run.stdout + run.stderr
+    assert host_file.exists(), "the host file was moved although nothing could be written"
+    assert not (inventory.folder / "host_vars/prod9").exists(), "an empty host folder would hide the host file"
+    assert inventory.host_vars()["site_note"] == "kept"

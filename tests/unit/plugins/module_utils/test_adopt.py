@@ -36,6 +36,9 @@ IMAGE_ENV = ["PATH=/usr/local/bin:/usr/bin", "PORT=8080", "ENV=prod"]
          {"DATABASE_URL": "postgresql://owui:s3cret@db:5432/owui", "REDIS_URL": "redis://:r3dis@cache:6379/0"}),
         (["PROXY_AUTH=basic x", "LDAP_AUTH_PASS=p", "HTTP_AUTHORIZATION=Bearer t", "ENABLE_OAUTH_SIGNUP=true"],
          {"ENABLE_OAUTH_SIGNUP": "true"}, {"PROXY_AUTH": "basic x", "LDAP_AUTH_PASS": "p", "HTTP_AUTHORIZATION": "Bearer t"}),
+        # a switch is not a secret whatever its name (masking "False" would blank every log line holding it)
+        (["WEBUI_AUTH=False", "ENABLE_API_KEY=true", "OPENAI_API_KEY=", "BYPASS_MODEL_ACCESS_CONTROL_TOKEN=1"],
+         {"WEBUI_AUTH": "False", "ENABLE_API_KEY": "true", "OPENAI_API_KEY": "", "BYPASS_MODEL_ACCESS_CONTROL_TOKEN": "1"}, {}),
     ],
 )  # fmt: skip
 def test_split_env(env, plain, secret):
@@ -179,11 +182,13 @@ def test_the_generated_key_read_in_the_container_is_kept():
         (legacy(port="3999"), IMAGE, "no nginx server_name proxies to its port"),
         (legacy(port="3007"), IMAGE, "its nginx site serves 2 names (chat.example, www.chat.example) and a tenant has one domain"),
         (legacy(port="3006"), IMAGE, "its nginx site serves HTTPS but does not name both its ssl_certificate"),
+        (legacy(port="3009"), IMAGE, "its nginx sites serve HTTPS with 2 certificates (/a.crt, /b.crt) and a tenant has one"),
     ],
 )  # fmt: skip
 def test_each_doubt_is_a_problem_line(container, image, problem):
-    domains = {**DOMAINS, 3006: ["vague.example"], 3007: ["chat.example", "www.chat.example"]}
-    problems = adoption_entry(container, image, REPO, SETTINGS, domains, None, {}, {3006: [("ssl", "")]})["problems"]
+    domains = {**DOMAINS, 3006: ["vague.example"], 3007: ["chat.example", "www.chat.example"], 3009: ["two.example"]}
+    tls = {3006: [("", "")], 3009: [("/a.crt", "/z.key"), ("/b.crt", "/y.key")]}
+    problems = adoption_entry(container, image, REPO, SETTINGS, domains, None, {}, tls)["problems"]
     assert any(p.startswith(problem) for p in problems), problems
 
 
@@ -222,9 +227,15 @@ server { listen 443 ssl; server_name vague.example; include snippets/certs.conf;
 
 
 def test_nginx_tls_per_local_port():
-    assert nginx_tls({"/etc/nginx/conf.d/initech.conf": SITE_TLS, "/etc/nginx/conf.d/acme.conf": SITE_ACME}) == {
-        3005: [("ssl_certificate", "/etc/ssl/initech/fullchain.pem"), ("ssl_certificate_key", "/etc/ssl/initech/privkey.pem")],
-        3006: [("ssl", "")],
+    quoted = (
+        'server { listen 443 ssl; server_name q.example; ssl_certificate "/etc/ssl/q.pem"; '
+        "ssl_certificate_key '/etc/ssl/q.key'; location / { proxy_pass http://127.0.0.1:3008; } }"
+    )
+    assert nginx_tls({"/etc/nginx/conf.d/initech.conf": SITE_TLS, "/etc/nginx/conf.d/acme.conf": SITE_ACME,
+                      "/etc/nginx/conf.d/q.conf": quoted}) == {
+        3005: [("/etc/ssl/initech/fullchain.pem", "/etc/ssl/initech/privkey.pem")],
+        3006: [("", "")],
+        3008: [("/etc/ssl/q.pem", "/etc/ssl/q.key")],
     }  # fmt: skip
 
 

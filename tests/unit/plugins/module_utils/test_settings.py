@@ -98,5 +98,22 @@ def test_a_problem_names_the_setting_as_the_caller_knows_it(settings, as_role, p
     assert any(problem in p for p in found), found
 
 
+@pytest.mark.parametrize(
+    ("settings", "problem"),
+    [
+        ({"lock_max_age": 0, "break_lock": "stale"}, None),  # take over any dead run's lock at once
+        ({"lock_max_age": 21600.0}, None),  # YAML's float, as Ansible's int takes it
+        ({"aside_keep": "0"}, None),
+        ({"health_timeout": "300"}, None),  # rendered from the app profile's start_timeout
+        ({"batch_size": 2.5}, "tenant_batch must be a number of at least 1, got 2.5"),
+        ({"lock_max_age": True}, "tenant_lock_max_age must be a number of at least 0, got True"),
+        ({"lock_max_age": "1e400"}, "tenant_lock_max_age must be a number of at least 0, got '1e400'"),
+    ],
+)
+def test_numbers_are_taken_as_ansible_takes_them(settings, problem):
+    found = settings_problems(settings, as_role=True)
+    assert found == ([] if problem is None else [problem]), found
+
+
 def test_a_setting_nobody_declared_is_not_judged_here():
     assert limit_problems({"something_else": -5}, True) == []

@@ -6,7 +6,12 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.pinned.release.plugins.module_utils._tenants import TENANT_NAME_RE
-from ansible_collections.pinned.release.plugins.plugin_utils._adopt_inventory import declaration, host_plan, tenant_name
+from ansible_collections.pinned.release.plugins.plugin_utils._adopt_inventory import (
+    Unsafe,
+    declaration,
+    host_plan,
+    tenant_name,
+)
 
 DIGEST = "sha256:" + "a" * 64
 
@@ -79,15 +84,27 @@ def test_the_report_says_what_is_left_to_the_operator_after_the_first_deploy():
     ]
 
 
-def test_two_containers_that_become_one_tenant_are_both_held_back():
-    """Acme and acme would write each other's secrets and data folder."""
-    upper, lower, other = entry("Acme", port=3001), entry("acme", port=3002), entry("cme", port=3003)
-    plan = host_plan("prod1", {"containers": [upper, lower, other], "conflicts": []}, "")
-    assert [t["name"] for t in plan["tenants"]] == ["cme"], (
-        "a container whose name is inside another's is not held back"
-    )
-    assert [e["container"] for e in plan["held_back"]] == ["Acme", "acme"]
-    assert "Acme and acme both become tenant acme: rename one of them" in plan["report"]
+def test_containers_that_become_one_tenant_are_all_held_back():
+    """Acme, acme and ACME would write each other's secrets and data folder."""
+    same = [entry("Acme", port=3001), entry("acme", port=3002), entry("ACME", port=3004)]
+    plan = host_plan("prod1", {"containers": [*same, entry("cme", port=3003)], "conflicts": []}, "")
+    assert [t["name"] for t in plan["tenants"]] == ["cme"], "a name inside another's is no conflict"
+    assert [e["container"] for e in plan["held_back"]] == ["Acme", "acme", "ACME"]
+    assert "Acme and acme and ACME both become tenant acme: rename one of them" in plan["report"]
+
+
+def test_what_was_found_on_the_host_is_never_a_template_and_odd_env_names_are_held_back():
+    found = {**entry(), "domains": ["{{ lookup('pipe', 'id') }}.example"], "env": {"A": "{{ x }}"},
+             "tls": {"cert": "/etc/{{ x }}.pem", "key": "/k"},
+             "data": {"kind": "bind", "name": None, "source": "/v/{{ y }}", "subpath": ""}}  # fmt: skip
+    tenant, _secrets = declaration(found, "")
+    marked = [tenant["domain"], tenant["env"]["A"], tenant["tls_cert"], tenant["adopt_from"]["data"]]
+    assert all(isinstance(value, Unsafe) for value in marked), marked
+    assert not isinstance(tenant["secrets"]["WEBUI_SECRET_KEY"], Unsafe), "the vault reference is the one template"
+    odd = {**entry("odd", port=3010), "secrets": {"X_KEY'] ~ lookup('pipe','id') ~ x['": "v", "WEBUI_SECRET_KEY": "k"}}
+    plan = host_plan("prod1", {"containers": [odd], "conflicts": []}, "")
+    assert plan["tenants"] == []
+    assert "its env has names that are not plain variable names" in plan["report"]
 
 
 def test_a_certificate_found_in_the_hand_written_site_is_declared():

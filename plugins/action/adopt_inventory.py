@@ -126,12 +126,12 @@ class ActionModule(ActionBase):
             ) from None
 
     @staticmethod
-    def _declared_elsewhere(task_vars: dict, host: str, read: list) -> None:
+    def _declared_elsewhere(task_vars: dict, host: str, in_host_vars: bool) -> None:
         """Refuse when Ansible finds release_tenants for ``host`` outside its host_vars (the hosts file, group_vars):
         the list adoption writes in host_vars would hide it, and the next deploy would remove those tenants' sites."""
         hostvars = (task_vars or {}).get("hostvars")
         raw = hostvars.raw_get(host) if hostvars is not None and host in hostvars else {}
-        if not isinstance(raw, dict) or not raw.get("release_tenants") or read:
+        if not isinstance(raw, dict) or not raw.get("release_tenants") or in_host_vars:
             return
         raise AnsibleActionFail(
             f"release_tenants for {host} is declared in the inventory's hosts file or group_vars, not in host_vars/"
@@ -158,12 +158,11 @@ class ActionModule(ActionBase):
             host_dir, host_file, read = host_layout(os.path.join(args["inventory_dir"], "host_vars"), plan["host"])
             tenants_file = os.path.join(host_dir, "release_tenants.yml")
             secrets_file = os.path.join(host_dir, "adopted_secrets.yml")
-            self._declared_elsewhere(
-                task_vars, plan["host"], [p for p in read if "release_tenants" in self._read_vars(p)]
-            )
+            host_vars = {path: self._read_vars(path) for path in read}
+            self._declared_elsewhere(task_vars, plan["host"], any("release_tenants" in v for v in host_vars.values()))
             existing = []
-            for path in read:
-                found = list(self._read_vars(path).get("release_tenants") or [])
+            for path, variables in host_vars.items():
+                found = list(variables.get("release_tenants") or [])
                 if found and args["existing"] == "refuse":
                     raise AnsibleActionFail(
                         f"{path} already declares release_tenants for {plan['host']}: nothing was written; move it "

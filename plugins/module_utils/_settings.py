@@ -143,12 +143,18 @@ def default(key: str) -> Any:
     return list(value) if isinstance(value, list) else dict(value) if isinstance(value, dict) else value
 
 
-def _spec(setting: Setting) -> dict:
-    spec: dict = {"type": setting.type, "default": default(setting.key)}
+def type_fields(setting: Setting) -> dict:
+    """``type``, and ``elements`` and ``choices`` where declared: as an argument spec and the docs spell them."""
+    fields: dict = {"type": setting.type}
     if setting.elements:
-        spec["elements"] = setting.elements
+        fields["elements"] = setting.elements
     if setting.choices:
-        spec["choices"] = list(setting.choices)
+        fields["choices"] = list(setting.choices)
+    return fields
+
+
+def _spec(setting: Setting) -> dict:
+    spec = {**type_fields(setting), "default": default(setting.key)}
     if setting.no_log is not None:
         spec["no_log"] = setting.no_log
     return spec
@@ -187,8 +193,9 @@ def limit_problems(settings: dict, as_role: bool) -> list:
         if setting is None or value is None:
             continue
         name = display_name(key, as_role)
-        if setting.minimum is not None:
-            problems += [p for p in (number_problem(setting, value, name),) if p]
+        problem = number_problem(setting, value, name) if setting.minimum is not None else None
+        if problem:
+            problems.append(problem)
         if setting.choices and value not in setting.choices:
             *first, last = setting.choices
             problems.append(f"{name} must be {', '.join(first)} or {last}, got {value!r}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.pinned.release.plugins.module_utils._tenants import TENANT_NAME_MAX
+from ansible_collections.pinned.release.plugins.module_utils._tenants import ENV_KEY_RE, TENANT_NAME_MAX
 
 SECRETS_VARIABLE = "vault_adopted_secrets"
 TEMPLATE_MARKERS = ("{{", "{%", "{#")
@@ -29,13 +29,10 @@ def literal(value: object) -> object:
     return Unsafe(value) if isinstance(value, str) and any(m in value for m in TEMPLATE_MARKERS) else value
 
 
-# An env name a declaration can carry: a key of the tenant's env, and part of the vault reference of a secret.
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
 def env_name_problems(entry: dict) -> list:
-    """Env names the container was started with that no declaration may carry (Docker takes any name)."""
-    odd = sorted(name for name in [*entry.get("env", {}), *entry.get("secrets", {})] if not ENV_NAME_RE.match(name))
+    """Env names the container was started with that no declaration may carry (Docker takes any name): a tenant's
+    env key must be a plain variable name, and a secret's name is part of its vault reference."""
+    odd = sorted(name for name in [*entry.get("env", {}), *entry.get("secrets", {})] if not ENV_KEY_RE.fullmatch(name))
     return [f"its env has names that are not plain variable names ({', '.join(repr(n) for n in odd)}): rename them "
             "when you start it, or leave it out of the adoption"] if odd else []  # fmt: skip
 

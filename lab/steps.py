@@ -69,5 +69,26 @@ def say(text: str) -> None:
 
 
 def lines_with(output: str, marker: str) -> list:
-    text = " ".join(output.split())
-    return [part.strip(" -'\"") for part in text.split(" - ") if marker in part]
+    """The list items (``- ...``, folded over deeper-indented lines) of ansible-playbook's yaml output that hold
+    ``marker``; an item ends where the indentation does, so a next task's header is never part of it."""
+    items, current, indent = [], None, 0
+    for line in output.splitlines():
+        stripped = line.lstrip()
+        depth = len(line) - len(stripped)
+        if current is not None and stripped and depth > indent:
+            current.append(stripped)
+            continue
+        if current is not None:
+            items.append(" ".join(current))
+            current = None
+        if stripped.startswith("- "):
+            current, indent = [stripped[2:]], depth
+    if current is not None:
+        items.append(" ".join(current))
+    return [_unquote(item) for item in items if marker in item]
+
+
+def _unquote(item: str) -> str:
+    if len(item) > 1 and item[0] == item[-1] == "'":
+        return item[1:-1].replace("''", "'")
+    return item.strip('"')

@@ -29,7 +29,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Callable, Optional
+import time
+from typing import Callable, Optional, Protocol
 
 from ansible_collections.pinned.release.plugins.module_utils._http import Response, request
 
@@ -37,6 +38,10 @@ CHECK_KEYS = {
     "name", "method", "path", "headers", "json_body", "body", "status", "json", "json_keys", "contains",
     "content_type", "sse", "save", "skip_without", "enabled", "description", "timeout",
 }  # fmt: skip
+# What only the testing checklist can do (it runs beside the engine; smoke checks run inside the transaction):
+# judge the tenant's container's isolation, and restart it before the request (persistence across a restart).
+CONTAINER_CHECK_KEYS = {"isolation", "restart"}
+RESTART_WAIT_S = 180
 VARIABLE_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD")
 
@@ -45,8 +50,12 @@ class CheckSpecError(ValueError):
     """A check entry that cannot be run; the message names the entry and the field."""
 
 
-def check_problems(checks: object, where: str = "checks") -> list:
-    """One line per problem with a list of checks; empty when every entry can run."""
+def check_problems(checks: object, where: str = "checks", container_checks: bool = False) -> list:
+    """One line per problem with a list of checks; empty when every entry can run.
+
+    ``container_checks``: ``isolation`` and ``restart`` are allowed (the testing checklist, not smoke checks).
+    """
+    known = CHECK_KEYS | CONTAINER_CHECK_KEYS if container_checks else CHECK_KEYS
     if not isinstance(checks, list):
         return [f"{where} must be a list of checks, got {type(checks).__name__}"]
     problems = []
@@ -57,10 +66,10 @@ def check_problems(checks: object, where: str = "checks") -> list:
             problems.append(f"{label} must be a mapping with name and path, got {type(check).__name__}")
             continue
         label = f"{where}[{index}] ({check.get('name', '?')})"
-        unknown = sorted(set(check) - CHECK_KEYS)
+        unknown = sorted(set(check) - known)
         if unknown:
             problems.append(
-                f"{label} has unknown key(s) {', '.join(map(str, unknown))}; known: {', '.join(sorted(CHECK_KEYS))}"
+                f"{label} has unknown key(s) {', '.join(map(str, unknown))}; known: {', '.join(sorted(known))}"
             )
         if not isinstance(check.get("name"), str) or not check.get("name"):
             problems.append(f"{label} needs a name")
@@ -68,8 +77,16 @@ def check_problems(checks: object, where: str = "checks") -> list:
             problems.append(f"{label}: the name {check['name']!r} is used twice")
         else:
             names.add(check["name"])
-        if not isinstance(check.get("path"), str) or not check.get("path", "").startswith("/"):
+        if check.get("isolation") is not None and not isinstance(check["isolation"], bool):
+            problems.append(f"{label}: isolation must be true or false, got {check['isolation']!r}")
+        if check.get("isolation") is True:
+            requests = sorted(set(check) - {"name", "isolation", "enabled", "description"})
+            if requests:
+                problems.append(f"{label}: an isolation check sends no request, so {', '.join(requests)} has no use")
+        elif not isinstance(check.get("path"), str) or not check.get("path", "").startswith("/"):
             problems.append(f"{label}: path must start with /, got {check.get('path')!r}")
+        if check.get("restart") is not None and restart_wait(check["restart"]) is None:
+            problems.append(f"{label}: restart must be true, false or {{wait: seconds}}, got {check['restart']!r}")
         if str(check.get("method", "GET")).upper() not in METHODS:
             problems.append(f"{label}: method must be one of {', '.join(METHODS)}")
         status = check.get("status", 200)
@@ -138,6 +155,16 @@ def _typed_field_problems(check: dict, label: str) -> list:
     if check.get("method") is not None and not isinstance(check["method"], str):
         problems.append(f"{label}: method must be text, got {type(check['method']).__name__}")
     return problems
+
+
+def restart_wait(value: object) -> Optional[float]:
+    """Seconds a ``restart`` check waits for its request to pass (0: no restart); None when ``value`` is not one."""
+    if isinstance(value, bool):
+        return float(RESTART_WAIT_S) if value else 0.0
+    if isinstance(value, dict) and set(value) <= {"wait"}:
+        wait = _number(value.get("wait", RESTART_WAIT_S))
+        return wait if wait is not None and wait > 0 else None
+    return None
 
 
 def _status_number(value: object) -> Optional[int]:
@@ -243,6 +270,16 @@ def _fill(value: object, variables: dict, missing: set) -> object:
     return value
 
 
+def _isolation_outcome(name: str, container: Optional[ContainerHooks]) -> dict:
+    if container is None:
+        return {"name": name, "passed": False, "detail": "no container to inspect (run_checklist's containers)"}
+    problems = container.isolation()
+    if problems:
+        return {"name": name, "passed": False, "detail": "; ".join(problems)}
+    return {"name": name, "passed": True,
+            "detail": "not privileged, its own namespaces, folders and ports, ports on loopback"}  # fmt: skip
+
+
 def tenant_address(port: int, domain: str, tls: bool, nginx_ports: Optional[tuple]) -> tuple:
     """``(base URL, TLS server name)`` that reaches a tenant from its own host: its published port without nginx
     (``nginx_ports`` None), else nginx's HTTPS port (``nginx_ports``: http, https) for a tenant with TLS, its
@@ -254,11 +291,23 @@ def tenant_address(port: int, domain: str, tls: bool, nginx_ports: Optional[tupl
     return f"http://127.0.0.1:{nginx_ports[0]}", None
 
 
+class ContainerHooks(Protocol):
+    """What the checklist's container checks do to the tenant's container (run_checklist's engine; a fake in tests)."""
+
+    def isolation(self) -> list:
+        """What breaks the container's isolation, one phrase each (empty: nothing)."""
+
+    def restart(self) -> Optional[str]:
+        """Restart the container; None when done, else why it could not be."""
+
+
 def run_checks(checks: list, base_url: str, host_header: Optional[str] = None, server_name: Optional[str] = None,
-               variables: Optional[dict] = None, send: Callable = request) -> tuple:  # fmt: skip
+               variables: Optional[dict] = None, send: Callable = request, container: Optional[ContainerHooks] = None,
+               clock: Callable = time.monotonic, sleep: Callable = time.sleep) -> tuple:  # fmt: skip
     """Run enabled checks in order; returns (outcomes, variables including the saved ones).
 
     ``send(method, url, headers=, body=, timeout=, server_name=)`` is the HTTP call (a fake in unit tests).
+    ``container``: the tenant's container, for ``isolation`` and ``restart`` checks (None: they fail, saying so).
     """
     values = dict(variables or {})
     secrets = {str(v) for v in values.values() if isinstance(v, str) and len(v) >= 4}
@@ -270,6 +319,9 @@ def run_checks(checks: list, base_url: str, host_header: Optional[str] = None, s
         if absent:
             outcomes.append({"name": check["name"], "passed": True, "skipped": True,
                              "detail": f"skipped: no {', '.join('${' + n + '}' for n in absent)} (nothing to carry over)"})  # fmt: skip
+            continue
+        if check.get("isolation"):
+            outcomes.append(_isolation_outcome(check["name"], container))
             continue
         missing: set = set()
         path = _fill(check["path"], values, missing)
@@ -291,9 +343,22 @@ def run_checks(checks: list, base_url: str, host_header: Optional[str] = None, s
             continue
         if host_header:
             headers.setdefault("Host", host_header)
-        response = send(str(check.get("method", "GET")).upper(), base_url + path, headers=headers, body=body,
-                        timeout=float(check.get("timeout", 30)), server_name=server_name)  # fmt: skip
-        outcome = check_outcome(judged, response)
+        wait = restart_wait(check.get("restart", False)) or 0.0
+        if wait:
+            why = "no container to restart (run_checklist's containers)" if container is None else container.restart()
+            if why:
+                outcomes.append({"name": check["name"], "passed": False, "detail": f"restart failed: {why}"})
+                continue
+        deadline = clock() + wait
+        while True:  # after a restart the app takes a while to answer again: the request is tried until it passes
+            response = send(str(check.get("method", "GET")).upper(), base_url + path, headers=headers, body=body,
+                            timeout=float(check.get("timeout", 30)), server_name=server_name)  # fmt: skip
+            outcome = check_outcome(judged, response)
+            if outcome["passed"] or clock() >= deadline:
+                break
+            sleep(1.0)
+        if wait:
+            outcome["detail"] += f" (after a restart, {wait - max(0.0, deadline - clock()):.0f} s)"
         outcome["elapsed_ms"] = round(response.elapsed * 1000)
         if outcome["passed"] and check.get("save"):
             parsed = json.loads(response.text)

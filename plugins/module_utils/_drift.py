@@ -11,6 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ansible_collections.pinned.release.plugins.module_utils._isolation import (
+    container_problems,
+    extra_mounts,
+    port_address,
+)
 from ansible_collections.pinned.release.plugins.module_utils._reference import (
     ImageReference,
     ImageReferenceError,
@@ -32,6 +37,7 @@ EXPECTATION_KEYS = {
     "health",
     "memory",
     "env_exact",
+    "isolated",
 }
 
 
@@ -52,6 +58,7 @@ class Expectation:
     health: str = "healthy"
     memory: Optional[int] = None  # bytes; 0: no limit; None: not compared
     env_exact: bool = False  # also every variable beyond the image's own and the expected ones is drift
+    isolated: bool = False  # also what breaks isolation (_isolation) is drift, and any mount beyond the expected
 
 
 def _strings(value: object, where: str, kind: str) -> object:
@@ -101,6 +108,7 @@ def parse_expectation(spec: object, index: int, default_image: Optional[str] = N
         health=health,
         memory=_memory(spec.get("memory"), where),
         env_exact=bool(spec.get("env_exact")),
+        isolated=bool(spec.get("isolated")),
     )
     missing = [key for key in expectation.secret_env if key not in expectation.env]
     if missing:
@@ -209,6 +217,21 @@ def container_facts(inspect: dict, image_inspect: Optional[dict], expected: Opti
         "restart_policy": (host.get("RestartPolicy") or {}).get("Name") or "no",
         "memory": host.get("Memory") or 0,
         "started_at": state.get("StartedAt"),
+        "privileged": bool(host.get("Privileged")),
+        "network_mode": host.get("NetworkMode") or "",
+        "pid_mode": host.get("PidMode") or "",
+        "ipc_mode": host.get("IpcMode") or "",
+        "uts_mode": host.get("UTSMode") or "",
+        "cap_add": sorted(host.get("CapAdd") or []),
+        "mount_details": [
+            {
+                "type": m.get("Type"),
+                "source": m.get("Source"),
+                "destination": m.get("Destination"),
+                "name": m.get("Name"),
+            }
+            for m in inspect.get("Mounts") or []
+        ],
     }
 
 
@@ -248,6 +271,18 @@ def compare(expectation: Expectation, facts: Optional[dict], health: Optional[tu
         )
     if expectation.memory is not None and (facts.get("memory") or 0) != expectation.memory:
         drift.append({"field": "memory", "expected": expectation.memory, "actual": facts.get("memory") or 0})
+    if expectation.isolated:
+        drift += isolation_drift(expectation, facts)
+    return drift
+
+
+def isolation_drift(expectation: Expectation, facts: dict) -> list:
+    """What breaks the container's isolation, as drift entries (field ``isolation``)."""
+    declared = {port_address(normalise_port(p)) for p in expectation.published_ports or []}
+    drift = [{"field": "isolation", "expected": "isolated from the host and the other tenants", "actual": problem}
+             for problem in container_problems(facts, declared)]  # fmt: skip
+    drift += [{"field": "isolation", "expected": f"only its own mounts ({', '.join(expectation.mounts) or 'none'})",
+               "actual": f"also mounts {mount}"} for mount in extra_mounts(facts, expectation.mounts)]  # fmt: skip
     return drift
 
 

@@ -128,7 +128,7 @@ class DockerEngine:
         return [_summary(item) for item in listing]
 
     def listing(self) -> list:
-        """[{name, id, labels, status}] of every container, running or not."""
+        """[{name, id, labels, status, mounts (sources), ports (host ports, running only)}] of every container."""
         return [_summary(item) for item in self._call("listing containers", self.client.containers, all=True)]
 
     def containers_on_port(self, port: int) -> list:
@@ -199,6 +199,9 @@ class DockerEngine:
         self._call(f"setting the restart policy of {container} to {policy}", self.client.update_container,
                    container, restart_policy={"Name": policy})  # fmt: skip
 
+    def restart(self, container: str, timeout: int) -> None:
+        self._call(f"restarting container {container}", self.client.restart, container, timeout=timeout)
+
     def start(self, container: str) -> None:
         self._call(f"starting container {container}", self.client.start, container)
 
@@ -226,4 +229,6 @@ class DockerEngine:
 
 def _summary(item: dict) -> dict:
     name = (item.get("Names") or ["/?"])[0].lstrip("/")
-    return {"name": name, "id": item["Id"], "labels": item.get("Labels") or {}, "status": item.get("State")}
+    return {"name": name, "id": item["Id"], "labels": item.get("Labels") or {}, "status": item.get("State"),
+            "mounts": sorted(m["Source"] for m in item.get("Mounts") or [] if m.get("Source")),
+            "ports": sorted({p["PublicPort"] for p in item.get("Ports") or [] if p.get("PublicPort")})}  # fmt: skip

@@ -14,6 +14,7 @@ from typing import Callable, Optional
 
 from ansible_collections.pinned.release.plugins.module_utils._drift import compare, parse_expectation
 from ansible_collections.pinned.release.plugins.module_utils._format import short_digest
+from ansible_collections.pinned.release.plugins.module_utils._isolation import shared_problems
 from ansible_collections.pinned.release.plugins.module_utils._readiness import Probe, Readiness
 from ansible_collections.pinned.release.plugins.module_utils._reference import parse_pinned_reference
 from ansible_collections.pinned.release.plugins.module_utils._rollout_model import (
@@ -146,11 +147,20 @@ class Planner:
         return host_status(self.engine, self.specs, audit_log, self.settings.snapshot_exclude, self.answers_health,
                            known)  # fmt: skip
 
-    def unexpected(self) -> list:
+    def unexpected(self, listing: Optional[list] = None) -> list:
         """Managed containers on this host that no declared tenant owns (leftovers of ours excluded)."""
         declared = {s["container"] for s in self.specs}
         ours = declared | {c + NEXT_SUFFIX for c in declared} | {c + PREV_SUFFIX for c in declared}
-        return [c for c in self.engine.containers_with_label(MANAGED_LABEL) if c["name"] not in ours]
+        managed = self.engine.containers_with_label(MANAGED_LABEL) if listing is None else [
+            c for c in listing if MANAGED_LABEL in c["labels"]]  # fmt: skip
+        return [c for c in managed if c["name"] not in ours]
+
+    def shared(self, listing: list) -> dict:
+        """{tenant: [phrase]}: other containers that mount a tenant's folder or publish its port (_isolation)."""
+        owners = {spec["name"]: {"containers": {spec["container"], spec["container"] + NEXT_SUFFIX,
+                                                spec["container"] + PREV_SUFFIX},
+                                 "folders": [spec["dir"]], "ports": [spec["port"]]} for spec in self.specs}  # fmt: skip
+        return shared_problems(owners, listing)
 
     def plan(self) -> dict:
         """The whole picture without changing anything: check mode, and the drift check."""
@@ -194,9 +204,11 @@ class Planner:
             )
         for name in removals:
             diffs.append({"before_header": name, "after_header": name, "before": sites_now[name], "after": ""})
+        listing = self.engine.listing()
         return {
             "tenants": tenants,
-            "unexpected": [self._unexpected_entry(c) for c in self.unexpected()],
+            "unexpected": [self._unexpected_entry(c) for c in self.unexpected(listing)],
+            "shared": self.shared(listing),
             "sites_to_change": sorted(site_changes),
             "sites_to_remove": removals,
             "pending_journal": sorted(self.journal.pending()),

@@ -276,6 +276,8 @@ def expectation(spec: dict, health: str = "running") -> dict:
         "memory": memory_bytes(spec.get("memory")),
         # A variable or secret removed from the declaration is drift too: it must leave the container.
         "env_exact": True,
+        # Privileges, host namespaces, a port past loopback or a mount beyond its data folder is drift too.
+        "isolated": True,
     }
 
 

@@ -22,7 +22,9 @@ author:
 attributes:
   check_mode:
     support: none
-    description: The checks send requests that may write (sign-ups, saved functions), so Ansible skips it in check mode.
+    description:
+      - The checks send requests that may write (sign-ups, saved functions) and may restart a container, so Ansible
+        skips it in check mode.
   diff_mode:
     support: none
     description: It changes no file but its kept values.
@@ -83,6 +85,11 @@ options:
         C(status) (a code or a list), C(json) (a subset of the JSON answer), C(json_keys), C(contains),
         C(content_type), C(sse) (C(min_events), C(min_spread_ms) - streamed events spread over time), C(save)
         (C({variable: dotted.path}) of the answer), C(enabled), C(timeout). C(${name}) takes a variable."
+      - "Two checks act on the tenant's container (named in O(containers)) - C(isolation: true) sends no request and
+        passes when the container is not privileged, shares none of the host's network, PID, IPC or UTS namespaces,
+        has no added capability, publishes its ports on loopback only, and no other container mounts its folders or
+        publishes its ports; C(restart: true) (or C({wait: seconds}), default 180) restarts the container first and
+        tries the request until it passes or the wait is over (persistence across a restart)."
       - It fails when no check is enabled.
     type: list
     elements: dict
@@ -125,6 +132,18 @@ options:
     description: Where kept values go.
     type: path
     default: /var/lib/pinned-release
+  containers:
+    description:
+      - "C({tenant: container name}): the containers the C(isolation) and C(restart) checks act on. The engine is
+        reached only when an enabled check needs it."
+    type: dict
+    default: {}
+  stop_timeout:
+    description: Seconds a C(restart) check gives the app to stop before Docker kills it.
+    type: int
+    default: 30
+extends_documentation_fragment:
+  - pinned.release.docker
 """
 
 EXAMPLES = r"""
@@ -175,9 +194,18 @@ passed:
 import os
 import re
 
+from ansible_collections.pinned.release.plugins.module_utils._checklist_container import ContainerChecks
 from ansible_collections.pinned.release.plugins.module_utils._checks import check_problems, run_checks, tenant_address
+from ansible_collections.pinned.release.plugins.module_utils._docker import (
+    DOCKER_ARGUMENT_SPEC,
+    DockerException,
+    EngineError,
+    connect,
+)
+from ansible_collections.pinned.release.plugins.module_utils._engine import DockerEngine, EngineCallError
 from ansible_collections.pinned.release.plugins.module_utils._journal import JournalError, read_json, write_json
 from ansible_collections.pinned.release.plugins.module_utils._module import PinnedModule
+from ansible_collections.pinned.release.plugins.module_utils._rollout_model import NEXT_SUFFIX, PREV_SUFFIX
 from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask, finish
 from ansible_collections.pinned.release.plugins.module_utils._tenants import TENANT_ARGUMENT_SPEC
 
@@ -197,15 +225,21 @@ def _down(outcome: dict) -> bool:
     )
 
 
-def run_module(params: dict, mask: SecretMask, send=None) -> dict:
+def needs_engine(checks: list) -> bool:
+    return any(c.get("enabled", True) is not False and (c.get("isolation") or c.get("restart")) for c in checks)
+
+
+def run_module(params: dict, mask: SecretMask, send=None, engine=None, sleep=None) -> dict:
     if not params["tenants"]:
         raise ValueError("tenants is empty: give the tenants to check (the host's release_tenants)")
-    problems = check_problems(params["checks"], "checks")
+    problems = check_problems(params["checks"], "checks", container_checks=True)
     if problems:
         raise ValueError("; ".join(problems))
     if not any(c.get("enabled", True) is not False for c in params["checks"]):
         raise ValueError("checks has no enabled check: a checklist that checks nothing proves nothing")
     kwargs = {"send": send} if send else {}
+    if sleep:
+        kwargs["sleep"] = sleep
     nginx_ports = None if params["via"] == "direct" else (params["http_port"], params["https_port"])
     results = []
     given = set(params["variables"] or {})
@@ -219,6 +253,13 @@ def run_module(params: dict, mask: SecretMask, send=None) -> dict:
         mask.add(v for v in values.values() if isinstance(v, str) and len(v) >= 4)
         base, server_name = tenant_address(tenant["port"], tenant["domain"], bool(tenant.get("tls_cert")), nginx_ports)
         checks = [c for c in params["checks"] if c.get("enabled", True) is not False]
+        container = (params["containers"] or {}).get(tenant["name"])
+        if engine is not None and container:
+            kwargs["container"] = ContainerChecks(engine, tenant["name"], container,
+                                                  (container + NEXT_SUFFIX, container + PREV_SUFFIX),
+                                                  params["stop_timeout"])  # fmt: skip
+        else:
+            kwargs.pop("container", None)
         outcomes, values = run_checks(checks[:1], base, host_header=tenant["domain"], server_name=server_name,
                                       variables=values, **kwargs)  # fmt: skip
         if params["skip_if_down"] and outcomes and _down(outcomes[0]):
@@ -252,6 +293,9 @@ def main() -> None:
             "http_port": {"type": "int", "default": 80},
             "https_port": {"type": "int", "default": 443},
             "state_dir": {"type": "path", "default": "/var/lib/pinned-release"},
+            "containers": {"type": "dict", "default": {}},
+            "stop_timeout": {"type": "int", "default": 30},
+            **DOCKER_ARGUMENT_SPEC,
         },
         supports_check_mode=False,
     )
@@ -264,9 +308,14 @@ def main() -> None:
             )
         )
     try:
-        result = run_module(module.params, mask)
-    except (ValueError, JournalError, OSError) as exc:
+        engine = DockerEngine(connect(module.params)) if needs_engine(module.params["checks"]) else None
+        result = run_module(module.params, mask, engine=engine)
+    except (ValueError, JournalError, OSError, EngineError, EngineCallError) as exc:
         module.fail_json(**finish(module, {"msg": str(exc)}, mask))
+    except DockerException as exc:
+        module.fail_json(
+            **finish(module, {"msg": f"Docker engine error at {module.params['docker_host']}: {exc}"}, mask)
+        )
     module.exit_json(**finish(module, result, mask))
 
 

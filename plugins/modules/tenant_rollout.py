@@ -397,6 +397,12 @@ unexpected:
   returned: in check mode
   type: list
   elements: dict
+shared:
+  description:
+    - "In check mode, C({tenant: [what]}) of other containers that mount the tenant's folder (or a folder holding it,
+      or one inside it) or publish its port - a break of isolation no deploy can mend, so it is reported, not changed."
+  returned: in check mode
+  type: dict
 """
 
 import os
@@ -550,7 +556,7 @@ def run_module(params: dict, engine, check_mode: bool, environ: dict, mask: Secr
         holder, live = peek_lock(os.path.join(state_dir, "deploy.lock"))
         changed = bool(plan["sites_to_change"] or plan["sites_to_remove"] or plan["pending_journal"]
                        or any(t["action"] != "none" or t["files_changed"] for t in plan["tenants"]))  # fmt: skip
-        result = {"changed": changed, "tenants": plan["tenants"], "unexpected": plan["unexpected"],
+        result = {"changed": changed, "tenants": plan["tenants"], "unexpected": plan["unexpected"], "shared": plan["shared"],
                   "sites_to_change": plan["sites_to_change"], "sites_to_remove": plan["sites_to_remove"],
                   "pending_journal": plan["pending_journal"], "diff": plan["diff"], "recovered": [],
                   "nginx_changed": [], "removed_undeclared": [],

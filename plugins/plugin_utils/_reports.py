@@ -96,6 +96,10 @@ def drift_report(hosts: list, results: dict, pin_image: str) -> dict:
         for extra in result.get("unexpected") or []:
             host_rows.append({"host": host, "container": extra["name"], "field": "unexpected", "expected": "not running",
                               "actual": f"{extra.get('status')} on {extra.get('digest') or extra.get('image')}"})  # fmt: skip
+        containers = {e.get("name"): e.get("container") for e in result["tenants"]}
+        for tenant, phrases in sorted((result.get("shared") or {}).items()):
+            host_rows += [{"host": host, "container": containers.get(tenant, tenant), "field": "isolation",
+                           "expected": "its folder and port its own", "actual": phrase} for phrase in phrases]  # fmt: skip
         for name in result.get("sites_to_change") or []:
             host_rows.append({"host": host, "container": name, "field": "nginx site", "expected": "as declared",
                               "actual": "differs or missing"})  # fmt: skip

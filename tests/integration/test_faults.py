@@ -97,6 +97,31 @@ def test_broken_candidate_is_caught_on_test_and_promote_refuses(ws):
     assert ws.pin_file.read_bytes() == pin_before
 
 
+def test_a_container_reading_a_test_tenants_folder_fails_the_isolation_check_and_promote_refuses(ws):
+    """Isolation is a check of the candidate's evidence: broken on purpose, the candidate must not reach production."""
+    v2 = ws.release("v2")
+    name = TENANTS["test1"][0]["name"]
+    node_sh("test1", f"docker run -d --name peek-by-hand -v /opt/openwebui/{name}:/peek:ro {APP_REPO}@{v2}")
+    try:
+        run = ws.play("playbooks/deploy.yml", "-l", "test")
+    finally:
+        node_sh("test1", "docker rm -f peek-by-hand")
+    assert run.returncode != 0
+    record = json.loads((ws.evidence_dir / f"{v2.replace(':', '-')}.json").read_text())
+    assert record["passed"] is False
+    checks = {c["name"]: c for c in record["hosts"]["test1"]["tenants"][name]["checks"]}
+    assert checks["the tenant is isolated"] == {
+        "name": "the tenant is isolated",
+        "passed": False,
+        "detail": f"container peek-by-hand mounts /opt/openwebui/{name}, which holds {name}'s folder",
+    }
+    others = [t["name"] for t in TENANTS["test1"][1:]]
+    assert all(c["passed"] for t in others for c in record["hosts"]["test1"]["tenants"][t]["checks"]), "only its own"
+    promote = ws.play("playbooks/promote.yml")
+    assert promote.returncode != 0
+    assert "checklist failed" in promote.text
+
+
 def test_after_a_refused_candidate_the_next_is_tested_from_the_pin_without_any_manual_step(ws):
     """A candidate refused by its checklist stays on the test host with the data it migrated; the next candidate
     must still be tested as production will take it: from the pin (v1), not from the refused one."""

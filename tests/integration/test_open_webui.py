@@ -72,7 +72,9 @@ def test_a_fresh_candidate_passes_the_whole_checklist(owui):
     for name in ("health", "database health", "version is the candidate's", "admin signs in", "save a pipe function",
                  "save the pipe again (the pipe save that broke in October 2025)", "switch the pipe on",
                  "the pipe is a model", "the saved pipe answers",
-                 "a streamed answer arrives as it is written (server-sent events through nginx)"):  # fmt: skip
+                 "a streamed answer arrives as it is written (server-sent events through nginx)",
+                 "the tenant is isolated (not privileged, its own namespaces, folder and port, the port on loopback)",
+                 "what was saved is still there after a restart (the saved pipe, still switched on)"):  # fmt: skip
         assert checks[name]["passed"], (name, checks[name])
         assert not checks[name].get("skipped"), (name, checks[name])
     assert (

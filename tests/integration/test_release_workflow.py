@@ -31,7 +31,11 @@ def test_test_deploy_writes_passing_evidence(ws):
     assert record["digest"] == v1
     assert record["passed"] is True
     checks = record["hosts"]["test1"]["tenants"]["alpha"]["checks"]
-    assert {c["name"] for c in checks} >= {"health", "secret key kept", "streaming answer (SSE through nginx)"}
+    assert {c["name"] for c in checks} >= {"health", "secret key kept", "streaming answer (SSE through nginx)",
+                                           "the tenant is isolated", "the secret key is still the data's after a restart"}  # fmt: skip
+    assert all(c["passed"] for c in checks), checks
+    restarted = next(c for c in checks if c["name"] == "the secret key is still the data's after a restart")
+    assert "(after a restart, " in restarted["detail"]
     for t in TENANTS["test1"]:
         state = wait_healthy("test1", t["name"], 30)  # ready as the app answers; Docker's healthcheck agrees soon after
         assert (state["digest"], state["label"], state["health"]) == (v1, v1, "healthy")

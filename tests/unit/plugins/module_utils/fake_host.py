@@ -214,13 +214,15 @@ class FakeEngine:
             "restart_policy": container.restart_policy,
             "memory": container.memory,
             "started_at": container.started_at,
+            "mount_details": [{"type": "bind", "source": container.bind[0], "destination": container.bind[1]}],
         }
 
     def containers_with_label(self, label: str) -> list:
         return [c for c in self.listing() if label in c["labels"]]
 
     def listing(self) -> list:
-        return [{"name": c.name, "id": c.id, "labels": c.labels, "status": c.status} for c in self.containers.values()]
+        return [{"name": c.name, "id": c.id, "labels": c.labels, "status": c.status, "mounts": [c.bind[0]],
+                 "ports": [c.port[2]] if c.status == "running" else []} for c in self.containers.values()]  # fmt: skip
 
     def containers_on_port(self, port: int) -> list:
         return [c for c in self.listing() if c["status"] == "running" and self._find(c["id"]).port[2] == port]
@@ -292,6 +294,10 @@ class FakeEngine:
         container.stopped_by_hand = False
         self._app_start(container)
         self._changed("start", container.id)
+
+    def restart(self, key: str, timeout: int) -> None:
+        self.stop(key, timeout)
+        self.start(key)
 
     def stop(self, key: str, timeout: int) -> None:
         self._fault("stop", key)

@@ -84,10 +84,100 @@ def test_check_outcome(check, response, passed, detail):
         ([{"name": "a", "path": "/h", "save": {"token": 1}}], "save must map variable names to paths"),
         ([{"name": "a", "path": "/h", "headers": {"X": ["a"]}}], "headers values must be text"),
         ([{"name": "a", "path": "/h", "description": 3}], "description must be text"),
+        # the container checks are the testing checklist's only (a smoke check runs inside the transaction)
+        ([{"name": "a", "isolation": True}], "unknown key(s) isolation"),
+        ([{"name": "a", "path": "/h", "restart": True}], "unknown key(s) restart"),
     ],
 )
 def test_check_problems(checks, problem):
     assert any(problem in p for p in check_problems(checks)), check_problems(checks)
+
+
+@pytest.mark.parametrize(
+    ("check", "problem"),
+    [
+        ({"name": "a", "isolation": True}, None),
+        ({"name": "a", "isolation": True, "enabled": False}, None),
+        ({"name": "a", "path": "/h", "restart": True}, None),
+        ({"name": "a", "path": "/h", "restart": {"wait": 60}}, None),
+        ({"name": "a", "path": "/h", "restart": False}, None),
+        ({"name": "a", "isolation": "yes"}, "isolation must be true or false"),
+        ({"name": "a", "isolation": True, "path": "/h"}, "an isolation check sends no request, so path has no use"),
+        ({"name": "a", "isolation": False}, "path must start with /"),
+        ({"name": "a", "path": "/h", "restart": "yes"}, "restart must be true, false or {wait: seconds}"),
+        ({"name": "a", "path": "/h", "restart": {"wait": 0}}, "restart must be true, false or {wait: seconds}"),
+        ({"name": "a", "path": "/h", "restart": {"after": 3}}, "restart must be true, false or {wait: seconds}"),
+    ],
+)
+def test_container_check_problems(check, problem):
+    problems = check_problems([check], container_checks=True)
+    if problem is None:
+        assert problems == []
+    else:
+        assert any(problem in p for p in problems), problems
+
+
+class Hooks:
+    def __init__(self, problems=(), restart_error=None):
+        self.problems = list(problems)
+        self.restart_error = restart_error
+        self.restarts = 0
+
+    def isolation(self):
+        return self.problems
+
+    def restart(self):
+        self.restarts += 1
+        return self.restart_error
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_an_isolation_check_sends_nothing_and_names_every_problem():
+    send = Recorder({})
+    checks = [{"name": "isolated", "isolation": True}]
+    passed, _ = run_checks(checks, "http://127.0.0.1:80", send=send, container=Hooks())
+    failed, _ = run_checks(checks, "http://127.0.0.1:80", send=send, container=Hooks(["runs privileged", "x"]))
+    missing, _ = run_checks(checks, "http://127.0.0.1:80", send=send)
+    assert send.sent == []
+    assert passed[0]["passed"] is True
+    assert failed[0] == {"name": "isolated", "passed": False, "detail": "runs privileged; x"}
+    assert missing[0]["passed"] is False
+    assert "no container to inspect" in missing[0]["detail"]
+
+
+def test_a_restart_check_restarts_then_tries_until_the_app_answers():
+    answers = iter([answer(502), answer(502), answer(body='{"id": "f"}')])
+    clock = Clock()
+    hooks = Hooks()
+    outcomes, _ = run_checks([{"name": "kept", "path": "/f", "restart": {"wait": 60}, "json": {"id": "f"}}],
+                             "http://127.0.0.1:80", send=lambda *a, **k: next(answers), container=hooks,
+                             clock=clock, sleep=clock.sleep)  # fmt: skip
+    assert hooks.restarts == 1
+    assert outcomes[0]["passed"] is True
+    assert outcomes[0]["detail"] == "HTTP 200 (after a restart, 2 s)"
+
+
+def test_a_restart_check_fails_when_the_wait_is_over_or_the_restart_fails():
+    clock = Clock()
+    outcomes, _ = run_checks([{"name": "kept", "path": "/f", "restart": {"wait": 5}}], "http://127.0.0.1:80",
+                             send=lambda *a, **k: answer(502), container=Hooks(), clock=clock, sleep=clock.sleep)  # fmt: skip
+    assert outcomes[0]["passed"] is False
+    assert outcomes[0]["detail"] == "HTTP 502, expected 200 (after a restart, 5 s)"
+    send = Recorder({})
+    refused, _ = run_checks([{"name": "kept", "path": "/f", "restart": True}], "http://127.0.0.1:80", send=send,
+                            container=Hooks(restart_error="restarting container c: gone"))  # fmt: skip
+    assert refused[0] == {"name": "kept", "passed": False, "detail": "restart failed: restarting container c: gone"}
+    assert send.sent == [], "nothing is asked of a container that did not restart"
 
 
 class Recorder:

@@ -389,6 +389,16 @@ def test_rotation_never_deletes_the_pre_upgrade_snapshot_a_rollback_needs(host):
 # ------------------------------------------------------------------ check mode
 
 
+def test_the_plan_names_another_container_that_mounts_a_tenants_folder(host):
+    host.run(V1)
+    assert host.rollout(V1).plan()["shared"] == {}, "a tenant's own containers share nothing"
+    acme_folder = str(host.data("acme").parent)
+    host.engine.run_by_hand("backup-tool", V1, acme_folder, 3999)
+    assert host.rollout(V1).plan()["shared"] == {
+        "acme": [f"container backup-tool mounts {acme_folder}, which is acme's folder"],
+    }
+
+
 def test_the_plan_shows_what_would_change_and_changes_nothing(host):
     on_v1_with_data(host)
     calls = len(host.engine.calls)

@@ -91,6 +91,15 @@ def test_the_drift_report_has_a_row_per_difference_and_per_unreachable_host():
     assert drift_row(report["rows"][0]) == f"prod1 openwebui-acme digest: expected {D2}, actual {D1}"
 
 
+def test_a_container_sharing_a_tenants_folder_is_a_drift_row_of_that_tenants_container():
+    shared = {"acme": ["container backup mounts /opt/openwebui, which holds acme's folder"]}
+    report = drift_report(["prod1"], {"prod1": {"tenants": [{"name": "acme", "container": "openwebui-acme"}],
+                                                "shared": shared}}, "p")  # fmt: skip
+    assert report["drifted"]
+    assert report["rows"] == [{"host": "prod1", "container": "openwebui-acme", "field": "isolation",
+                               "expected": "its folder and port its own", "actual": shared["acme"][0]}]  # fmt: skip
+
+
 def test_renderings_escape_and_count():
     report = drift_report(
         ["prod1"], {"prod1": {**CHECK, "unexpected": [{"name": "a|b", "status": "x\ny", "digest": None}]}}, "p"

@@ -75,6 +75,13 @@ options:
         type: str
         choices: [healthy, running, any]
         default: healthy
+      isolated:
+        description:
+          - Also drift - the container runs privileged, shares one of the host's network, PID, IPC or UTS
+            namespaces, has added capabilities, publishes a port on an address other than loopback or those in
+            O(containers[].published_ports), or has a mount beyond O(containers[].mounts) (anonymous volumes aside).
+        type: bool
+        default: false
   selector:
     description:
       - 'Labels (for example C({pinned.release.managed: "true"})) selecting containers to check against O(image).
@@ -323,6 +330,7 @@ def main() -> None:
                     "published_ports": {"type": "list", "elements": "str"},
                     "restart_policy": {"type": "str"},
                     "health": {"type": "str", "choices": ["healthy", "running", "any"], "default": "healthy"},
+                    "isolated": {"type": "bool", "default": False},
                 },
             },
             "selector": {"type": "dict"},

@@ -245,3 +245,32 @@ def test_a_short_secret_does_not_garble_the_digest_in_the_result(digests, contai
     assert result.get("failed") is not True, result
     assert result["containers"][0]["digest"] == v1
     assert result["invocation"]["module_args"]["containers"][0]["secret_env"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+
+
+def test_isolated_names_each_break_of_isolation_on_a_real_engine(digests, containers):
+    ref = f"{APP_REPO}@{digests['v1']}"
+    clean = containers("iso-ok", ref, f"-p 127.0.0.1:3903:8080 -v /tmp/{PREFIX}iso-ok:/app/backend/data")
+    loose = containers(
+        "iso-loose", ref,
+        f"--cap-add NET_ADMIN --pid host -p 0.0.0.0:3904:8080 -v /tmp/{PREFIX}iso:/app/backend/data "
+        f"-v /tmp/{PREFIX}iso-ok:/peek",
+    )  # fmt: skip
+    result = check({
+        "containers": [
+            {"name": clean, "mounts": [f"/tmp/{PREFIX}iso-ok:/app/backend/data"], "isolated": True, "health": "any"},
+            {"name": loose, "mounts": [f"/tmp/{PREFIX}iso:/app/backend/data"], "isolated": True, "health": "any"},
+        ],
+        "image": ref,
+        "fail_on_drift": False,
+    })  # fmt: skip
+    assert result.get("failed") is not True, result
+    by_name = {c["name"]: c for c in result["containers"]}
+    assert by_name[clean]["drift"] == []
+    found = [d["actual"] for d in by_name[loose]["drift"] if d["field"] == "isolation"]
+    # (--privileged cannot start inside the lab's nodes, which run without every capability: unit-tested)
+    assert [f.split(" (")[0].split(":")[0] for f in found] == [
+        "shares the host's PID namespace",
+        "has added capabilities NET_ADMIN",
+        "publishes 0.0.0.0",
+        f"also mounts /tmp/{PREFIX}iso-ok",
+    ], found

@@ -145,9 +145,9 @@ class Clock:
 def test_an_isolation_check_sends_nothing_and_names_every_problem():
     send = Recorder({})
     checks = [{"name": "isolated", "isolation": True}]
-    passed, _ = run_checks(checks, "http://127.0.0.1:80", send=send, container=Hooks())
-    failed, _ = run_checks(checks, "http://127.0.0.1:80", send=send, container=Hooks(["runs privileged", "x"]))
-    missing, _ = run_checks(checks, "http://127.0.0.1:80", send=send)
+    passed, _values = run_checks(checks, "http://127.0.0.1:80", send=send, container=Hooks())
+    failed, _values = run_checks(checks, "http://127.0.0.1:80", send=send, container=Hooks(["runs privileged", "x"]))
+    missing, _values = run_checks(checks, "http://127.0.0.1:80", send=send)
     assert send.sent == []
     assert passed[0]["passed"] is True
     assert failed[0] == {"name": "isolated", "passed": False, "detail": "runs privileged; x"}
@@ -159,9 +159,9 @@ def test_a_restart_check_restarts_then_tries_until_the_app_answers():
     answers = iter([answer(502), answer(502), answer(body='{"id": "f"}')])
     clock = Clock()
     hooks = Hooks()
-    outcomes, _ = run_checks([{"name": "kept", "path": "/f", "restart": {"wait": 60}, "json": {"id": "f"}}],
-                             "http://127.0.0.1:80", send=lambda *a, **k: next(answers), container=hooks,
-                             clock=clock, sleep=clock.sleep)  # fmt: skip
+    outcomes, _values = run_checks([{"name": "kept", "path": "/f", "restart": {"wait": 60}, "json": {"id": "f"}}],
+                                   "http://127.0.0.1:80", send=lambda *a, **k: next(answers), container=hooks,
+                                   clock=clock, sleep=clock.sleep)  # fmt: skip
     assert hooks.restarts == 1
     assert outcomes[0]["passed"] is True
     assert outcomes[0]["detail"] == "HTTP 200 (after a restart, 2 s)"
@@ -169,13 +169,13 @@ def test_a_restart_check_restarts_then_tries_until_the_app_answers():
 
 def test_a_restart_check_fails_when_the_wait_is_over_or_the_restart_fails():
     clock = Clock()
-    outcomes, _ = run_checks([{"name": "kept", "path": "/f", "restart": {"wait": 5}}], "http://127.0.0.1:80",
-                             send=lambda *a, **k: answer(502), container=Hooks(), clock=clock, sleep=clock.sleep)  # fmt: skip
+    outcomes, _values = run_checks([{"name": "kept", "path": "/f", "restart": {"wait": 5}}], "http://127.0.0.1:80",
+                                   send=lambda *a, **k: answer(502), container=Hooks(), clock=clock, sleep=clock.sleep)  # fmt: skip
     assert outcomes[0]["passed"] is False
     assert outcomes[0]["detail"] == "HTTP 502, expected 200 (after a restart, 5 s)"
     send = Recorder({})
-    refused, _ = run_checks([{"name": "kept", "path": "/f", "restart": True}], "http://127.0.0.1:80", send=send,
-                            container=Hooks(restart_error="restarting container c: gone"))  # fmt: skip
+    refused, _values = run_checks([{"name": "kept", "path": "/f", "restart": True}], "http://127.0.0.1:80", send=send,
+                                  container=Hooks(restart_error="restarting container c: gone"))  # fmt: skip
     assert refused[0] == {"name": "kept", "passed": False, "detail": "restart failed: restarting container c: gone"}
     assert send.sent == [], "nothing is asked of a container that did not restart"
 

@@ -131,7 +131,7 @@ def run_by_hand(node: str, name: str, image: str, extra: str = "") -> None:
         ),
     ],
 )
-def test_drift_is_reported_and_remediated(ws, case, node, expected_in_output):
+def test_drift_is_reported_and_remediated(ws, request, case, node, expected_in_output):
     v1, slow = registry_digest("v1"), registry_digest("slow")
     if case == "stopped":
         node_sh(node, "docker stop openwebui-acme")
@@ -147,6 +147,7 @@ def test_drift_is_reported_and_remediated(ws, case, node, expected_in_output):
         # (--privileged itself cannot start inside the lab's nodes: they run without every capability; unit-tested)
         run_by_hand(node, "acme", f"{APP_REPO}@{v1}", "--cap-add NET_ADMIN")
     elif case == "shares_a_folder":
+        request.addfinalizer(lambda: node_sh(node, "docker rm -f backup-by-hand", check=False))
         node_sh(node, f"docker run -d --name backup-by-hand -v /opt/openwebui/initech:/backup:ro {APP_REPO}@{v1}")
     drift = ws.play("playbooks/drift.yml")
     assert drift.returncode != 0

@@ -16,7 +16,7 @@ A check is one request and what its answer must show::
     contains: "[DONE]"              # text the body must contain
     content_type: text/event-stream
     sse: {min_events: 3, min_spread_ms: 150}   # streamed: events arrive spread over time, not in one lump
-    save: {token: token}            # remember answer values (dotted paths) for later checks as ${token}
+    save: {token: token}            # remember answer values (dotted paths; "." the whole answer) as ${token}
     skip_without: [before_token]    # skipped (not failed) when one of these values is not there
     enabled: true                   # false switches an entry off
 
@@ -200,7 +200,9 @@ def _subset_mismatch(expected: object, actual: object, where: str = "") -> Optio
 
 
 def dig(data: object, path: str) -> object:
-    """``data.0.id`` -> data["data"][0]["id"]; None when absent."""
+    """``data.0.id`` -> data["data"][0]["id"]; ``.`` -> the whole answer; None when absent."""
+    if path == ".":
+        return data
     for part in path.split("."):
         if isinstance(data, dict):
             data = data.get(part)
@@ -229,7 +231,7 @@ def check_outcome(check: dict, response: Response) -> dict:
             body = json.loads(response.text)
         except ValueError:
             return {"name": name, "passed": False, "detail": "body is not JSON"}
-        mismatch = _subset_mismatch(check.get("json") or {}, body)
+        mismatch = _subset_mismatch(check["json"], body) if check.get("json") is not None else None
         if mismatch is None and check.get("json_keys"):
             missing = [key for key in check["json_keys"] if not isinstance(body, dict) or key not in body]
             mismatch = f"JSON lacks {', '.join(map(str, missing))}" if missing else None
@@ -253,7 +255,13 @@ def check_outcome(check: dict, response: Response) -> dict:
     return {"name": name, "passed": True, "detail": f"HTTP {response.status}"}
 
 
-def _fill(value: object, variables: dict, missing: set) -> object:
+def _fill(value: object, variables: dict, missing: set, typed: bool = False) -> object:
+    """``${name}`` replaced by its value; ``typed``: a string that is one ``${name}`` and nothing else takes the value
+    as it is (a saved list or mapping sent back in a JSON body), not as text."""
+    if typed and isinstance(value, str):
+        whole = VARIABLE_RE.fullmatch(value)
+        if whole and whole.group(1) in variables:
+            return variables[whole.group(1)]
     if isinstance(value, str):
 
         def replace(match):
@@ -264,9 +272,9 @@ def _fill(value: object, variables: dict, missing: set) -> object:
 
         return VARIABLE_RE.sub(replace, value)
     if isinstance(value, dict):
-        return {k: _fill(v, variables, missing) for k, v in value.items()}
+        return {k: _fill(v, variables, missing, typed) for k, v in value.items()}
     if isinstance(value, list):
-        return [_fill(v, variables, missing) for v in value]
+        return [_fill(v, variables, missing, typed) for v in value]
     return value
 
 
@@ -328,7 +336,7 @@ def run_checks(checks: list, base_url: str, host_header: Optional[str] = None, s
         headers = {str(k): str(v) for k, v in (_fill(check.get("headers") or {}, values, missing)).items()}
         body = None
         if check.get("json_body") is not None:
-            body = json.dumps(_fill(check["json_body"], values, missing)).encode("utf-8")
+            body = json.dumps(_fill(check["json_body"], values, missing, typed=True)).encode("utf-8")
             headers.setdefault("Content-Type", "application/json")
         elif check.get("body") is not None:
             body = str(_fill(check["body"], values, missing)).encode("utf-8")

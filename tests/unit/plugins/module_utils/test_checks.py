@@ -254,3 +254,20 @@ def test_a_secret_echoed_in_an_answer_is_masked_in_the_detail():
 )
 def test_a_tenant_is_reached_directly_or_through_nginx_on_the_port_of_its_scheme(tls, nginx_ports, address):
     assert tenant_address(3001, "acme.example", tls, nginx_ports) == address
+
+
+def test_a_whole_answer_saved_goes_back_in_a_json_body_as_it_was():
+    """A setting read, changed, then put back exactly as it was (a list of mappings, not its text)."""
+    before = [{"id": "theirs", "content": "keep me", "dismissible": True, "timestamp": 0}]
+    send = Recorder({"/banners": answer(body=json.dumps(before))})
+    checks = [
+        {"name": "read", "path": "/banners", "save": {"banners_before": "."}},
+        {"name": "put back", "method": "POST", "path": "/banners",
+         "json_body": {"banners": "${banners_before}", "note": "was ${banners_before}"}},
+    ]  # fmt: skip
+    outcomes, values = run_checks(checks, "http://127.0.0.1:80", send=send)
+    assert [o["passed"] for o in outcomes] == [True, True]
+    assert values["banners_before"] == before
+    sent = json.loads(send.sent[1]["body"])
+    assert sent["banners"] == before, "a whole ${name} keeps its type"
+    assert sent["note"] == f"was {before}", "inside text it is text"

@@ -32,7 +32,9 @@ import re
 import time
 from typing import Callable, Optional, Protocol
 
+from ansible_collections.pinned.release.plugins.module_utils._format import MEMORY_RE, memory_bytes
 from ansible_collections.pinned.release.plugins.module_utils._http import Response, request
+from ansible_collections.pinned.release.plugins.module_utils._snapshots import human
 
 CHECK_KEYS = {
     "name", "method", "path", "headers", "json_body", "body", "status", "json", "json_keys", "contains",
@@ -40,7 +42,9 @@ CHECK_KEYS = {
 }  # fmt: skip
 # What only the testing checklist can do (it runs beside the engine; smoke checks run inside the transaction):
 # judge the tenant's container's isolation, and restart it before the request (persistence across a restart).
-CONTAINER_CHECK_KEYS = {"isolation", "restart"}
+CONTAINER_CHECK_KEYS = {"isolation", "restart", "memory"}
+MEMORY_CHECK_KEYS = {"max": "700m or 90% (of the container's limit)", "max_growth_percent": "a number, e.g. 10",
+                     "passes": "a whole number of at least 1"}  # fmt: skip
 RESTART_WAIT_S = 180
 VARIABLE_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD")
@@ -79,10 +83,14 @@ def check_problems(checks: object, where: str = "checks", container_checks: bool
             names.add(check["name"])
         if check.get("isolation") is not None and not isinstance(check["isolation"], bool):
             problems.append(f"{label}: isolation must be true or false, got {check['isolation']!r}")
-        if check.get("isolation") is True:
-            requests = sorted(set(check) - {"name", "isolation", "enabled", "description"})
+        problems += memory_check_problems(check.get("memory"), label)
+        if check.get("isolation") is True or check.get("memory") is not None:
+            kind = "an isolation" if check.get("isolation") is True else "a memory"
+            requests = sorted(set(check) - {"name", "isolation", "memory", "enabled", "description"})
             if requests:
-                problems.append(f"{label}: an isolation check sends no request, so {', '.join(requests)} has no use")
+                problems.append(
+                    f"{label}: {kind} check sends no request of its own, so {', '.join(requests)} has no use"
+                )
         elif not isinstance(check.get("path"), str) or not check.get("path", "").startswith("/"):
             problems.append(f"{label}: path must start with /, got {check.get('path')!r}")
         if check.get("restart") is not None and restart_wait(check["restart"]) is None:
@@ -155,6 +163,35 @@ def _typed_field_problems(check: dict, label: str) -> list:
     if check.get("method") is not None and not isinstance(check["method"], str):
         problems.append(f"{label}: method must be text, got {type(check['method']).__name__}")
     return problems
+
+
+def memory_check_problems(memory: object, label: str) -> list:
+    if memory is None:
+        return []
+    if not isinstance(memory, dict):
+        return [f"{label}: memory must be a mapping ({', '.join(sorted(MEMORY_CHECK_KEYS))}), got {memory!r}"]
+    problems = [f"{label}: memory has unknown key {key!r}; known: {', '.join(sorted(MEMORY_CHECK_KEYS))}"
+                for key in sorted(set(memory) - set(MEMORY_CHECK_KEYS))]  # fmt: skip
+    if memory_ceiling(memory.get("max"), 0) is None:
+        problems.append(f"{label}: memory.max must be {MEMORY_CHECK_KEYS['max']}, got {memory.get('max')!r}")
+    growth = _number(memory.get("max_growth_percent", 10))
+    if growth is None or growth < 0:
+        problems.append(f"{label}: memory.max_growth_percent must be {MEMORY_CHECK_KEYS['max_growth_percent']}, "
+                        f"got {memory.get('max_growth_percent')!r}")  # fmt: skip
+    passes = _number(memory.get("passes", 1), whole=True)
+    if passes is None or passes < 1:
+        problems.append(f"{label}: memory.passes must be {MEMORY_CHECK_KEYS['passes']}, got {memory.get('passes')!r}")
+    return problems
+
+
+def memory_ceiling(value: object, limit: int) -> Optional[int]:
+    """Bytes ``max`` allows: ``700m`` as is, ``90%`` of the container's ``limit`` (0: it has none, so 0 here); None
+    when ``value`` is neither."""
+    text = str(value or "").strip()
+    if text.endswith("%"):
+        share = _number(text[:-1])
+        return None if share is None or not 0 < share <= 100 else int(limit * share / 100)
+    return memory_bytes(text) if MEMORY_RE.fullmatch(text) else None
 
 
 def restart_wait(value: object) -> Optional[float]:
@@ -288,6 +325,41 @@ def _isolation_outcome(name: str, container: Optional[ContainerHooks]) -> dict:
             "detail": "not privileged, its own namespaces, folders and ports, ports on loopback"}  # fmt: skip
 
 
+def _memory_outcome(check: dict, container: Optional[ContainerHooks], replays: list, send: Callable) -> dict:
+    """Memory now (at most ``max``), then after ``passes`` more rounds of the read-only checks that passed above (at
+    most ``max_growth_percent`` more). One round shows what a request leaves behind, not a slow leak over days."""
+    name, spec = check["name"], check["memory"]
+    if container is None:
+        return {"name": name, "passed": False, "detail": "no container to measure (run_checklist's containers)"}
+    before, limit, why = container.memory()
+    if before is None:
+        return {"name": name, "passed": False, "detail": f"memory could not be read: {why}"}
+    ceiling = memory_ceiling(spec.get("max"), limit)
+    passes = int(float(spec.get("passes", 1)))
+    for _round in range(passes):
+        for url, headers, timeout, server_name in replays:
+            send("GET", url, headers=headers, body=None, timeout=timeout, server_name=server_name)
+    after, _limit, why = container.memory()
+    if after is None:
+        return {"name": name, "passed": False, "detail": f"memory could not be read after the passes: {why}"}
+    growth = (after - before) * 100.0 / before if before else 0.0
+    allowed = float(spec.get("max_growth_percent", 10))
+    detail = (f"{human(before)} in use, {human(after)} after {passes} more pass(es) of the {len(replays)} read-only "
+              f"check(s) above ({growth:+.1f}%)")  # fmt: skip
+    outcome = {"name": name, "passed": True, "memory_bytes": before, "memory_after_bytes": after,
+               "memory_limit_bytes": limit, "detail": detail}  # fmt: skip
+    if not ceiling:
+        outcome.update(passed=False, detail=f"{detail}; {spec.get('max')} of no memory limit: the container has none, "
+                                            "so give memory.max in bytes (e.g. 700m) or set the tenant's memory")  # fmt: skip
+    elif max(before, after) > ceiling:
+        outcome.update(passed=False, detail=f"{detail}; more than the {human(ceiling)} allowed ({spec.get('max')})")
+    elif growth > allowed:
+        outcome.update(passed=False, detail=f"{detail}; it grew by more than {allowed:g}%")
+    else:
+        outcome["detail"] = f"{detail}; at most {human(ceiling)} and +{allowed:g}% allowed"
+    return outcome
+
+
 def tenant_address(port: int, domain: str, tls: bool, nginx_ports: Optional[tuple]) -> tuple:
     """``(base URL, TLS server name)`` that reaches a tenant from its own host: its published port without nginx
     (``nginx_ports`` None), else nginx's HTTPS port (``nginx_ports``: http, https) for a tenant with TLS, its
@@ -308,6 +380,10 @@ class ContainerHooks(Protocol):
     def restart(self) -> Optional[str]:
         """Restart the container; None when done, else why it could not be."""
 
+    def memory(self) -> tuple:
+        """(bytes in use as ``docker stats`` counts them - the page cache it can drop left out - or None, the
+        container's memory limit in bytes or 0, why it could not be read or None)."""
+
 
 def run_checks(checks: list, base_url: str, host_header: Optional[str] = None, server_name: Optional[str] = None,
                variables: Optional[dict] = None, send: Callable = request, container: Optional[ContainerHooks] = None,
@@ -320,6 +396,7 @@ def run_checks(checks: list, base_url: str, host_header: Optional[str] = None, s
     values = dict(variables or {})
     secrets = {str(v) for v in values.values() if isinstance(v, str) and len(v) >= 4}
     outcomes = []
+    replays: list = []  # the read-only requests that passed, sent again by a memory check
     for check in checks:
         if check.get("enabled", True) is False:
             continue
@@ -330,6 +407,9 @@ def run_checks(checks: list, base_url: str, host_header: Optional[str] = None, s
             continue
         if check.get("isolation"):
             outcomes.append(_isolation_outcome(check["name"], container))
+            continue
+        if check.get("memory") is not None:
+            outcomes.append(_memory_outcome(check, container, replays, send))
             continue
         missing: set = set()
         path = _fill(check["path"], values, missing)
@@ -368,6 +448,8 @@ def run_checks(checks: list, base_url: str, host_header: Optional[str] = None, s
         if wait:
             outcome["detail"] += f" (after a restart, {wait - max(0.0, deadline - clock()):.0f} s)"
         outcome["elapsed_ms"] = round(response.elapsed * 1000)
+        if outcome["passed"] and str(check.get("method", "GET")).upper() == "GET" and not wait:
+            replays.append((base_url + path, headers, float(check.get("timeout", 30)), server_name))
         if outcome["passed"] and check.get("save"):
             parsed = json.loads(response.text)
             for variable, path_in_answer in check["save"].items():

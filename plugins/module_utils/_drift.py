@@ -223,6 +223,8 @@ def container_facts(inspect: dict, image_inspect: Optional[dict], expected: Opti
         "ipc_mode": host.get("IpcMode") or "",
         "uts_mode": host.get("UTSMode") or "",
         "cap_add": sorted(host.get("CapAdd") or []),
+        "devices": sorted(d.get("PathOnHost") or "?" for d in host.get("Devices") or []),
+        "security_opt": sorted(host.get("SecurityOpt") or []),
         "mount_details": [
             {
                 "type": m.get("Type"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 ANONYMOUS_VOLUME_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -52,11 +52,21 @@ def container_problems(facts: dict, allowed_addresses: Iterable[str] = ()) -> li
     elif network.startswith("container:"):
         problems.append(f"shares the network of container {network.split(':', 1)[1]} (--network container:...)")
     for namespace in ("pid", "ipc", "uts"):
-        if facts.get(f"{namespace}_mode") == "host":
+        mode = str(facts.get(f"{namespace}_mode") or "")
+        if mode == "host":
             problems.append(f"shares the host's {namespace.upper()} namespace (--{namespace} host)")
+        elif mode.startswith("container:"):
+            problems.append(f"shares the {namespace.upper()} namespace of container {mode.split(':', 1)[1]} "
+                            f"(--{namespace} container:...)")  # fmt: skip
     added = sorted(facts.get("cap_add") or [])
     if added:
         problems.append(f"has added capabilities {', '.join(added)} (--cap-add)")
+    devices = facts.get("devices") or []
+    if devices:
+        problems.append(f"has the host's devices {', '.join(devices)} (--device)")
+    unconfined = [opt for opt in facts.get("security_opt") or [] if "unconfined" in str(opt)]
+    if unconfined:
+        problems.append(f"runs without its security profile ({', '.join(unconfined)})")
     allowed = set(allowed_addresses)
     for published in facts.get("published_ports") or []:
         address = port_address(published)
@@ -92,12 +102,14 @@ def _relation(folder: str, source: str) -> str:
     return ""
 
 
-def shared_problems(owners: dict, listing: list) -> dict:
+def shared_problems(owners: dict, listing: list, resolve: Callable = os.path.normpath) -> dict:
     """``{tenant: [phrase]}``: other containers that mount one of a tenant's folders (its data, snapshots and env
     files), a folder holding it or one inside it, or that publish one of the tenant's host ports.
 
     ``owners``: tenant -> ``{"containers": names of its own containers, "folders": paths, "ports": host ports}``.
     ``listing``: the engine's listing (``name``, ``mounts`` sources, ``ports`` host ports of running containers).
+    ``resolve``: how a path becomes the folder it is (``os.path.realpath`` on the host: a symlinked data root and its
+    real path are one folder).
     """
     found: dict = {}
     for tenant, own in sorted(owners.items()):
@@ -107,7 +119,7 @@ def shared_problems(owners: dict, listing: list) -> dict:
                 continue
             for source in other.get("mounts") or []:
                 for folder in own["folders"]:
-                    relation = _relation(folder, source)
+                    relation = _relation(resolve(folder), resolve(source))
                     if relation:
                         phrases.append(f"container {other['name']} mounts {source}, {relation} {tenant}'s folder")
             for port in sorted(set(own["ports"]) & set(other.get("ports") or [])):

@@ -160,7 +160,7 @@ class Planner:
         owners = {spec["name"]: {"containers": {spec["container"], spec["container"] + NEXT_SUFFIX,
                                                 spec["container"] + PREV_SUFFIX},
                                  "folders": [spec["dir"]], "ports": [spec["port"]]} for spec in self.specs}  # fmt: skip
-        return shared_problems(owners, listing)
+        return shared_problems(owners, listing, os.path.realpath)
 
     def plan(self) -> dict:
         """The whole picture without changing anything: check mode, and the drift check."""

@@ -25,6 +25,15 @@ def writes_words(writes: dict) -> str:
     return f"the data it ran on is kept in {writes['aside']} ({changed}); look at it before deleting it"
 
 
+def declared(spec: dict) -> Optional[dict]:
+    """What the tenant's container is declared with, as the testing checklist's container checks judge it (None for
+    a tenant the run found in its journal but no longer declared)."""
+    if "dir" not in spec:
+        return None
+    return {"folder": spec["dir"], "mounts": [spec["mount"]], "published_ports": [spec["published"]],
+            "stop_timeout": spec["stop_timeout"]}  # fmt: skip
+
+
 class Report:
     def __init__(self, run: dict, clock: Callable, audit_sink: Callable) -> None:
         self.run = run
@@ -40,7 +49,8 @@ class Report:
     # -------------------------------------------------------------- per tenant
     def entry(self, spec: dict, outcome: str, facts: Optional[dict] = None, move: Optional[Move] = None,
               failure: Optional[str] = None) -> dict:  # fmt: skip
-        entry = {"name": spec["name"], "container": spec["container"], "outcome": outcome, "image": spec["image"]}
+        entry = {"name": spec["name"], "container": spec["container"], "outcome": outcome, "image": spec["image"],
+                 "declared": declared(spec)}  # fmt: skip
         if failure:
             entry["failure"] = failure
         if facts is not None:

@@ -14,6 +14,7 @@ import re
 from typing import Optional
 
 from ansible_collections.pinned.release.plugins.module_utils._checks import check_problems
+from ansible_collections.pinned.release.plugins.module_utils._format import MEMORY_RE, memory_bytes
 from ansible_collections.pinned.release.plugins.module_utils._nginx import COMMON_NAME, proxy_problem, tls_problem
 from ansible_collections.pinned.release.plugins.module_utils._reference import (
     ImageReferenceError,
@@ -27,8 +28,6 @@ TENANT_NAME_RE = re.compile(rf"^[a-z0-9]([a-z0-9-]{{0,{TENANT_NAME_MAX - 2}}}[a-
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 CONTAINER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-MEMORY_RE = re.compile(r"^[0-9]+[bkmgBKMG]?$")
-MEMORY_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 # Names the transaction itself uses for files beside the tenants' own.
 RESERVED_TENANT_NAMES = {
     COMMON_NAME: f"its nginx site would be the file every tenant shares (pinned-release-{COMMON_NAME}.conf)"
@@ -242,15 +241,6 @@ def tenant_spec(tenant: dict, app: dict, image: str) -> dict:
         "tls_key": tenant.get("tls_key"),
         "adopt_from": dict(tenant["adopt_from"]) if tenant.get("adopt_from") else None,
     }
-
-
-def memory_bytes(memory: Optional[str]) -> int:
-    """``700m`` -> bytes, as Docker reads a memory limit (1024-based); None or empty: 0, no limit."""
-    if not memory:
-        return 0
-    text = str(memory).lower()
-    unit = text[-1] if text[-1] in MEMORY_UNITS else ""
-    return int(text[: len(text) - len(unit)]) * MEMORY_UNITS[unit]
 
 
 def env_file_content(spec: dict) -> str:

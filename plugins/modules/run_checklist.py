@@ -27,7 +27,7 @@ attributes:
         skips it in check mode.
   diff_mode:
     support: none
-    description: It changes no file but its kept values.
+    description: It changes no file but its kept values; a C(restart) check restarts containers (then C(changed) is true).
 options:
   tenants:
     description:
@@ -85,11 +85,19 @@ options:
         C(status) (a code or a list), C(json) (a subset of the JSON answer), C(json_keys), C(contains),
         C(content_type), C(sse) (C(min_events), C(min_spread_ms) - streamed events spread over time), C(save)
         (C({variable: dotted.path}) of the answer), C(enabled), C(timeout). C(${name}) takes a variable."
-      - "Two checks act on the tenant's container (named in O(containers)) - C(isolation: true) sends no request and
-        passes when the container is not privileged, shares none of the host's network, PID, IPC or UTS namespaces,
-        has no added capability, publishes its ports on loopback only, and no other container mounts its folders or
-        publishes its ports; C(restart: true) (or C({wait: seconds}), default 180) restarts the container first and
-        tries the request until it passes or the wait is over (persistence across a restart)."
+      - "Three checks act on the tenant's container (from O(containers)). C(isolation: true) sends no request and
+        judges the container as the drift check does - not privileged, no namespace of the host or of another
+        container, no added capability, host device or unconfined security profile, ports published on loopback or
+        the declared address only, no mount beyond the declared ones - and that no other container mounts the
+        tenant's folder (or a folder holding it, or one inside it, symlinks resolved) or publishes its port.
+        C(restart: true) (or C({wait: seconds}), default 180) restarts the container (giving the app its declared
+        stop timeout) and tries the request until it passes or the wait is over (persistence across a restart); a
+        restart that fails starts the container again and says where it stands."
+      - "C(memory: {max: 90%, max_growth_percent: 10, passes: 1}) sends no request of its own - it reads the
+        container's memory (as C(docker stats) counts it), sends the read-only (GET) checks that passed above
+        C(passes) more times, reads it again, and passes when neither reading is over C(max) (bytes such as C(700m),
+        or a share of the container's memory limit) and it grew by at most C(max_growth_percent). It records both
+        readings in its outcome (C(memory_bytes), C(memory_after_bytes), C(memory_limit_bytes))."
       - It fails when no check is enabled.
     type: list
     elements: dict
@@ -134,14 +142,12 @@ options:
     default: /var/lib/pinned-release
   containers:
     description:
-      - "C({tenant: container name}): the containers the C(isolation) and C(restart) checks act on. The engine is
-        reached only when an enabled check needs it."
-    type: dict
-    default: {}
-  stop_timeout:
-    description: Seconds a C(restart) check gives the app to stop before Docker kills it.
-    type: int
-    default: 30
+      - The tenants' containers as P(pinned.release.tenant_rollout#module) returns them in RV(pinned.release.tenant_rollout#module:tenants)
+        (C(name), C(container), C(declared)), for the C(isolation), C(restart) and C(memory) checks. The engine is
+        reached only when an enabled check needs it.
+    type: list
+    elements: dict
+    default: []
 extends_documentation_fragment:
   - pinned.release.docker
 """
@@ -194,8 +200,16 @@ passed:
 import os
 import re
 
-from ansible_collections.pinned.release.plugins.module_utils._checklist_container import ContainerChecks
-from ansible_collections.pinned.release.plugins.module_utils._checks import check_problems, run_checks, tenant_address
+from ansible_collections.pinned.release.plugins.module_utils._checklist_container import (
+    ContainerChecks,
+    container_entry_problems,
+)
+from ansible_collections.pinned.release.plugins.module_utils._checks import (
+    check_problems,
+    restart_wait,
+    run_checks,
+    tenant_address,
+)
 from ansible_collections.pinned.release.plugins.module_utils._docker import (
     DOCKER_ARGUMENT_SPEC,
     DockerException,
@@ -205,7 +219,6 @@ from ansible_collections.pinned.release.plugins.module_utils._docker import (
 from ansible_collections.pinned.release.plugins.module_utils._engine import DockerEngine, EngineCallError
 from ansible_collections.pinned.release.plugins.module_utils._journal import JournalError, read_json, write_json
 from ansible_collections.pinned.release.plugins.module_utils._module import PinnedModule
-from ansible_collections.pinned.release.plugins.module_utils._rollout_model import NEXT_SUFFIX, PREV_SUFFIX
 from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask, finish
 from ansible_collections.pinned.release.plugins.module_utils._tenants import TENANT_ARGUMENT_SPEC
 
@@ -226,17 +239,30 @@ def _down(outcome: dict) -> bool:
 
 
 def needs_engine(checks: list) -> bool:
-    return any(c.get("enabled", True) is not False and (c.get("isolation") or c.get("restart")) for c in checks)
+    def acts_on_the_container(check: dict) -> bool:
+        return bool(
+            check.get("isolation") or check.get("memory") is not None or restart_wait(check.get("restart", False))
+        )
+
+    return any(c.get("enabled", True) is not False and acts_on_the_container(c) for c in checks)
 
 
-def run_module(params: dict, mask: SecretMask, send=None, engine=None, sleep=None) -> dict:
+def validate(params: dict) -> None:
+    """Every problem with the checks and the containers, before anything is sent or the engine is reached."""
     if not params["tenants"]:
         raise ValueError("tenants is empty: give the tenants to check (the host's release_tenants)")
     problems = check_problems(params["checks"], "checks", container_checks=True)
+    problems += container_entry_problems(params["containers"])
     if problems:
         raise ValueError("; ".join(problems))
     if not any(c.get("enabled", True) is not False for c in params["checks"]):
         raise ValueError("checks has no enabled check: a checklist that checks nothing proves nothing")
+
+
+def run_module(params: dict, mask: SecretMask, send=None, engine=None, sleep=None) -> dict:
+    validate(params)
+    containers = {entry["name"]: entry for entry in params["containers"] if entry.get("declared")}
+    restarted: list = []  # the container checks of each tenant: did a restart check restart it
     kwargs = {"send": send} if send else {}
     if sleep:
         kwargs["sleep"] = sleep
@@ -253,11 +279,9 @@ def run_module(params: dict, mask: SecretMask, send=None, engine=None, sleep=Non
         mask.add(v for v in values.values() if isinstance(v, str) and len(v) >= 4)
         base, server_name = tenant_address(tenant["port"], tenant["domain"], bool(tenant.get("tls_cert")), nginx_ports)
         checks = [c for c in params["checks"] if c.get("enabled", True) is not False]
-        container = (params["containers"] or {}).get(tenant["name"])
-        if engine is not None and container:
-            kwargs["container"] = ContainerChecks(engine, tenant["name"], container,
-                                                  (container + NEXT_SUFFIX, container + PREV_SUFFIX),
-                                                  params["stop_timeout"])  # fmt: skip
+        if engine is not None and tenant["name"] in containers:
+            kwargs["container"] = ContainerChecks(engine, tenant["name"], containers[tenant["name"]])
+            restarted.append(kwargs["container"])
         else:
             kwargs.pop("container", None)
         outcomes, values = run_checks(checks[:1], base, host_header=tenant["domain"], server_name=server_name,
@@ -276,7 +300,8 @@ def run_module(params: dict, mask: SecretMask, send=None, engine=None, sleep=Non
             write_json(kept_path(params["state_dir"], params["keep"], tenant["name"]), kept)
         results.append({"name": tenant["name"], "passed": bool(outcomes) and all(o["passed"] for o in outcomes),
                         "checks": outcomes})  # fmt: skip
-    return {"changed": False, "tenants": results, "passed": all(r["passed"] for r in results)}
+    return {"changed": any(hooks.restarted for hooks in restarted), "tenants": results,
+            "passed": all(r["passed"] for r in results)}  # fmt: skip
 
 
 def main() -> None:
@@ -293,8 +318,7 @@ def main() -> None:
             "http_port": {"type": "int", "default": 80},
             "https_port": {"type": "int", "default": 443},
             "state_dir": {"type": "path", "default": "/var/lib/pinned-release"},
-            "containers": {"type": "dict", "default": {}},
-            "stop_timeout": {"type": "int", "default": 30},
+            "containers": {"type": "list", "elements": "dict", "default": []},
             **DOCKER_ARGUMENT_SPEC,
         },
         supports_check_mode=False,
@@ -308,6 +332,7 @@ def main() -> None:
             )
         )
     try:
+        validate(module.params)
         engine = DockerEngine(connect(module.params)) if needs_engine(module.params["checks"]) else None
         result = run_module(module.params, mask, engine=engine)
     except (ValueError, JournalError, OSError, EngineError, EngineCallError) as exc:

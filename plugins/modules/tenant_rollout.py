@@ -320,6 +320,13 @@ tenants:
       description: The image the tenant is to run.
       type: str
       returned: always
+    declared:
+      description:
+        - What the tenant's container is declared with - C(folder) (the tenant's folder - data, snapshots, env files),
+          C(mounts), C(published_ports), C(stop_timeout). P(pinned.release.run_checklist#module)'s container checks
+          judge the container against it. Null for a tenant finished from its journal that is no longer declared.
+      type: dict
+      returned: when not in check mode
     previous_image:
       description: The exact image reference that ran before (whatever its repository).
       type: str

@@ -77,6 +77,7 @@ def test_a_fresh_candidate_passes_the_whole_checklist(owui):
                  "the new user signs in", "the new user's session works", "the admin removes the user",
                  "the removed user can no longer sign in", "the admin reads a setting (the banners)",
                  "the admin changes the setting", "the changed setting reads back", "the setting is put back as it was",
+                 "memory stays under 90% of the limit, and a second pass of the checks above grows it by 10% at most",
                  "the tenant is isolated (not privileged, its own namespaces, folder and port, the port on loopback)",
                  "what was saved is still there after a restart (the saved pipe, still switched on)"):  # fmt: skip
         assert checks[name]["passed"], (name, checks[name])

@@ -34,6 +34,9 @@ def test_test_deploy_writes_passing_evidence(ws):
     assert {c["name"] for c in checks} >= {"health", "secret key kept", "streaming answer (SSE through nginx)",
                                            "the tenant is isolated", "the secret key is still the data's after a restart"}  # fmt: skip
     assert all(c["passed"] for c in checks), checks
+    memory = next(c for c in checks if c["name"] == "memory is small and steady")
+    assert 0 < memory["memory_bytes"] <= 64 * 1024**2, memory
+    assert memory["memory_after_bytes"] > 0, memory
     restarted = next(c for c in checks if c["name"] == "the secret key is still the data's after a restart")
     assert "(after a restart, " in restarted["detail"]
     for t in TENANTS["test1"]:

@@ -17,13 +17,14 @@ from typing import Optional
 import yaml
 
 from ansible_collections.pinned.release.plugins.module_utils._engine import EngineCallError
+from ansible_collections.pinned.release.plugins.module_utils._format import memory_bytes
 from ansible_collections.pinned.release.plugins.module_utils._http import Response
 from ansible_collections.pinned.release.plugins.module_utils._nginx import Nginx
 from ansible_collections.pinned.release.plugins.module_utils._reference import parse_reference
 from ansible_collections.pinned.release.plugins.module_utils._rollout import Rollout, Settings
 from ansible_collections.pinned.release.plugins.module_utils._rollout_record import MoveJournal
 from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask
-from ansible_collections.pinned.release.plugins.module_utils._tenants import checked_specs, memory_bytes
+from ansible_collections.pinned.release.plugins.module_utils._tenants import checked_specs
 
 REPO = "registry.example/acme/openwebui"
 
@@ -294,6 +295,10 @@ class FakeEngine:
         container.stopped_by_hand = False
         self._app_start(container)
         self._changed("start", container.id)
+
+    def memory_in_use(self, key: str) -> Optional[int]:
+        container = self._find(key)
+        return None if container is None or container.status != "running" else 150 * 1024**2
 
     def restart(self, key: str, timeout: int) -> None:
         self.stop(key, timeout)

@@ -102,11 +102,25 @@ def test_check_problems(checks, problem):
         ({"name": "a", "path": "/h", "restart": {"wait": 60}}, None),
         ({"name": "a", "path": "/h", "restart": False}, None),
         ({"name": "a", "isolation": "yes"}, "isolation must be true or false"),
-        ({"name": "a", "isolation": True, "path": "/h"}, "an isolation check sends no request, so path has no use"),
+        (
+            {"name": "a", "isolation": True, "path": "/h"},
+            "an isolation check sends no request of its own, so path has no use",
+        ),
         ({"name": "a", "isolation": False}, "path must start with /"),
         ({"name": "a", "path": "/h", "restart": "yes"}, "restart must be true, false or {wait: seconds}"),
         ({"name": "a", "path": "/h", "restart": {"wait": 0}}, "restart must be true, false or {wait: seconds}"),
         ({"name": "a", "path": "/h", "restart": {"after": 3}}, "restart must be true, false or {wait: seconds}"),
+        ({"name": "a", "memory": {"max": "700m"}}, None),
+        ({"name": "a", "memory": {"max": "90%", "max_growth_percent": 5, "passes": 3}}, None),
+        ({"name": "a", "memory": {"max": "lots"}}, "memory.max must be 700m or 90%"),
+        ({"name": "a", "memory": {"max": "0%"}}, "memory.max must be 700m or 90%"),
+        ({"name": "a", "memory": {"max": "150%"}}, "memory.max must be 700m or 90%"),
+        ({"name": "a", "memory": {}}, "memory.max must be"),
+        ({"name": "a", "memory": {"max": "1g", "max_growth_percent": -1}}, "memory.max_growth_percent must be"),
+        ({"name": "a", "memory": {"max": "1g", "passes": 0}}, "memory.passes must be a whole number of at least 1"),
+        ({"name": "a", "memory": {"max": "1g", "leak": 1}}, "memory has unknown key 'leak'"),
+        ({"name": "a", "memory": "1g"}, "memory must be a mapping"),
+        ({"name": "a", "memory": {"max": "1g"}, "path": "/h"}, "a memory check sends no request of its own, so path"),
     ],
 )
 def test_container_check_problems(check, problem):
@@ -118,10 +132,16 @@ def test_container_check_problems(check, problem):
 
 
 class Hooks:
-    def __init__(self, problems=(), restart_error=None):
+    def __init__(self, problems=(), restart_error=None, memory=(), limit=0):
         self.problems = list(problems)
         self.restart_error = restart_error
         self.restarts = 0
+        self.readings = list(memory)
+        self.limit = limit
+
+    def memory(self):
+        used = self.readings.pop(0)
+        return used, self.limit, None if used is not None else "container gone"
 
     def isolation(self):
         return self.problems
@@ -271,3 +291,38 @@ def test_a_whole_answer_saved_goes_back_in_a_json_body_as_it_was():
     sent = json.loads(send.sent[1]["body"])
     assert sent["banners"] == before, "a whole ${name} keeps its type"
     assert sent["note"] == f"was {before}", "inside text it is text"
+
+
+MIB = 1024**2
+
+
+@pytest.mark.parametrize(
+    ("spec", "readings", "limit", "passed", "detail"),
+    [
+        ({"max": "90%"}, [400 * MIB, 410 * MIB], 1024 * MIB, True, "at most 921.6 MB and +10% allowed"),
+        ({"max": "300m"}, [400 * MIB, 400 * MIB], 0, False, "more than the 300.0 MB allowed (300m)"),
+        ({"max": "1g"}, [400 * MIB, 500 * MIB], 0, False, "it grew by more than 10%"),
+        ({"max": "1g", "max_growth_percent": 30}, [400 * MIB, 500 * MIB], 0, True, "+25.0%"),
+        ({"max": "90%"}, [400 * MIB, 400 * MIB], 0, False, "the container has none, so give memory.max in bytes"),
+        ({"max": "1g"}, [None], 0, False, "memory could not be read: container gone"),
+        ({"max": "1g"}, [400 * MIB, None], 0, False, "could not be read after the passes: container gone"),
+    ],
+)
+def test_a_memory_check(spec, readings, limit, passed, detail):
+    send = Recorder({"/health": answer(body='{"status": true}'), "/save": answer(body='{"id": "x"}')})
+    checks = [
+        {"name": "health", "path": "/health"},
+        {"name": "save", "method": "POST", "path": "/save"},
+        {"name": "memory", "memory": {**spec, "passes": 2}},
+    ]
+    outcomes, _values = run_checks(checks, "http://127.0.0.1:80", send=send,
+                                   container=Hooks(memory=readings, limit=limit))  # fmt: skip
+    memory = outcomes[-1]
+    assert memory["passed"] is passed, memory
+    assert detail in memory["detail"], memory
+    if readings[0] is not None and readings[-1] is not None:
+        assert (memory["memory_bytes"], memory["memory_after_bytes"]) == (readings[0], readings[-1])
+        # the read-only check that passed is sent twice more; the POST is not sent again
+        assert [s["url"] for s in send.sent] == ["http://127.0.0.1:80/health", "http://127.0.0.1:80/save"] + [
+            "http://127.0.0.1:80/health"
+        ] * 2

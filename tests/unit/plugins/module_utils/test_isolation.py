@@ -39,6 +39,12 @@ ISOLATED = {
         ({"ipc_mode": "host"}, (), "shares the host's IPC namespace (--ipc host)"),
         ({"uts_mode": "host"}, (), "shares the host's UTS namespace (--uts host)"),
         ({"cap_add": ["SYS_ADMIN", "NET_ADMIN"]}, (), "has added capabilities NET_ADMIN, SYS_ADMIN (--cap-add)"),
+        ({"pid_mode": "container:openwebui-globex"}, (), "shares the PID namespace of container openwebui-globex"),
+        ({"ipc_mode": "container:x"}, (), "shares the IPC namespace of container x"),
+        ({"ipc_mode": "shareable"}, (), None),
+        ({"devices": ["/dev/sda"]}, (), "has the host's devices /dev/sda (--device)"),
+        ({"security_opt": ["seccomp=unconfined"]}, (), "runs without its security profile (seccomp=unconfined)"),
+        ({"security_opt": ["no-new-privileges"]}, (), None),
         ({"published_ports": ["0.0.0.0:3001:8080"]}, (), "publishes 0.0.0.0:3001:8080 beyond loopback"),
         ({"published_ports": ["10.0.0.5:3001:8080"]}, (), "publishes 10.0.0.5:3001:8080 beyond loopback"),
         ({"published_ports": ["10.0.0.5:3001:8080"]}, ("10.0.0.5",), None),
@@ -157,20 +163,71 @@ def test_the_transaction_sees_a_privileged_tenant_container_as_drift():
     assert compare(parse_expectation({**spec, "isolated": False}, 0), container_facts(inspect, None)) == []
 
 
-def test_the_checklists_container_checks_on_the_engine_interface(tmp_path):
+def entry_for(folder, port=3001):
+    return {"name": "acme", "container": "openwebui-acme",
+            "declared": {"folder": str(folder), "mounts": [f"{folder}/data:/app/backend/data"],
+                         "published_ports": [f"127.0.0.1:{port}:8080"], "stop_timeout": 45}}  # fmt: skip
+
+
+def test_the_checklists_container_checks_judge_as_drift_does(tmp_path):
     from ansible_collections.pinned.release.plugins.module_utils._checklist_container import ContainerChecks
 
     from .fake_host import V1, Clock, FakeEngine
 
     engine = FakeEngine(Clock())
-    acme = tmp_path / "acme"
-    acme.mkdir()
-    engine.run_by_hand("openwebui-acme", V1, str(acme), 3001)
-    checks = ContainerChecks(engine, "acme", "openwebui-acme", ["openwebui-acme.pinned-prev"])
+    real = tmp_path / "real"
+    (real / "acme" / "data").mkdir(parents=True)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    engine.run_by_hand("openwebui-acme", V1, str(link / "acme" / "data"), 3001)
+    checks = ContainerChecks(engine, "acme", entry_for(link / "acme"))
     assert checks.isolation() == []
-    engine.run_by_hand("peek", V1, str(acme), 3999)
-    assert checks.isolation() == [f"container peek mounts {acme}, which is acme's folder"]
+    # another container on the tenant's folder by its real path: the same folder (symlinks resolved)
+    engine.run_by_hand("peek", V1, str(real / "acme"), 3999)
+    assert checks.isolation() == [f"container peek mounts {real / 'acme'}, which is acme's folder"]
     assert checks.restart() is None
+    assert checks.restarted
     assert ("stop", "openwebui-acme") in engine.calls
-    assert ("start", "openwebui-acme") in engine.calls
-    assert ContainerChecks(engine, "x", "openwebui-x", []).isolation() == ["container openwebui-x does not exist"]
+    assert checks.memory() == (150 * 1024**2, 0, None)
+    gone = ContainerChecks(engine, "x", {**entry_for(tmp_path / "x"), "container": "openwebui-x"})
+    assert gone.isolation() == ["container openwebui-x does not exist"]
+    assert gone.memory() == (None, 0, "container openwebui-x does not exist")
+
+
+def test_an_engine_error_is_the_checks_failure_and_a_failed_restart_starts_the_tenant_again(tmp_path):
+    from ansible_collections.pinned.release.plugins.module_utils._checklist_container import ContainerChecks
+    from ansible_collections.pinned.release.plugins.module_utils._docker import NotFound
+    from ansible_collections.pinned.release.plugins.module_utils._engine import EngineCallError
+
+    from .fake_host import V1, Clock, FakeEngine
+
+    engine = FakeEngine(Clock())
+    (tmp_path / "acme" / "data").mkdir(parents=True)
+    engine.run_by_hand("openwebui-acme", V1, str(tmp_path / "acme" / "data"), 3001)
+    checks = ContainerChecks(engine, "acme", entry_for(tmp_path / "acme"))
+
+    def refuse(*_args):
+        raise NotFound("No such container: openwebui-acme")
+
+    engine.restart = refuse
+    assert checks.restart() == "No such container: openwebui-acme; openwebui-acme was started again"
+
+    def time_out():
+        raise EngineCallError("listing containers: Read timed out")
+
+    engine.listing = time_out
+    assert checks.isolation() == ["could not look at the containers: listing containers: Read timed out"]
+
+
+@pytest.mark.parametrize(
+    ("entries", "problem"),
+    [
+        ([{"name": "acme", "container": 3001}], "containers[0] must have a tenant name and a container name"),
+        ({"acme": "openwebui-acme"}, "containers must be the list tenant_rollout returns as tenants, got dict"),
+        ([{"name": "acme", "container": "openwebui-acme", "declared": {}}], "containers[0] (acme) lacks declared"),
+    ],
+)
+def test_container_entries_are_checked_before_anything(entries, problem):
+    from ansible_collections.pinned.release.plugins.module_utils._checklist_container import container_entry_problems
+
+    assert any(problem in p for p in container_entry_problems(entries)), container_entry_problems(entries)

@@ -1,0 +1,73 @@
+# Copyright (c) pinned.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""run_checklist's container checks on the fake engine: judged per tenant, restarts reported as a change."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.pinned.release.plugins.module_utils._http import Response
+from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask
+from ansible_collections.pinned.release.plugins.modules.run_checklist import needs_engine, run_module
+
+from ..module_utils.fake_host import V1, Clock, FakeEngine
+
+
+def params(tmp_path, checks, containers):
+    return {
+        "tenants": [{"name": "acme", "domain": "acme.lab", "port": 3001}, {"name": "globex", "domain": "g.lab", "port": 3002}],
+        "checks": checks, "variables": {}, "per_tenant_variables": {}, "keep": None, "use_kept": None,
+        "skip_if_down": False, "via": "direct", "http_port": 80, "https_port": 443, "state_dir": str(tmp_path),
+        "containers": containers,
+    }  # fmt: skip
+
+
+def entry(tmp_path, name, port):
+    folder = tmp_path / name
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    return {"name": name, "container": f"openwebui-{name}",
+            "declared": {"folder": str(folder), "mounts": [f"{folder}/data:/app/backend/data"],
+                         "published_ports": [f"127.0.0.1:{port}:8080"], "stop_timeout": 30}}  # fmt: skip
+
+
+def ok(*_args, **_kwargs):
+    return Response(status=200, headers={"content-type": "application/json"}, body=b"{}")
+
+
+def test_each_tenant_is_judged_on_its_own_container_and_a_restart_is_a_change(tmp_path):
+    engine = FakeEngine(Clock())
+    entries = [entry(tmp_path, "acme", 3001), entry(tmp_path, "globex", 3002)]
+    for item, port in zip(entries, (3001, 3002)):
+        engine.run_by_hand(item["container"], V1, item["declared"]["mounts"][0].split(":")[0], port)
+    engine.run_by_hand("peek", V1, entries[1]["declared"]["folder"], 3999)
+    checks = [{"name": "isolated", "isolation": True}, {"name": "kept", "path": "/f", "restart": True}]
+    result = run_module(params(tmp_path, checks, entries), SecretMask([]), send=ok, engine=engine)
+    by_tenant = {t["name"]: {c["name"]: c for c in t["checks"]} for t in result["tenants"]}
+    assert by_tenant["acme"]["isolated"]["passed"] is True
+    assert by_tenant["globex"]["isolated"]["passed"] is False
+    assert "container peek mounts" in by_tenant["globex"]["isolated"]["detail"]
+    assert all(by_tenant[t]["kept"]["passed"] for t in by_tenant)
+    assert result["changed"] is True
+
+
+@pytest.mark.parametrize(
+    ("checks", "needed"),
+    [
+        ([{"name": "h", "path": "/h"}], False),
+        ([{"name": "r", "path": "/h", "restart": {}}], True),
+        ([{"name": "r", "path": "/h", "restart": False}], False),
+        ([{"name": "m", "memory": {"max": "1g"}}], True),
+        ([{"name": "i", "isolation": True, "enabled": False}], False),
+    ],
+)
+def test_the_engine_is_reached_only_when_a_check_needs_it(checks, needed):
+    assert needs_engine(checks) is needed
+
+
+def test_bad_checks_or_containers_are_refused_before_the_engine(tmp_path):
+    with pytest.raises(ValueError, match=r"restart must be true, false or \{wait: seconds\}, got 'yes'"):
+        run_module(params(tmp_path, [{"name": "r", "path": "/", "restart": "yes"}], []), SecretMask([]), send=ok)
+    with pytest.raises(ValueError, match=r"containers\[0\] must have a tenant name and a container name"):
+        run_module(params(tmp_path, [{"name": "h", "path": "/"}], [{"name": "acme", "container": 3001}]),
+                   SecretMask([]), send=ok)  # fmt: skip

@@ -19,6 +19,9 @@ from ansible_collections.pinned.release.plugins.module_utils._reference import I
 SCHEMA = 1
 
 
+MEMORY_FIELDS = ("memory_bytes", "memory_after_bytes", "memory_limit_bytes")
+
+
 def evidence_path(evidence_dir: str, digest: str) -> str:
     """``<evidence_dir>/sha256-<hex>.json``: found by digest, wherever the pin was made."""
     return os.path.join(evidence_dir, parse_digest(digest).replace(":", "-") + ".json")
@@ -44,6 +47,8 @@ def host_record(outcome: Optional[dict]) -> dict:
                 }
                 if check.get("skipped"):
                     entry["skipped"] = True
+                # a memory check's readings: the figures a later release is compared with
+                entry.update({k: check[k] for k in MEMORY_FIELDS if isinstance(check.get(k), int)})
                 checks.append(entry)
     for entry in tenants.values():
         ran = [c for c in entry["checks"] if not c.get("skipped")]

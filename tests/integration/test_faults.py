@@ -113,7 +113,7 @@ def test_a_container_reading_a_test_tenants_folder_fails_the_isolation_check_and
     assert checks["the tenant is isolated"] == {
         "name": "the tenant is isolated",
         "passed": False,
-        "detail": f"container peek-by-hand mounts /opt/openwebui/{name}, which holds {name}'s folder",
+        "detail": f"container peek-by-hand mounts /opt/openwebui/{name}, which is {name}'s folder",
     }
     others = [t["name"] for t in TENANTS["test1"][1:]]
     assert all(c["passed"] for t in others for c in record["hosts"]["test1"]["tenants"][t]["checks"]), "only its own"

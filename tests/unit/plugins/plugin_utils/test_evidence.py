@@ -100,3 +100,14 @@ def test_the_gate_uses_the_record_of_exactly_that_digest(tmp_path):
         json.dump(evidence_record({"t1": PASSED}, RESOLVED, "c", "me", "T"), handle)
     assert evidence_gate(str(tmp_path), DIGEST) is None
     assert "invalid digest" in evidence_gate(str(tmp_path), "abc")
+
+
+def test_a_memory_checks_readings_go_into_the_record_and_nothing_else_of_an_outcome():
+    check = {"name": "memory", "passed": True, "detail": "400.0 MB in use", "memory_bytes": 419430400,
+             "memory_after_bytes": 429916160, "memory_limit_bytes": 0, "elapsed_ms": 3, "body": "not kept"}  # fmt: skip
+    record = host_record({"tested": True, "deploy_error": None,
+                          "checklist": {"tenants": [{"name": "alpha", "checks": [check]}]}})  # fmt: skip
+    assert record["tenants"]["alpha"]["checks"] == [{
+        "name": "memory", "passed": True, "detail": "400.0 MB in use",
+        "memory_bytes": 419430400, "memory_after_bytes": 429916160, "memory_limit_bytes": 0,
+    }]  # fmt: skip

@@ -42,6 +42,15 @@ def container_entry_problems(entries: object) -> list:
         ):
             problems.append(f"containers[{index}] ({entry['name']}) lacks declared (folder, mounts, published_ports): "
                             "pass tenant_rollout's tenants result as it is")  # fmt: skip
+            continue
+        ports = [
+            p for p in declared["published_ports"] if not isinstance(p, str) or len(p.split("/")[0].rsplit(":", 2)) != 3
+        ]
+        mounts = [m for m in declared["mounts"] if not isinstance(m, str) or ":" not in m]
+        if ports or mounts or not str(declared.get("stop_timeout", 30)).isdigit():
+            problems.append(f"containers[{index}] ({entry['name']}): declared mounts must be source:destination and "
+                            "published_ports ip:host port:container port texts, stop_timeout a number of seconds, got "
+                            f"{declared!r}")  # fmt: skip
     return problems
 
 

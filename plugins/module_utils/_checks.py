@@ -44,8 +44,10 @@ CHECK_KEYS = {
 # judge the tenant's container's isolation, and restart it before the request (persistence across a restart).
 CONTAINER_CHECK_KEYS = {"isolation", "restart", "memory"}
 MEMORY_CHECK_KEYS = {"max": "700m or 90% (of the container's limit)", "max_growth_percent": "a number, e.g. 10",
-                     "passes": "a whole number of at least 1"}  # fmt: skip
+                     "passes": "a whole number from 1 to 10"}  # fmt: skip
 RESTART_WAIT_S = 180
+MAX_RESTART_WAIT_S = 3600
+MAX_MEMORY_PASSES = 10
 VARIABLE_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD")
 
@@ -94,7 +96,11 @@ def check_problems(checks: object, where: str = "checks", container_checks: bool
         elif not isinstance(check.get("path"), str) or not check.get("path", "").startswith("/"):
             problems.append(f"{label}: path must start with /, got {check.get('path')!r}")
         if check.get("restart") is not None and restart_wait(check["restart"]) is None:
-            problems.append(f"{label}: restart must be true, false or {{wait: seconds}}, got {check['restart']!r}")
+            problems.append(f"{label}: restart must be true, false or {{wait: seconds}} (at most {MAX_RESTART_WAIT_S}), "
+                            f"got {check['restart']!r}")  # fmt: skip
+        elif restart_wait(check.get("restart", False)) and str(check.get("method", "GET")).upper() != "GET":
+            problems.append(f"{label}: a restart check is tried until it passes, so its request must be a GET (one that "
+                            "writes would write again at every try)")  # fmt: skip
         if str(check.get("method", "GET")).upper() not in METHODS:
             problems.append(f"{label}: method must be one of {', '.join(METHODS)}")
         status = check.get("status", 200)
@@ -172,14 +178,15 @@ def memory_check_problems(memory: object, label: str) -> list:
         return [f"{label}: memory must be a mapping ({', '.join(sorted(MEMORY_CHECK_KEYS))}), got {memory!r}"]
     problems = [f"{label}: memory has unknown key {key!r}; known: {', '.join(sorted(MEMORY_CHECK_KEYS))}"
                 for key in sorted(set(memory) - set(MEMORY_CHECK_KEYS))]  # fmt: skip
-    if memory_ceiling(memory.get("max"), 0) is None:
+    ceiling = memory_ceiling(memory.get("max"), 1024**3)
+    if ceiling is None or ceiling <= 0:
         problems.append(f"{label}: memory.max must be {MEMORY_CHECK_KEYS['max']}, got {memory.get('max')!r}")
     growth = _number(memory.get("max_growth_percent", 10))
     if growth is None or growth < 0:
         problems.append(f"{label}: memory.max_growth_percent must be {MEMORY_CHECK_KEYS['max_growth_percent']}, "
                         f"got {memory.get('max_growth_percent')!r}")  # fmt: skip
     passes = _number(memory.get("passes", 1), whole=True)
-    if passes is None or passes < 1:
+    if passes is None or not 1 <= passes <= MAX_MEMORY_PASSES:
         problems.append(f"{label}: memory.passes must be {MEMORY_CHECK_KEYS['passes']}, got {memory.get('passes')!r}")
     return problems
 
@@ -200,7 +207,7 @@ def restart_wait(value: object) -> Optional[float]:
         return float(RESTART_WAIT_S) if value else 0.0
     if isinstance(value, dict) and set(value) <= {"wait"}:
         wait = _number(value.get("wait", RESTART_WAIT_S))
-        return wait if wait is not None and wait > 0 else None
+        return wait if wait is not None and 0 < wait <= MAX_RESTART_WAIT_S else None
     return None
 
 
@@ -232,8 +239,26 @@ def _subset_mismatch(expected: object, actual: object, where: str = "") -> Optio
                 return mismatch
         return None
     if expected != actual:
-        return f"JSON {where!r} is {json.dumps(actual)[:80]}, expected {json.dumps(expected)[:80]}"
+        return f"JSON {where!r} is {_shown(actual)}, expected {_shown(expected)}"
     return None
+
+
+def _shown(value: object) -> str:
+    """A value for a message: whole (so a secret in it is masked whole), or only its length when it is long (a cut
+    one could show a secret's beginning that no mask recognises)."""
+    text = json.dumps(value)
+    return text if len(text) <= 80 else f"a value of {len(text)} characters"
+
+
+def secret_strings(value: object) -> set:
+    """Every text of 4 characters or more in a value (a kept answer may hold tokens at any depth)."""
+    if isinstance(value, str):
+        return {value} if len(value) >= 4 else set()
+    if isinstance(value, dict):
+        return set().union(*(secret_strings(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(secret_strings(v) for v in value)) if value else set()
+    return set()
 
 
 def dig(data: object, path: str) -> object:
@@ -293,11 +318,11 @@ def check_outcome(check: dict, response: Response) -> dict:
 
 
 def _fill(value: object, variables: dict, missing: set, typed: bool = False) -> object:
-    """``${name}`` replaced by its value; ``typed``: a string that is one ``${name}`` and nothing else takes the value
-    as it is (a saved list or mapping sent back in a JSON body), not as text."""
+    """``${name}`` replaced by its value as text; ``typed``: a string that is one ``${name}`` of a list or mapping takes
+    it as it is (a kept answer sent back in a JSON body); every other value stays text, as it always was."""
     if typed and isinstance(value, str):
         whole = VARIABLE_RE.fullmatch(value)
-        if whole and whole.group(1) in variables:
+        if whole and isinstance(variables.get(whole.group(1)), (list, dict)):
             return variables[whole.group(1)]
     if isinstance(value, str):
 
@@ -317,7 +342,11 @@ def _fill(value: object, variables: dict, missing: set, typed: bool = False) -> 
 
 def _isolation_outcome(name: str, container: Optional[ContainerHooks]) -> dict:
     if container is None:
-        return {"name": name, "passed": False, "detail": "no container to inspect (run_checklist's containers)"}
+        return {
+            "name": name,
+            "passed": False,
+            "detail": "no container to inspect (the tenant is not in run_checklist's containers: pass tenant_rollout's tenants result)",
+        }
     problems = container.isolation()
     if problems:
         return {"name": name, "passed": False, "detail": "; ".join(problems)}
@@ -330,19 +359,31 @@ def _memory_outcome(check: dict, container: Optional[ContainerHooks], replays: l
     most ``max_growth_percent`` more). One round shows what a request leaves behind, not a slow leak over days."""
     name, spec = check["name"], check["memory"]
     if container is None:
-        return {"name": name, "passed": False, "detail": "no container to measure (run_checklist's containers)"}
+        return {
+            "name": name,
+            "passed": False,
+            "detail": "no container to measure (the tenant is not in run_checklist's containers: pass tenant_rollout's tenants result)",
+        }
+    if not replays:
+        return {"name": name, "passed": False,
+                "detail": "no read-only (GET) check passed above it, so there is nothing to send again: put it after them"}  # fmt: skip
     before, limit, why = container.memory()
-    if before is None:
-        return {"name": name, "passed": False, "detail": f"memory could not be read: {why}"}
+    if not before:
+        return {
+            "name": name,
+            "passed": False,
+            "detail": f"memory could not be read: {why or 'the engine reports 0 bytes'}",
+        }
     ceiling = memory_ceiling(spec.get("max"), limit)
     passes = int(float(spec.get("passes", 1)))
     for _round in range(passes):
         for url, headers, timeout, server_name in replays:
             send("GET", url, headers=headers, body=None, timeout=timeout, server_name=server_name)
     after, _limit, why = container.memory()
-    if after is None:
-        return {"name": name, "passed": False, "detail": f"memory could not be read after the passes: {why}"}
-    growth = (after - before) * 100.0 / before if before else 0.0
+    if not after:
+        return {"name": name, "passed": False,
+                "detail": f"memory could not be read after the passes: {why or 'the engine reports 0 bytes'}"}  # fmt: skip
+    growth = (after - before) * 100.0 / before
     allowed = float(spec.get("max_growth_percent", 10))
     detail = (f"{human(before)} in use, {human(after)} after {passes} more pass(es) of the {len(replays)} read-only "
               f"check(s) above ({growth:+.1f}%)")  # fmt: skip
@@ -387,16 +428,19 @@ class ContainerHooks(Protocol):
 
 def run_checks(checks: list, base_url: str, host_header: Optional[str] = None, server_name: Optional[str] = None,
                variables: Optional[dict] = None, send: Callable = request, container: Optional[ContainerHooks] = None,
-               clock: Callable = time.monotonic, sleep: Callable = time.sleep) -> tuple:  # fmt: skip
+               clock: Callable = time.monotonic, sleep: Callable = time.sleep,
+               replays: Optional[list] = None) -> tuple:  # fmt: skip
     """Run enabled checks in order; returns (outcomes, variables including the saved ones).
 
     ``send(method, url, headers=, body=, timeout=, server_name=)`` is the HTTP call (a fake in unit tests).
-    ``container``: the tenant's container, for ``isolation`` and ``restart`` checks (None: they fail, saying so).
+    ``container``: the tenant's container, for ``isolation``, ``restart`` and ``memory`` checks (None: they fail,
+    saying so). ``replays``: where the read-only requests that passed are gathered for a memory check (a caller that
+    runs one checklist in several calls passes the same list to each).
     """
     values = dict(variables or {})
-    secrets = {str(v) for v in values.values() if isinstance(v, str) and len(v) >= 4}
+    secrets = secret_strings(list(values.values()))
     outcomes = []
-    replays: list = []  # the read-only requests that passed, sent again by a memory check
+    replays = [] if replays is None else replays  # the read-only requests that passed, sent again by a memory check
     for check in checks:
         if check.get("enabled", True) is False:
             continue
@@ -433,7 +477,11 @@ def run_checks(checks: list, base_url: str, host_header: Optional[str] = None, s
             headers.setdefault("Host", host_header)
         wait = restart_wait(check.get("restart", False)) or 0.0
         if wait:
-            why = "no container to restart (run_checklist's containers)" if container is None else container.restart()
+            why = (
+                "no container to restart (the tenant is not in run_checklist's containers: pass tenant_rollout's tenants result)"
+                if container is None
+                else container.restart()
+            )
             if why:
                 outcomes.append({"name": check["name"], "passed": False, "detail": f"restart failed: {why}"})
                 continue
@@ -446,22 +494,23 @@ def run_checks(checks: list, base_url: str, host_header: Optional[str] = None, s
                 break
             sleep(1.0)
         if wait:
-            outcome["detail"] += f" (after a restart, {wait - max(0.0, deadline - clock()):.0f} s)"
+            outcome["detail"] += f" (after a restart, {clock() - deadline + wait:.0f} s)"
         outcome["elapsed_ms"] = round(response.elapsed * 1000)
         if outcome["passed"] and str(check.get("method", "GET")).upper() == "GET" and not wait:
             replays.append((base_url + path, headers, float(check.get("timeout", 30)), server_name))
         if outcome["passed"] and check.get("save"):
             parsed = json.loads(response.text)
             for variable, path_in_answer in check["save"].items():
-                found = dig(parsed, str(path_in_answer))
-                if found is None:
+                optional = str(path_in_answer).endswith("?")  # "users.0.id?": kept when there, else left unset
+                found = dig(parsed, str(path_in_answer).rstrip("?"))
+                if found is None and not optional:
                     outcome.update(
                         passed=False, detail=f"the answer has no {path_in_answer!r} to keep as ${{{variable}}}"
                     )
                     break
-                values[variable] = found
-                if isinstance(found, str) and len(found) >= 4:
-                    secrets.add(found)
+                if found is not None:
+                    values[variable] = found
+                    secrets |= secret_strings(found)
         for secret in secrets:
             outcome["detail"] = outcome["detail"].replace(secret, "********")
         outcomes.append(outcome)

@@ -199,6 +199,7 @@ passed:
 
 import os
 import re
+import secrets
 
 from ansible_collections.pinned.release.plugins.module_utils._checklist_container import (
     ContainerChecks,
@@ -208,6 +209,7 @@ from ansible_collections.pinned.release.plugins.module_utils._checks import (
     check_problems,
     restart_wait,
     run_checks,
+    secret_strings,
     tenant_address,
 )
 from ansible_collections.pinned.release.plugins.module_utils._docker import (
@@ -268,15 +270,17 @@ def run_module(params: dict, mask: SecretMask, send=None, engine=None, sleep=Non
         kwargs["sleep"] = sleep
     nginx_ports = None if params["via"] == "direct" else (params["http_port"], params["https_port"])
     results = []
-    given = set(params["variables"] or {})
+    given = set(params["variables"] or {}) | {"run_token"}
+    run_token = secrets.token_urlsafe(18)  # ${run_token}: a password for what a check creates and removes again
+    mask.add([run_token])
     for tenant in params["tenants"]:
-        values = dict(params["variables"] or {})
+        values = {"run_token": run_token, **(params["variables"] or {})}
         values.update((params["per_tenant_variables"] or {}).get(tenant["name"]) or {})
         if params["use_kept"]:
             values.update(
                 read_json(kept_path(params["state_dir"], params["use_kept"], tenant["name"]), "kept values") or {}
             )
-        mask.add(v for v in values.values() if isinstance(v, str) and len(v) >= 4)
+        mask.add(secret_strings(list(values.values())))
         base, server_name = tenant_address(tenant["port"], tenant["domain"], bool(tenant.get("tls_cert")), nginx_ports)
         checks = [c for c in params["checks"] if c.get("enabled", True) is not False]
         if engine is not None and tenant["name"] in containers:
@@ -284,6 +288,7 @@ def run_module(params: dict, mask: SecretMask, send=None, engine=None, sleep=Non
             restarted.append(kwargs["container"])
         else:
             kwargs.pop("container", None)
+        kwargs["replays"] = []  # one list for the tenant's two calls: a memory check sends its first check again too
         outcomes, values = run_checks(checks[:1], base, host_header=tenant["domain"], server_name=server_name,
                                       variables=values, **kwargs)  # fmt: skip
         if params["skip_if_down"] and outcomes and _down(outcomes[0]):
@@ -294,9 +299,11 @@ def run_module(params: dict, mask: SecretMask, send=None, engine=None, sleep=Non
             more, values = run_checks(checks[1:], base, host_header=tenant["domain"], server_name=server_name,
                                       variables=values, **kwargs)  # fmt: skip
             outcomes += more
-        mask.add(v for v in values.values() if isinstance(v, str) and len(v) >= 4)
+        mask.add(secret_strings(list(values.values())))
         if params["keep"]:
-            kept = {k: v for k, v in values.items() if isinstance(v, (str, int, float, bool)) and k not in given}
+            kept = {
+                k: v for k, v in values.items() if isinstance(v, (str, int, float, bool, list, dict)) and k not in given
+            }
             write_json(kept_path(params["state_dir"], params["keep"], tenant["name"]), kept)
         results.append({"name": tenant["name"], "passed": bool(outcomes) and all(o["passed"] for o in outcomes),
                         "checks": outcomes})  # fmt: skip

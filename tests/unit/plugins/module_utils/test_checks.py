@@ -117,9 +117,13 @@ def test_check_problems(checks, problem):
         ({"name": "a", "memory": {"max": "150%"}}, "memory.max must be 700m or 90%"),
         ({"name": "a", "memory": {}}, "memory.max must be"),
         ({"name": "a", "memory": {"max": "1g", "max_growth_percent": -1}}, "memory.max_growth_percent must be"),
-        ({"name": "a", "memory": {"max": "1g", "passes": 0}}, "memory.passes must be a whole number of at least 1"),
+        ({"name": "a", "memory": {"max": "1g", "passes": 0}}, "memory.passes must be a whole number from 1 to 10"),
         ({"name": "a", "memory": {"max": "1g", "leak": 1}}, "memory has unknown key 'leak'"),
         ({"name": "a", "memory": "1g"}, "memory must be a mapping"),
+        ({"name": "a", "memory": {"max": "0"}}, "memory.max must be 700m or 90%"),
+        ({"name": "a", "memory": {"max": "1g", "passes": 11}}, "memory.passes must be a whole number from 1 to 10"),
+        ({"name": "a", "path": "/h", "restart": {"wait": 7200}}, "restart must be true, false or {wait: seconds}"),
+        ({"name": "a", "method": "POST", "path": "/h", "restart": True}, "its request must be a GET"),
         ({"name": "a", "memory": {"max": "1g"}, "path": "/h"}, "a memory check sends no request of its own, so path"),
     ],
 )
@@ -326,3 +330,43 @@ def test_a_memory_check(spec, readings, limit, passed, detail):
         assert [s["url"] for s in send.sent] == ["http://127.0.0.1:80/health", "http://127.0.0.1:80/save"] + [
             "http://127.0.0.1:80/health"
         ] * 2
+
+
+def test_a_whole_scalar_stays_text_as_it_always_was():
+    """A numeric password from the vault is sent as text: only a kept list or mapping keeps its type."""
+    send = Recorder({})
+    run_checks([{"name": "in", "method": "POST", "path": "/in", "json_body": {"password": "${pw}", "n": "${none}"}}],
+               "http://127.0.0.1:80", variables={"pw": 12345678, "none": None}, send=send)  # fmt: skip
+    assert json.loads(send.sent[0]["body"]) == {"password": "12345678", "n": "None"}
+
+
+def test_an_optional_save_leaves_the_value_unset_and_a_kept_answer_is_masked_at_any_depth():
+    send = Recorder({
+        "/none": answer(body='{"users": [], "total": 0}'),
+        "/one": answer(body='{"users": [{"id": "u-left-1"}], "total": 1}'),
+        "/keys": answer(body='{"api_key": "sk-very-secret-key-1"}'),
+        "/echo": answer(body='{"echo": "sk-very-secret-key-1", "long": "' + "t" * 120 + '"}'),
+    })  # fmt: skip
+    checks = [
+        {"name": "none", "path": "/none", "save": {"nobody": "users.0.id?"}},
+        {"name": "one", "path": "/one", "save": {"left": "users.0.id?"}},
+        {"name": "keys", "path": "/keys", "save": {"all": "."}},
+        {"name": "echo", "path": "/echo", "json": {"echo": "x", "long": "y"}},
+        {"name": "long", "path": "/echo", "json": {"long": "y"}},
+    ]
+    outcomes, values = run_checks(checks, "http://127.0.0.1:80", send=send)
+    assert [o["passed"] for o in outcomes[:3]] == [True, True, True]
+    assert "nobody" not in values
+    assert values["left"] == "u-left-1"
+    assert "sk-very-secret-key-1" not in json.dumps(outcomes), "a secret inside a kept mapping is masked"
+    assert outcomes[4]["detail"] == "JSON 'long' is a value of 122 characters, expected \"y\"", "never a cut value"
+
+
+def test_a_memory_check_needs_read_only_checks_before_it_and_a_reading():
+    outcomes, _values = run_checks([{"name": "memory", "memory": {"max": "1g"}}], "http://127.0.0.1:80",
+                                   send=Recorder({}), container=Hooks(memory=[100]))  # fmt: skip
+    assert "no read-only (GET) check passed above it" in outcomes[0]["detail"]
+    send = Recorder({"/h": answer(body="{}")})
+    zero, _values = run_checks([{"name": "h", "path": "/h"}, {"name": "memory", "memory": {"max": "1g"}}],
+                               "http://127.0.0.1:80", send=send, container=Hooks(memory=[0, 0]))  # fmt: skip
+    assert zero[1]["detail"] == "memory could not be read: the engine reports 0 bytes"

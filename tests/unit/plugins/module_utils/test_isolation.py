@@ -225,6 +225,31 @@ def test_an_engine_error_is_the_checks_failure_and_a_failed_restart_starts_the_t
         ([{"name": "acme", "container": 3001}], "containers[0] must have a tenant name and a container name"),
         ({"acme": "openwebui-acme"}, "containers must be the list tenant_rollout returns as tenants, got dict"),
         ([{"name": "acme", "container": "openwebui-acme", "declared": {}}], "containers[0] (acme) lacks declared"),
+        (
+            [
+                {
+                    "name": "acme",
+                    "container": "c",
+                    "declared": {"folder": "/x", "mounts": ["/x/data:/d"], "published_ports": ["3001"]},
+                }
+            ],
+            "containers[0] (acme): declared mounts must be source:destination and published_ports ip:host port",
+        ),
+        (
+            [
+                {
+                    "name": "acme",
+                    "container": "c",
+                    "declared": {
+                        "folder": "/x",
+                        "mounts": ["/x/data:/d"],
+                        "published_ports": [],
+                        "stop_timeout": "30s",
+                    },
+                }
+            ],
+            "stop_timeout a number of seconds",
+        ),
     ],
 )
 def test_container_entries_are_checked_before_anything(entries, problem):

@@ -39,7 +39,7 @@ def test_each_tenant_is_judged_on_its_own_container_and_a_restart_is_a_change(tm
     engine = FakeEngine(Clock())
     entries = [entry(tmp_path, "acme", 3001), entry(tmp_path, "globex", 3002)]
     for item, port in zip(entries, (3001, 3002)):
-        engine.run_by_hand(item["container"], V1, item["declared"]["mounts"][0].split(":")[0], port)
+        engine.run_by_hand(item["container"], V1, item["declared"]["folder"] + "/data", port)
     engine.run_by_hand("peek", V1, entries[1]["declared"]["folder"], 3999)
     checks = [{"name": "isolated", "isolation": True}, {"name": "kept", "path": "/f", "restart": True}]
     result = run_module(params(tmp_path, checks, entries), SecretMask([]), send=ok, engine=engine)
@@ -66,8 +66,41 @@ def test_the_engine_is_reached_only_when_a_check_needs_it(checks, needed):
 
 
 def test_bad_checks_or_containers_are_refused_before_the_engine(tmp_path):
-    with pytest.raises(ValueError, match=r"restart must be true, false or \{wait: seconds\}, got 'yes'"):
+    with pytest.raises(
+        ValueError, match=r"restart must be true, false or \{wait: seconds\} \(at most 3600\), got 'yes'"
+    ):
         run_module(params(tmp_path, [{"name": "r", "path": "/", "restart": "yes"}], []), SecretMask([]), send=ok)
     with pytest.raises(ValueError, match=r"containers\[0\] must have a tenant name and a container name"):
         run_module(params(tmp_path, [{"name": "h", "path": "/"}], [{"name": "acme", "container": 3001}]),
                    SecretMask([]), send=ok)  # fmt: skip
+
+
+def test_a_memory_check_sends_the_tenants_first_check_again_too(tmp_path):
+    """run_module runs a tenant's first check on its own (is it up?), then the rest: one list of replays for both."""
+    engine = FakeEngine(Clock())
+    acme = entry(tmp_path, "acme", 3001)
+    engine.run_by_hand(acme["container"], V1, acme["declared"]["folder"] + "/data", 3001)
+    sent = []
+
+    def record(method, url, **_kwargs):
+        sent.append(url.rsplit(":3001", 1)[-1])
+        return ok()
+
+    checks = [{"name": "health", "path": "/health"}, {"name": "db", "path": "/health/db"},
+              {"name": "memory", "memory": {"max": "1g"}}]  # fmt: skip
+    one = params(tmp_path, checks, [acme])
+    one["tenants"] = one["tenants"][:1]
+    result = run_module(one, SecretMask([]), send=record, engine=engine)
+    assert result["tenants"][0]["checks"][2]["passed"] is True, result
+    assert sent == ["/health", "/health/db", "/health", "/health/db"]
+
+
+def test_kept_values_keep_lists_and_mappings(tmp_path):
+    import json as json_
+
+    kept_answer = Response(status=200, headers={"content-type": "application/json"}, body=b'[{"id": "b1"}]')
+    before = params(tmp_path, [{"name": "read", "path": "/banners", "save": {"banners_before": "."}}], [])
+    before["keep"] = "before-upgrade"
+    run_module(before, SecretMask([]), send=lambda *a, **k: kept_answer)
+    kept = json_.loads((tmp_path / "checklist" / "before-upgrade" / "acme.json").read_text())
+    assert kept == {"banners_before": [{"id": "b1"}]}, "and this run's password is never kept"

@@ -24,6 +24,12 @@ def container_entry_problems(entries: object) -> list:
     if not isinstance(entries, list):
         return [f"containers must be the list tenant_rollout returns as tenants, got {type(entries).__name__}"]
     problems = []
+    names = [entry.get("name") for entry in entries if isinstance(entry, dict)]
+    twice = sorted({name for name in names if isinstance(name, str) and names.count(name) > 1})
+    if twice:
+        problems.append(
+            f"containers names {', '.join(twice)} more than once: pass tenant_rollout's tenants result as it is"
+        )
     for index, entry in enumerate(entries):
         if (
             not isinstance(entry, dict)

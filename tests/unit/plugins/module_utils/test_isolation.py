@@ -224,6 +224,7 @@ def test_an_engine_error_is_the_checks_failure_and_a_failed_restart_starts_the_t
     [
         ([{"name": "acme", "container": 3001}], "containers[0] must have a tenant name and a container name"),
         ({"acme": "openwebui-acme"}, "containers must be the list tenant_rollout returns as tenants, got dict"),
+        ([{"name": "acme", "container": "a", "declared": None}] * 2, "containers names acme more than once"),
         ([{"name": "acme", "container": "openwebui-acme", "declared": {}}], "containers[0] (acme) lacks declared"),
         (
             [

@@ -108,9 +108,9 @@ class ContainerChecks:
             facts = self.engine.container(self.container)
             if facts is None:
                 return None, 0, f"container {self.container} does not exist"
-            used = self.engine.memory_in_use(self.container)
+            used, most = self.engine.memory_in_use(self.container)
         except (EngineCallError, DockerException) as exc:
             return None, 0, str(exc)
         if used is None:
             return None, 0, f"the engine reports no memory use for {self.container} ({facts.get('status')})"
-        return used, int(facts.get("memory") or 0), None
+        return used, int(facts.get("memory") or 0) or most, None

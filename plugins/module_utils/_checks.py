@@ -48,6 +48,8 @@ MEMORY_CHECK_KEYS = {"max": "700m or 90% (of the container's limit)", "max_growt
 RESTART_WAIT_S = 180
 MAX_RESTART_WAIT_S = 3600
 MAX_MEMORY_PASSES = 10
+# A rise smaller than this is noise (a tiny app's few hundred kilobytes), whatever share of it it is.
+MEMORY_NOISE_BYTES = 1024**2
 VARIABLE_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD")
 
@@ -390,11 +392,11 @@ def _memory_outcome(check: dict, container: Optional[ContainerHooks], replays: l
     outcome = {"name": name, "passed": True, "memory_bytes": before, "memory_after_bytes": after,
                "memory_limit_bytes": limit, "detail": detail}  # fmt: skip
     if not ceiling:
-        outcome.update(passed=False, detail=f"{detail}; {spec.get('max')} of no memory limit: the container has none, "
-                                            "so give memory.max in bytes (e.g. 700m) or set the tenant's memory")  # fmt: skip
+        outcome.update(passed=False, detail=f"{detail}; {spec.get('max')} of nothing: the engine says of no limit, so "
+                                            "give memory.max in bytes (e.g. 700m)")  # fmt: skip
     elif max(before, after) > ceiling:
         outcome.update(passed=False, detail=f"{detail}; more than the {human(ceiling)} allowed ({spec.get('max')})")
-    elif growth > allowed:
+    elif growth > allowed and after - before >= MEMORY_NOISE_BYTES:
         outcome.update(passed=False, detail=f"{detail}; it grew by more than {allowed:g}%")
     else:
         outcome["detail"] = f"{detail}; at most {human(ceiling)} and +{allowed:g}% allowed"
@@ -422,8 +424,8 @@ class ContainerHooks(Protocol):
         """Restart the container; None when done, else why it could not be."""
 
     def memory(self) -> tuple:
-        """(bytes in use as ``docker stats`` counts them - the page cache it can drop left out - or None, the
-        container's memory limit in bytes or 0, why it could not be read or None)."""
+        """(bytes in use as ``docker stats`` counts them - the page cache it can drop left out - or None, the most it
+        may use in bytes - its memory limit, else the host's memory - or 0, why it could not be read or None)."""
 
 
 def run_checks(checks: list, base_url: str, host_header: Optional[str] = None, server_name: Optional[str] = None,

@@ -199,16 +199,16 @@ class DockerEngine:
         self._call(f"setting the restart policy of {container} to {policy}", self.client.update_container,
                    container, restart_policy={"Name": policy})  # fmt: skip
 
-    def memory_in_use(self, container: str) -> Optional[int]:
-        """Bytes the container uses as ``docker stats`` counts them (the page cache it can drop left out); None when
-        the engine does not say (a stopped container)."""
+    def memory_in_use(self, container: str) -> tuple:
+        """(bytes the container uses as ``docker stats`` counts them - the page cache it can drop left out - or None
+        when the engine does not say (a stopped container), the most it may use: its limit, else the host's memory)."""
         stats = self._call(f"reading the memory of container {container}", self.client.stats, container, stream=False)
         memory = (stats or {}).get("memory_stats") or {}
         if memory.get("usage") is None:
-            return None
+            return None, 0
         detail = memory.get("stats") or {}
         cache = detail.get("inactive_file", detail.get("total_inactive_file", 0)) or 0  # cgroup v2, else v1
-        return max(0, int(memory["usage"]) - int(cache))
+        return max(0, int(memory["usage"]) - int(cache)), int(memory.get("limit") or 0)
 
     def restart(self, container: str, timeout: int) -> None:
         self._call(f"restarting container {container}", self.client.restart, container, timeout=timeout)

@@ -96,7 +96,8 @@ options:
       - "C(memory: {max: 90%, max_growth_percent: 10, passes: 1}) sends no request of its own - it reads the
         container's memory (as C(docker stats) counts it), sends the read-only (GET) checks that passed above
         C(passes) more times, reads it again, and passes when neither reading is over C(max) (bytes such as C(700m),
-        or a share of the container's memory limit) and it grew by at most C(max_growth_percent). It records both
+        or a share of the container's memory limit, or of the host's memory when it has none) and it grew by at most
+        C(max_growth_percent) (a rise under 1 MiB never counts). It records both
         readings in its outcome (C(memory_bytes), C(memory_after_bytes), C(memory_limit_bytes))."
       - It fails when no check is enabled.
     type: list

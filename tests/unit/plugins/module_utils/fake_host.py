@@ -296,9 +296,11 @@ class FakeEngine:
         self._app_start(container)
         self._changed("start", container.id)
 
-    def memory_in_use(self, key: str) -> Optional[int]:
+    def memory_in_use(self, key: str) -> tuple:
         container = self._find(key)
-        return None if container is None or container.status != "running" else 150 * 1024**2
+        if container is None or container.status != "running":
+            return None, 0
+        return 150 * 1024**2, container.memory or 2 * 1024**3  # without a limit: the host's memory
 
     def restart(self, key: str, timeout: int) -> None:
         self.stop(key, timeout)

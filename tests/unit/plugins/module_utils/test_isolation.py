@@ -188,7 +188,7 @@ def test_the_checklists_container_checks_judge_as_drift_does(tmp_path):
     assert checks.restart() is None
     assert checks.restarted
     assert ("stop", "openwebui-acme") in engine.calls
-    assert checks.memory() == (150 * 1024**2, 0, None)
+    assert checks.memory() == (150 * 1024**2, 2 * 1024**3, None), "no limit of its own: the host's memory"
     gone = ContainerChecks(engine, "x", {**entry_for(tmp_path / "x"), "container": "openwebui-x"})
     assert gone.isolation() == ["container openwebui-x does not exist"]
     assert gone.memory() == (None, 0, "container openwebui-x does not exist")

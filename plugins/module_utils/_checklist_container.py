@@ -69,7 +69,6 @@ class ContainerChecks:
         self.container = entry["container"]
         self.declared = entry["declared"]
         self.own = {self.container, self.container + NEXT_SUFFIX, self.container + PREV_SUFFIX}
-        self.restarted = False
 
     def isolation(self) -> list:
         try:
@@ -88,7 +87,6 @@ class ContainerChecks:
         ).get(self.tenant, [])
 
     def restart(self) -> Optional[str]:
-        self.restarted = True
         try:
             self.engine.restart(self.container, int(self.declared.get("stop_timeout") or 30))
         except (EngineCallError, DockerException) as exc:

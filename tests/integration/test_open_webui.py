@@ -73,7 +73,7 @@ def test_a_fresh_candidate_passes_the_whole_checklist(owui):
                  "save the pipe again (the pipe save that broke in October 2025)", "switch the pipe on",
                  "the pipe is a model", "the saved pipe answers",
                  "a streamed answer arrives as it is written (server-sent events through nginx)",
-                 "an admin adds a user (one left by an interrupted earlier test is taken over)",
+                 "no check user left from an earlier test", "an admin adds a user",
                  "the new user signs in", "the new user's session works", "the admin removes the user",
                  "the removed user can no longer sign in", "the admin reads a setting (the banners)",
                  "the admin changes the setting", "the changed setting reads back", "the setting is put back as it was",

@@ -10,7 +10,7 @@ An engine error in one of them is that check's failure (its outcome says what fa
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Iterable, Optional
 
 from ansible_collections.pinned.release.plugins.module_utils._docker import DockerException
 from ansible_collections.pinned.release.plugins.module_utils._drift import Expectation, isolation_drift
@@ -63,12 +63,13 @@ def container_entry_problems(entries: object) -> list:
 class ContainerChecks:
     """``isolation()``, ``restart()`` and ``memory()`` of one tenant's container, as tenant_rollout declared it."""
 
-    def __init__(self, engine, tenant: str, entry: dict) -> None:
+    def __init__(self, engine, tenant: str, entry: dict, allowed: Iterable[str] = ()) -> None:
         self.engine = engine
         self.tenant = tenant
         self.container = entry["container"]
         self.declared = entry["declared"]
         self.own = {self.container, self.container + NEXT_SUFFIX, self.container + PREV_SUFFIX}
+        self.allowed = set(allowed)  # containers allowed to mount the tenants' folders (a monitoring agent)
 
     def isolation(self) -> list:
         try:
@@ -81,7 +82,9 @@ class ContainerChecks:
         expectation = Expectation(name=self.container, mounts=list(self.declared["mounts"]),
                                   published_ports=list(self.declared["published_ports"]), isolated=True)  # fmt: skip
         ports = [port for port in map(host_port, self.declared["published_ports"]) if port]
-        owners = {self.tenant: {"containers": self.own, "folders": [self.declared["folder"]], "ports": ports}}
+        owners = {
+            self.tenant: {"containers": self.own | self.allowed, "folders": [self.declared["folder"]], "ports": ports}
+        }
         return [d["actual"] for d in isolation_drift(expectation, facts)] + shared_problems(
             owners, listing, os.path.realpath
         ).get(self.tenant, [])

@@ -39,6 +39,7 @@ class Settings:
     remove_undeclared: bool = default("remove_undeclared")
     failure_scope: str = default("failure_scope")
     smoke_checks: list = field(default_factory=list)
+    isolation_allow: tuple = ()  # containers allowed to mount the tenants' folders (a monitoring agent)
     health_path: Optional[str] = "/health"
     health_json: dict = field(default_factory=dict)
     version_path: Optional[str] = None

@@ -160,7 +160,8 @@ class Planner:
         owners = {spec["name"]: {"containers": {spec["container"], spec["container"] + NEXT_SUFFIX,
                                                 spec["container"] + PREV_SUFFIX},
                                  "folders": [spec["dir"]], "ports": [spec["port"]]} for spec in self.specs}  # fmt: skip
-        return shared_problems(owners, listing, os.path.realpath)
+        others = [c for c in listing if c["name"] not in self.settings.isolation_allow]
+        return shared_problems(owners, others, os.path.realpath)
 
     def plan(self) -> dict:
         """The whole picture without changing anything: check mode, and the drift check."""

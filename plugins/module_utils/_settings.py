@@ -94,6 +94,10 @@ SETTINGS: tuple = (
             doc=("C(batch) (a rollout) - a tenant that fails puts its whole batch back and the tenants after it are "
                  "not attempted. C(tenant) (used by the C(rollback) role) - only the failing tenant is put back; the "
                  "others go on, so one tenant never takes the others back to the version rolled away from.",)),
+    Setting("isolation_allow", "list", [], role="isolation_allow", elements="str",
+            doc=("Names of containers allowed to mount the tenants' folders or publish their ports - a monitoring "
+                 "agent that mounts C(/), a backup tool - so the isolation check does not report them. The tenants' "
+                 "own containers are judged in full whatever this says.",)),
     Setting("enabled", "bool", True, role="nginx_enabled", group=NGINX,
             doc=("Manage one nginx site per tenant, a shared websocket map and a default server.",)),
     Setting("site_dir", "path", "/etc/nginx/conf.d", role="nginx_site_dir", group=NGINX,

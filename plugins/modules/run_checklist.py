@@ -152,6 +152,13 @@ options:
     type: list
     elements: dict
     default: []
+  isolation_allow:
+    description:
+      - Names of containers allowed to mount the tenants' folders or publish their ports (a monitoring agent, a backup
+        tool); the C(isolation) check does not report them. The role passes C(tenant_isolation_allow).
+    type: list
+    elements: str
+    default: []
 extends_documentation_fragment:
   - pinned.release.docker
 """
@@ -287,7 +294,8 @@ def run_module(params: dict, mask: SecretMask, send=None, engine=None, sleep=Non
         base, server_name = tenant_address(tenant["port"], tenant["domain"], bool(tenant.get("tls_cert")), nginx_ports)
         checks = [c for c in params["checks"] if c.get("enabled", True) is not False]
         if engine is not None and tenant["name"] in containers:
-            kwargs["container"] = ContainerChecks(engine, tenant["name"], containers[tenant["name"]])
+            kwargs["container"] = ContainerChecks(engine, tenant["name"], containers[tenant["name"]],
+                                                  params["isolation_allow"])  # fmt: skip
         else:
             kwargs.pop("container", None)
         kwargs["replays"] = []  # one list for the tenant's two calls: a memory check sends its first check again too
@@ -327,6 +335,7 @@ def main() -> None:
             "https_port": {"type": "int", "default": 443},
             "state_dir": {"type": "path", "default": "/var/lib/pinned-release"},
             "containers": {"type": "list", "elements": "dict", "default": []},
+            "isolation_allow": {"type": "list", "elements": "str", "default": []},
             **DOCKER_ARGUMENT_SPEC,
         },
         supports_check_mode=False,

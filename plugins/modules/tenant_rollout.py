@@ -216,6 +216,13 @@ options:
         description: nginx's pid file, to wait for the reload's new workers.
         type: path
         default: /run/nginx.pid
+  isolation_allow:
+    description: Names of containers allowed to mount the tenants' folders or publish their ports - a monitoring agent that
+      mounts C(/), a backup tool - so the isolation check does not report them. The tenants' own containers are judged
+      in full whatever this says.
+    type: list
+    elements: str
+    default: []
   state_dir:
     description: Where the host keeps its deploy lock (C(deploy.lock)) and the journal of a run in progress.
     type: path
@@ -471,6 +478,7 @@ def settings_from(params: dict) -> Settings:
         remove_undeclared=params["remove_undeclared"],
         failure_scope=params["failure_scope"],
         smoke_checks=list(params["smoke_checks"] or []),
+        isolation_allow=tuple(params["isolation_allow"] or ()),
         health_path=app.get("health_path") or None,
         health_json=dict(app.get("health_json") or {}),
         version_path=app.get("version_path") or None,

@@ -185,6 +185,7 @@ def test_the_checklists_container_checks_judge_as_drift_does(tmp_path):
     # another container on the tenant's folder by its real path: the same folder (symlinks resolved)
     engine.run_by_hand("peek", V1, str(real / "acme"), 3999)
     assert checks.isolation() == [f"container peek mounts {real / 'acme'}, which is acme's folder"]
+    assert ContainerChecks(engine, "acme", entry_for(link / "acme"), ["peek"]).isolation() == [], "allowed by name"
     assert checks.restart() is None
     assert ("stop", "openwebui-acme") in engine.calls
     assert checks.memory() == (150 * 1024**2, 2 * 1024**3, None), "no limit of its own: the host's memory"

@@ -397,6 +397,8 @@ def test_the_plan_names_another_container_that_mounts_a_tenants_folder(host):
     assert host.rollout(V1).plan()["shared"] == {
         "acme": [f"container backup-tool mounts {acme_folder}, which is acme's folder"],
     }
+    allowed = host.rollout(V1, isolation_allow=("backup-tool",)).plan()
+    assert allowed["shared"] == {}, "a container named in isolation_allow is left out"
 
 
 def test_the_plan_shows_what_would_change_and_changes_nothing(host):

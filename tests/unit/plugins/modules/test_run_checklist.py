@@ -19,7 +19,7 @@ def params(tmp_path, checks, containers):
         "tenants": [{"name": "acme", "domain": "acme.lab", "port": 3001}, {"name": "globex", "domain": "g.lab", "port": 3002}],
         "checks": checks, "variables": {}, "per_tenant_variables": {}, "keep": None, "use_kept": None,
         "skip_if_down": False, "via": "direct", "http_port": 80, "https_port": 443, "state_dir": str(tmp_path),
-        "containers": containers,
+        "containers": containers, "isolation_allow": [],
     }  # fmt: skip
 
 

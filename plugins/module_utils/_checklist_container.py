@@ -15,8 +15,12 @@ from typing import Iterable, Optional
 from ansible_collections.pinned.release.plugins.module_utils._docker import DockerException
 from ansible_collections.pinned.release.plugins.module_utils._drift import Expectation, isolation_drift
 from ansible_collections.pinned.release.plugins.module_utils._engine import EngineCallError
-from ansible_collections.pinned.release.plugins.module_utils._isolation import host_port, shared_problems
-from ansible_collections.pinned.release.plugins.module_utils._rollout_model import NEXT_SUFFIX, PREV_SUFFIX
+from ansible_collections.pinned.release.plugins.module_utils._isolation import (
+    host_port,
+    published_parts,
+    shared_problems,
+)
+from ansible_collections.pinned.release.plugins.module_utils._rollout_model import own_containers
 
 
 def container_entry_problems(entries: object) -> list:
@@ -49,9 +53,7 @@ def container_entry_problems(entries: object) -> list:
             problems.append(f"containers[{index}] ({entry['name']}) lacks declared (folder, mounts, published_ports): "
                             "pass tenant_rollout's tenants result as it is")  # fmt: skip
             continue
-        ports = [
-            p for p in declared["published_ports"] if not isinstance(p, str) or len(p.split("/")[0].rsplit(":", 2)) != 3
-        ]
+        ports = [p for p in declared["published_ports"] if published_parts(p) is None]
         mounts = [m for m in declared["mounts"] if not isinstance(m, str) or ":" not in m]
         if ports or mounts or not str(declared.get("stop_timeout", 30)).isdigit():
             problems.append(f"containers[{index}] ({entry['name']}): declared mounts must be source:destination and "
@@ -68,7 +70,7 @@ class ContainerChecks:
         self.tenant = tenant
         self.container = entry["container"]
         self.declared = entry["declared"]
-        self.own = {self.container, self.container + NEXT_SUFFIX, self.container + PREV_SUFFIX}
+        self.own = own_containers(self.container)
         self.allowed = set(allowed)  # containers allowed to mount the tenants' folders (a monitoring agent)
 
     def isolation(self) -> list:

@@ -45,6 +45,8 @@ CHECK_KEYS = {
 CONTAINER_CHECK_KEYS = {"isolation", "restart", "memory"}
 MEMORY_CHECK_KEYS = {"max": "700m or 90% (of the container's limit)", "max_growth_percent": "a number, e.g. 10",
                      "passes": "a whole number from 1 to 10"}  # fmt: skip
+# Why a container check has no container to act on.
+NOT_GIVEN = "(the tenant is not in run_checklist's containers: pass tenant_rollout's tenants result)"
 RESTART_WAIT_S = 180
 MAX_RESTART_WAIT_S = 3600
 MAX_MEMORY_PASSES = 10
@@ -347,7 +349,7 @@ def _isolation_outcome(name: str, container: Optional[ContainerHooks]) -> dict:
         return {
             "name": name,
             "passed": False,
-            "detail": "no container to inspect (the tenant is not in run_checklist's containers: pass tenant_rollout's tenants result)",
+            "detail": f"no container to inspect {NOT_GIVEN}",
         }
     problems = container.isolation()
     if problems:
@@ -364,7 +366,7 @@ def _memory_outcome(check: dict, container: Optional[ContainerHooks], replays: l
         return {
             "name": name,
             "passed": False,
-            "detail": "no container to measure (the tenant is not in run_checklist's containers: pass tenant_rollout's tenants result)",
+            "detail": f"no container to measure {NOT_GIVEN}",
         }
     if not replays:
         return {"name": name, "passed": False,
@@ -477,20 +479,17 @@ def run_checks(checks: list, base_url: str, host_header: Optional[str] = None, s
             continue
         if host_header:
             headers.setdefault("Host", host_header)
+        method, timeout = str(check.get("method", "GET")).upper(), float(check.get("timeout", 30))
         wait = restart_wait(check.get("restart", False)) or 0.0
         if wait:
-            why = (
-                "no container to restart (the tenant is not in run_checklist's containers: pass tenant_rollout's tenants result)"
-                if container is None
-                else container.restart()
-            )
+            why = f"no container to restart {NOT_GIVEN}" if container is None else container.restart()
             if why:
                 outcomes.append({"name": check["name"], "passed": False, "detail": f"restart failed: {why}"})
                 continue
         deadline = clock() + wait
         while True:  # after a restart the app takes a while to answer again: the request is tried until it passes
-            response = send(str(check.get("method", "GET")).upper(), base_url + path, headers=headers, body=body,
-                            timeout=float(check.get("timeout", 30)), server_name=server_name)  # fmt: skip
+            response = send(method, base_url + path, headers=headers, body=body, timeout=timeout,
+                            server_name=server_name)  # fmt: skip
             outcome = check_outcome(judged, response)
             if outcome["passed"] or clock() >= deadline:
                 break
@@ -498,8 +497,8 @@ def run_checks(checks: list, base_url: str, host_header: Optional[str] = None, s
         if wait:
             outcome["detail"] += f" (after a restart, {clock() - deadline + wait:.0f} s)"
         outcome["elapsed_ms"] = round(response.elapsed * 1000)
-        if outcome["passed"] and str(check.get("method", "GET")).upper() == "GET" and not wait:
-            replays.append((base_url + path, headers, float(check.get("timeout", 30)), server_name))
+        if outcome["passed"] and method == "GET" and not wait:
+            replays.append((base_url + path, headers, timeout, server_name))
         if outcome["passed"] and check.get("save"):
             parsed = json.loads(response.text)
             for variable, path_in_answer in check["save"].items():

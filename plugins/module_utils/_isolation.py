@@ -26,14 +26,21 @@ def _is_loopback(address: str) -> bool:
         return False
 
 
+def published_parts(published: object) -> Optional[list]:
+    """``[ip, host port, container port]`` of a published port written ``ip:host port:container port[/proto]`` (an
+    IPv6 address keeps its colons); None when it is not written so."""
+    parts = published.split("/", 1)[0].rsplit(":", 2) if isinstance(published, str) else []
+    return parts if len(parts) == 3 else None
+
+
 def port_address(published: str) -> str:
     """The host address of a published port written ``ip:host port:container port[/proto]``."""
-    return published.split("/", 1)[0].rsplit(":", 2)[0]
+    return published_parts(published)[0]
 
 
 def host_port(published: str) -> Optional[int]:
     """The host port of a published port written ``ip:host port:container port[/proto]`` (None: none chosen)."""
-    text = published.split("/", 1)[0].rsplit(":", 2)[1]
+    text = published_parts(published)[1]
     return int(text) if text.isdigit() else None
 
 
@@ -111,15 +118,19 @@ def shared_problems(owners: dict, listing: list, resolve: Callable = os.path.nor
     ``resolve``: how a path becomes the folder it is (``os.path.realpath`` on the host: a symlinked data root and its
     real path are one folder).
     """
+    others = sorted(listing, key=lambda c: c["name"])
+    # Each path resolved once (on the host a realpath is a few system calls), not once per tenant and container.
+    sources = {other["name"]: [(source, resolve(source)) for source in other.get("mounts") or []] for other in others}
     found: dict = {}
     for tenant, own in sorted(owners.items()):
         phrases = []
-        for other in sorted(listing, key=lambda c: c["name"]):
+        folders = [resolve(folder) for folder in own["folders"]]
+        for other in others:
             if other["name"] in own["containers"]:
                 continue
-            for source in other.get("mounts") or []:
-                for folder in own["folders"]:
-                    relation = _relation(resolve(folder), resolve(source))
+            for source, resolved in sources[other["name"]]:
+                for folder in folders:
+                    relation = _relation(folder, resolved)
                     if relation:
                         phrases.append(f"container {other['name']} mounts {source}, {relation} {tenant}'s folder")
             for port in sorted(set(own["ports"]) & set(other.get("ports") or [])):

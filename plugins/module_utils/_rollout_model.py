@@ -16,6 +16,11 @@ NEXT_SUFFIX = ".pinned-next"
 PREV_SUFFIX = ".pinned-prev"
 
 
+def own_containers(container: str) -> set:
+    """A tenant's container and the ones a move makes of it (the new one before the swap, the previous one after)."""
+    return {container, container + NEXT_SUFFIX, container + PREV_SUFFIX}
+
+
 class RolloutError(Exception):
     """The transaction refuses to start or cannot go on; nothing was left half-done."""
 

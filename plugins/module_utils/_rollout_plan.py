@@ -18,10 +18,9 @@ from ansible_collections.pinned.release.plugins.module_utils._isolation import s
 from ansible_collections.pinned.release.plugins.module_utils._readiness import Probe, Readiness
 from ansible_collections.pinned.release.plugins.module_utils._reference import parse_pinned_reference
 from ansible_collections.pinned.release.plugins.module_utils._rollout_model import (
-    NEXT_SUFFIX,
-    PREV_SUFFIX,
     RolloutError,
     Settings,
+    own_containers,
 )
 from ansible_collections.pinned.release.plugins.module_utils._rollout_record import MoveJournal
 from ansible_collections.pinned.release.plugins.module_utils._rollout_sites import Sites
@@ -149,17 +148,15 @@ class Planner:
 
     def unexpected(self, listing: Optional[list] = None) -> list:
         """Managed containers on this host that no declared tenant owns (leftovers of ours excluded)."""
-        declared = {s["container"] for s in self.specs}
-        ours = declared | {c + NEXT_SUFFIX for c in declared} | {c + PREV_SUFFIX for c in declared}
+        ours = set().union(*(own_containers(s["container"]) for s in self.specs))
         managed = self.engine.containers_with_label(MANAGED_LABEL) if listing is None else [
             c for c in listing if MANAGED_LABEL in c["labels"]]  # fmt: skip
         return [c for c in managed if c["name"] not in ours]
 
     def shared(self, listing: list) -> dict:
         """{tenant: [phrase]}: other containers that mount a tenant's folder or publish its port (_isolation)."""
-        owners = {spec["name"]: {"containers": {spec["container"], spec["container"] + NEXT_SUFFIX,
-                                                spec["container"] + PREV_SUFFIX},
-                                 "folders": [spec["dir"]], "ports": [spec["port"]]} for spec in self.specs}  # fmt: skip
+        owners = {spec["name"]: {"containers": own_containers(spec["container"]), "folders": [spec["dir"]],
+                                 "ports": [spec["port"]]} for spec in self.specs}  # fmt: skip
         others = [c for c in listing if c["name"] not in self.settings.isolation_allow]
         return shared_problems(owners, others, os.path.realpath)
 

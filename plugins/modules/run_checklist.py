@@ -272,8 +272,10 @@ def validate(params: dict) -> None:
         raise ValueError("checks has no enabled check: a checklist that checks nothing proves nothing")
 
 
-def run_module(params: dict, mask: SecretMask, send=None, engine=None, sleep=None) -> dict:
+def run_module(params: dict, mask: SecretMask, send=None, connect_engine=None, sleep=None) -> dict:
+    """``connect_engine()``: the engine, reached only once the checks are valid and one of them needs it."""
     validate(params)
+    engine = connect_engine() if connect_engine is not None and needs_engine(params["checks"]) else None
     containers = {entry["name"]: entry for entry in params["containers"] if entry.get("declared")}
     kwargs = {"send": send} if send else {}
     if sleep:
@@ -349,9 +351,7 @@ def main() -> None:
             )
         )
     try:
-        validate(module.params)
-        engine = DockerEngine(connect(module.params)) if needs_engine(module.params["checks"]) else None
-        result = run_module(module.params, mask, engine=engine)
+        result = run_module(module.params, mask, connect_engine=lambda: DockerEngine(connect(module.params)))
     except (ValueError, JournalError, OSError, EngineError, EngineCallError) as exc:
         module.fail_json(**finish(module, {"msg": str(exc)}, mask))
     except DockerException as exc:

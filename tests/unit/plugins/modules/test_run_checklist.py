@@ -42,7 +42,7 @@ def test_each_tenant_is_judged_on_its_own_container_and_a_restart_is_the_test_no
         engine.run_by_hand(item["container"], V1, item["declared"]["folder"] + "/data", port)
     engine.run_by_hand("peek", V1, entries[1]["declared"]["folder"], 3999)
     checks = [{"name": "isolated", "isolation": True}, {"name": "kept", "path": "/f", "restart": True}]
-    result = run_module(params(tmp_path, checks, entries), SecretMask([]), send=ok, engine=engine)
+    result = run_module(params(tmp_path, checks, entries), SecretMask([]), send=ok, connect_engine=lambda: engine)
     by_tenant = {t["name"]: {c["name"]: c for c in t["checks"]} for t in result["tenants"]}
     assert by_tenant["acme"]["isolated"]["passed"] is True
     assert by_tenant["globex"]["isolated"]["passed"] is False
@@ -91,7 +91,7 @@ def test_a_memory_check_sends_the_tenants_first_check_again_too(tmp_path):
               {"name": "memory", "memory": {"max": "1g"}}]  # fmt: skip
     one = params(tmp_path, checks, [acme])
     one["tenants"] = one["tenants"][:1]
-    result = run_module(one, SecretMask([]), send=record, engine=engine)
+    result = run_module(one, SecretMask([]), send=record, connect_engine=lambda: engine)
     assert result["tenants"][0]["checks"][2]["passed"] is True, result
     assert sent == ["/health", "/health/db", "/health", "/health/db"]
 

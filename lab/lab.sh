@@ -5,6 +5,7 @@
 #
 #   lab/lab.sh up [--cells N] | down [--purge] | status | deps | release-tag VARIANT
 #              | reset-tenants [NODE] | restart-node NODE | registry-stop | registry-start | legacy-fleet [NODE]
+#              | tls-issue NODE DOMAIN [DAYS]
 #
 # Every step reuses what is already there, so `up` is safe to run again. `up --cells N` (or
 # PINNED_LAB_CELLS=N) brings up N independent sets of the nodes, sharing the engine, registry and
@@ -605,6 +606,46 @@ cmd_restart_node() { # node
   die "restart-node: no node $1 in $INVENTORY"
 }
 
+# The lab's certificate authority (its key stays on this machine, in LAB_HOME/tls) issues DOMAIN a certificate valid
+# for DAYS days (a negative number: one that has already expired) and installs it on NODE as
+# /etc/pinned-lab/tls/DOMAIN.{crt,key}, beside the CA's certificate (ca.crt) that checks trust.
+TLS_NODE_DIR=/etc/pinned-lab/tls
+cmd_tls_issue() { # node domain [days]
+  local node=$1 domain=$2 days=${3:-90} spec fields port="" dir="$LAB_HOME/tls" work
+  [[ "$domain" =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || die "tls-issue: $domain is not a domain name (lower-case letters, digits, . and -)"
+  [[ "$days" =~ ^-?[0-9]+$ ]] && [ "$days" -ne 0 ] || die "tls-issue: DAYS must be a whole number of days other than 0 (got $days)"
+  for spec in "${NODES[@]}"; do
+    read -r -a fields <<<"$spec"
+    [ "${fields[0]}" = "$node" ] && port=${fields[1]}
+  done
+  [ -n "$port" ] || die "tls-issue: no node $node in $INVENTORY"
+  mkdir -p "$dir" && chmod 0700 "$dir"
+  ( flock 9
+    [ -s "$dir/ca.crt" ] || openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/ca.key" -out "$dir/ca.crt" -days 3650 \
+      -subj "/CN=pinned.release lab CA" -addext "basicConstraints=critical,CA:TRUE" \
+      -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null || die "tls-issue: making the lab CA failed"
+  ) 9>"$dir/.lock"
+  work=$(mktemp -d) && trap 'rm -rf "$work"' RETURN
+  openssl req -newkey rsa:2048 -nodes -keyout "$work/key" -out "$work/csr" -subj "/CN=$domain" 2>/dev/null \
+    || die "tls-issue: making a key for $domain failed"
+  # openssl ca, not x509 -req: only it takes a start and an end date (an expired certificate starts in the past).
+  printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' "$domain" >"$work/ext"
+  printf '[ca]\ndefault_ca=lab\n[lab]\ndatabase=%s/index\nnew_certs_dir=%s\nserial=%s/serial\ndefault_md=sha256\npolicy=any\n[any]\ncommonName=supplied\n' \
+    "$work" "$work" "$work" >"$work/ca.cnf"
+  : >"$work/index" && openssl rand -hex 16 >"$work/serial"
+  local not_before not_after
+  if [ "$days" -gt 0 ]; then not_before="1 day ago"; not_after="$days days"
+  else not_before="$((1 - days)) days ago"; not_after="1 hour ago"; fi
+  openssl ca -batch -notext -config "$work/ca.cnf" -cert "$dir/ca.crt" -keyfile "$dir/ca.key" -extfile "$work/ext" \
+    -startdate "$(date -u -d "$not_before" +%Y%m%d%H%M%SZ)" -enddate "$(date -u -d "$not_after" +%Y%m%d%H%M%SZ)" \
+    -in "$work/csr" -out "$work/crt" >/dev/null 2>&1 || die "tls-issue: signing $domain's certificate failed"
+  node_ssh "$port" "mkdir -p $TLS_NODE_DIR && chmod 0755 $TLS_NODE_DIR && cat > $TLS_NODE_DIR/ca.crt" <"$dir/ca.crt" \
+    && node_ssh "$port" "umask 077 && cat > $TLS_NODE_DIR/$domain.key.new && mv $TLS_NODE_DIR/$domain.key.new $TLS_NODE_DIR/$domain.key" <"$work/key" \
+    && node_ssh "$port" "cat > $TLS_NODE_DIR/$domain.crt.new && mv $TLS_NODE_DIR/$domain.crt.new $TLS_NODE_DIR/$domain.crt" <"$work/crt" \
+    || die "tls-issue: installing $domain's certificate on $node failed: make lab"
+  say "node $node: $TLS_NODE_DIR/$domain.crt, issued by the lab CA, $( [ "$days" -gt 0 ] && echo "valid for $days day(s)" || echo "already expired")"
+}
+
 # Host tools the test suite drives besides the lab itself.
 cmd_deps() {
   ensure_commands curl:curl ss:iproute2 skopeo:skopeo shellcheck:shellcheck openssl:openssl htpasswd:apache2-utils \
@@ -629,5 +670,6 @@ case "${1:-}" in
   registry-start) ensure_registry ;;
   legacy-fleet) cmd_legacy_fleet "${2:-}" ;;
   restart-node) [ -n "${2:-}" ] || die "usage: lab/lab.sh restart-node NODE"; cmd_restart_node "$2" ;;
+  tls-issue) [ -n "${3:-}" ] || die "usage: lab/lab.sh tls-issue NODE DOMAIN [DAYS]"; cmd_tls_issue "$2" "$3" "${4:-90}" ;;
   *) sed -n '3,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

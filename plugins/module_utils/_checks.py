@@ -26,23 +26,29 @@ password, a token): they are never put in a result; a failed check says what dif
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import re
+import ssl
 import time
 from typing import Callable, Optional, Protocol
 
 from ansible_collections.pinned.release.plugins.module_utils._format import MEMORY_RE, memory_bytes
 from ansible_collections.pinned.release.plugins.module_utils._http import Response, request
 from ansible_collections.pinned.release.plugins.module_utils._snapshots import human
+from ansible_collections.pinned.release.plugins.module_utils._tls import DEFAULT_MIN_DAYS, expiry_problem
 
 CHECK_KEYS = {
     "name", "method", "path", "headers", "json_body", "body", "status", "json", "json_keys", "contains",
     "content_type", "sse", "save", "skip_without", "enabled", "description", "timeout",
 }  # fmt: skip
 # What only the testing checklist can do (it runs beside the engine; smoke checks run inside the transaction):
-# judge the tenant's container's isolation, and restart it before the request (persistence across a restart).
-CONTAINER_CHECK_KEYS = {"isolation", "restart", "memory"}
+# judge the tenant's container's isolation, and restart it before the request (persistence across a restart), and
+# judge the certificate nginx serves for the tenant (over a real handshake, trusted or not).
+CONTAINER_CHECK_KEYS = {"isolation", "restart", "memory", "certificate"}
+# Checks that send no request of their own: what else they carry has no use.
+NO_REQUEST_KEYS = {"isolation": "an isolation", "memory": "a memory", "certificate": "a certificate"}
 MEMORY_CHECK_KEYS = {"max": "700m or 90% (of the container's limit)", "max_growth_percent": "a number, e.g. 10",
                      "passes": "a whole number from 1 to 10"}  # fmt: skip
 # Why a container check has no container to act on.
@@ -90,9 +96,13 @@ def check_problems(checks: object, where: str = "checks", container_checks: bool
         if check.get("isolation") is not None and not isinstance(check["isolation"], bool):
             problems.append(f"{label}: isolation must be true or false, got {check['isolation']!r}")
         problems += memory_check_problems(check.get("memory"), label)
-        if check.get("isolation") is True or check.get("memory") is not None:
-            kind = "an isolation" if check.get("isolation") is True else "a memory"
-            requests = sorted(set(check) - {"name", "isolation", "memory", "enabled", "description"})
+        if check.get("certificate") is not None and certificate_min_days(check["certificate"]) is None:
+            problems.append(f"{label}: certificate must be true or {{min_days: a whole number of days}}, "
+                            f"got {check['certificate']!r}")  # fmt: skip
+        kinds = [kind for key, kind in NO_REQUEST_KEYS.items() if check.get(key) not in (None, False)]
+        if kinds:
+            kind = kinds[0]
+            requests = sorted(set(check) - {"name", *NO_REQUEST_KEYS, "enabled", "description"})
             if requests:
                 problems.append(
                     f"{label}: {kind} check sends no request of its own, so {', '.join(requests)} has no use"
@@ -203,6 +213,16 @@ def memory_ceiling(value: object, limit: int) -> Optional[int]:
         share = _number(text[:-1])
         return None if share is None or not 0 < share <= 100 else int(limit * share / 100)
     return memory_bytes(text) if MEMORY_RE.fullmatch(text) else None
+
+
+def certificate_min_days(value: object) -> Optional[int]:
+    """Days a ``certificate`` check wants left (``true``: 14); None when ``value`` is not one."""
+    if value is True:
+        return DEFAULT_MIN_DAYS
+    if isinstance(value, dict) and set(value) <= {"min_days"}:
+        days = _number(value.get("min_days", DEFAULT_MIN_DAYS), whole=True)
+        return int(days) if days is not None and days >= 0 else None
+    return None
 
 
 def restart_wait(value: object) -> Optional[float]:
@@ -344,6 +364,33 @@ def _fill(value: object, variables: dict, missing: set, typed: bool = False) -> 
     return value
 
 
+def certificate_outcome(name: str, spec: object, tls_probe: Optional[Callable],
+                        now: Optional[datetime.datetime] = None) -> dict:  # fmt: skip
+    """The certificate nginx serves for the tenant: trusted, for its name, with ``min_days`` left at least."""
+    if tls_probe is None:
+        return {"name": name, "passed": True, "skipped": True,
+                "detail": "skipped: the tenant is served over plain HTTP (no tls_cert), so there is no certificate"}  # fmt: skip
+    certificate, why = tls_probe()
+    if certificate is None:
+        return {"name": name, "passed": False, "detail": why}
+    min_days = certificate_min_days(spec) or 0
+    try:
+        not_after = datetime.datetime.fromtimestamp(
+            ssl.cert_time_to_seconds(certificate["notAfter"]), datetime.timezone.utc
+        )
+    except (KeyError, TypeError, ValueError):
+        return {"name": name, "passed": False, "detail": "the certificate served has no end date that can be read"}
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    issuer = dict(pair[0] for pair in certificate.get("issuer") or () if pair).get("commonName", "an unnamed CA")
+    problem = expiry_problem(not_after, now, min_days)
+    if problem:
+        return {"name": name, "passed": False, "detail": f"trusted, issued by {issuer}, but {problem}",
+                "certificate_not_after": f"{not_after:%Y-%m-%dT%H:%M:%SZ}"}  # fmt: skip
+    return {"name": name, "passed": True, "certificate_not_after": f"{not_after:%Y-%m-%dT%H:%M:%SZ}",
+            "detail": f"trusted, valid for the tenant's domain, issued by {issuer}, {(not_after - now).days} days left "
+                      f"(at least {min_days} required)"}  # fmt: skip
+
+
 def _isolation_outcome(name: str, container: Optional[ContainerHooks]) -> dict:
     if container is None:
         return {
@@ -433,13 +480,14 @@ class ContainerHooks(Protocol):
 def run_checks(checks: list, base_url: str, host_header: Optional[str] = None, server_name: Optional[str] = None,
                variables: Optional[dict] = None, send: Callable = request, container: Optional[ContainerHooks] = None,
                clock: Callable = time.monotonic, sleep: Callable = time.sleep,
-               replays: Optional[list] = None) -> tuple:  # fmt: skip
+               replays: Optional[list] = None, tls_probe: Optional[Callable] = None) -> tuple:  # fmt: skip
     """Run enabled checks in order; returns (outcomes, variables including the saved ones).
 
     ``send(method, url, headers=, body=, timeout=, server_name=)`` is the HTTP call (a fake in unit tests).
     ``container``: the tenant's container, for ``isolation``, ``restart`` and ``memory`` checks (None: they fail,
     saying so). ``replays``: where the read-only requests that passed are gathered for a memory check (a caller that
-    runs one checklist in several calls passes the same list to each).
+    runs one checklist in several calls passes the same list to each). ``tls_probe()``: ``(certificate, why not)`` of
+    what nginx serves for the tenant, for ``certificate`` checks (None: the tenant is not served over TLS).
     """
     values = dict(variables or {})
     secrets = secret_strings(list(values.values()))
@@ -458,6 +506,9 @@ def run_checks(checks: list, base_url: str, host_header: Optional[str] = None, s
             continue
         if check.get("memory") is not None:
             outcomes.append(_memory_outcome(check, container, replays, send))
+            continue
+        if check.get("certificate") not in (None, False):
+            outcomes.append(certificate_outcome(check["name"], check["certificate"], tls_probe))
             continue
         missing: set = set()
         path = _fill(check["path"], values, missing)

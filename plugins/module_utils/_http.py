@@ -116,6 +116,39 @@ def _reason(exc: Exception) -> str:
     return " ".join(text.split())[:200]
 
 
+def peer_certificate(address: str, port: int, server_name: str, ca_file: Optional[str] = None,
+                     timeout: float = 10.0) -> tuple:  # fmt: skip
+    """``(certificate, None)``: what the TLS server at ``address:port`` presents for ``server_name``, verified for that
+    name against ``ca_file`` (else the system's CAs), as ``ssl`` gives it (``notAfter``, ``issuer``...); ``(None,
+    why)`` when it is not trusted or not reached."""
+    try:
+        context = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+    except (OSError, ssl.SSLError) as exc:
+        return None, f"the CA file {ca_file} cannot be read ({_reason(exc)})"
+    try:
+        with socket.create_connection((address, port), timeout) as sock, \
+                context.wrap_socket(sock, server_hostname=server_name) as tls:  # fmt: skip
+            return tls.getpeercert(), None
+    except ssl.SSLCertVerificationError as exc:
+        return None, _untrusted_reason(exc, server_name, ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        return None, f"no TLS answer from {address}:{port} for {server_name} ({_reason(exc)})"
+
+
+def _untrusted_reason(exc: ssl.SSLCertVerificationError, server_name: str, ca_file: Optional[str]) -> str:
+    message = str(getattr(exc, "verify_message", "") or exc)
+    issuers = f"the CA in {ca_file}" if ca_file else "the system's CAs"
+    if "Hostname mismatch" in message or "IP address mismatch" in message:
+        return f"the certificate served for {server_name} is not valid for that name"
+    if "expired" in message:
+        return f"the certificate served for {server_name} has expired"
+    if "not yet valid" in message:
+        return f"the certificate served for {server_name} is not valid yet"
+    if "issuer" in message or "self-signed" in message or "self signed" in message:
+        return f"the certificate served for {server_name} does not chain to {issuers}"
+    return f"the certificate served for {server_name} is not trusted: {message}"
+
+
 class _SNIConnection(http.client.HTTPSConnection):
     """HTTPS to an address, presenting another name in SNI (a tenant's domain on 127.0.0.1)."""
 

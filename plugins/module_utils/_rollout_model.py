@@ -45,6 +45,7 @@ class Settings:
     failure_scope: str = default("failure_scope")
     smoke_checks: list = field(default_factory=list)
     isolation_allow: tuple = ()  # containers allowed to mount the tenants' folders (a monitoring agent)
+    tls_min_days: int = default("tls_min_days")
     health_path: Optional[str] = "/health"
     health_json: dict = field(default_factory=dict)
     version_path: Optional[str] = None

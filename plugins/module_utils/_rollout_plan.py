@@ -9,6 +9,7 @@ cannot be snapshotted, a restore that is not there, not enough free space), the 
 
 from __future__ import annotations
 
+import datetime
 import os
 from typing import Callable, Optional
 
@@ -39,6 +40,7 @@ from ansible_collections.pinned.release.plugins.module_utils._tenants import (
     expectation,
     secrets_file_content,
 )
+from ansible_collections.pinned.release.plugins.module_utils._tls import file_problem as certificate_file_problem
 
 
 def adopted_data(spec: dict, facts: Optional[dict]) -> Optional[str]:
@@ -160,6 +162,16 @@ class Planner:
         others = [c for c in listing if c["name"] not in self.settings.isolation_allow]
         return shared_problems(owners, others, os.path.realpath)
 
+    def certificates(self, now: datetime.datetime) -> dict:
+        """{tenant: what}: the tenants whose certificate file cannot be read or expires within tls_min_days."""
+        problems = {}
+        for spec in self.specs:
+            if spec.get("tls_cert"):
+                problem = certificate_file_problem(spec["tls_cert"], now, self.settings.tls_min_days)
+                if problem:
+                    problems[spec["name"]] = problem
+        return problems
+
     def plan(self) -> dict:
         """The whole picture without changing anything: check mode, and the drift check."""
         tenants, diffs = [], []
@@ -207,6 +219,7 @@ class Planner:
             "tenants": tenants,
             "unexpected": [self._unexpected_entry(c) for c in self.unexpected(listing)],
             "shared": self.shared(listing),
+            "certificates": self.certificates(datetime.datetime.now(datetime.timezone.utc)),
             "sites_to_change": sorted(site_changes),
             "sites_to_remove": removals,
             "pending_journal": sorted(self.journal.pending()),

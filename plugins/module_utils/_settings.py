@@ -98,6 +98,9 @@ SETTINGS: tuple = (
             doc=("Names of containers allowed to mount the tenants' folders or publish their ports - a monitoring "
                  "agent that mounts C(/), a backup tool - so the isolation check does not report them. The tenants' "
                  "own containers are judged in full whatever this says.",)),
+    Setting("tls_min_days", "int", 14, role="tls_min_days", minimum=0,
+            doc=("Days a tenant's certificate (C(tls_cert)) must stay valid: the drift check reports one that expires "
+                 "sooner, or that cannot be read. Renewing it is not this collection's job, so nothing is changed.",)),
     Setting("enabled", "bool", True, role="nginx_enabled", group=NGINX,
             doc=("Manage one nginx site per tenant, a shared websocket map and a default server.",)),
     Setting("site_dir", "path", "/etc/nginx/conf.d", role="nginx_site_dir", group=NGINX,

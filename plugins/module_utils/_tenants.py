@@ -205,7 +205,8 @@ def tenant_spec(tenant: dict, app: dict, image: str) -> dict:
     """Everything needed to run, check and describe one tenant's container (secret values under ``secret_env``)."""
     ref = parse_pinned_reference(tenant.get("image") or image)
     name = tenant["name"]
-    url = f"{app['scheme']}://{tenant['domain']}"
+    # nginx serves a tenant with a certificate over HTTPS, whatever the app's scheme (http: TLS ends elsewhere, or none)
+    url = f"{'https' if tenant.get('tls_cert') else app['scheme']}://{tenant['domain']}"
     env = {key: _text(value) for key, value in (app.get("env") or {}).items()}
     env.update({key: url for key in app.get("url_env") or []})
     env.update({key: url + path for key, path in (app.get("url_path_env") or {}).items()})

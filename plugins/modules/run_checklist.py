@@ -102,6 +102,10 @@ options:
         or a share of the container's memory limit, or of the host's memory when it has none) and it grew by at most
         C(max_growth_percent) (a rise under 1 MiB never counts). It records both
         readings in its outcome (C(memory_bytes), C(memory_after_bytes), C(memory_limit_bytes))."
+      - "C(certificate: true) (or C({min_days: N}), default 14) sends no request of its own: it makes a TLS handshake
+        with nginx's HTTPS port for the tenant's domain and passes when the certificate served is valid for that
+        domain, chains to O(tls_ca) (else the host's trusted CAs) and stays valid for C(min_days) more days. Its
+        outcome records C(certificate_not_after). A tenant without C(tls_cert) skips it."
       - It fails when no check is enabled.
     type: list
     elements: dict
@@ -159,6 +163,11 @@ options:
     type: list
     elements: str
     default: []
+  tls_ca:
+    description:
+      - A file on the host with the CA certificate(s) that the C(certificate) check trusts; without it, the host's own
+        trusted CAs (a public CA such as Let's Encrypt).
+    type: path
 extends_documentation_fragment:
   - pinned.release.docker
 """
@@ -208,6 +217,7 @@ passed:
   type: bool
 """
 
+import functools
 import os
 import re
 import secrets
@@ -230,6 +240,7 @@ from ansible_collections.pinned.release.plugins.module_utils._docker import (
     connect,
 )
 from ansible_collections.pinned.release.plugins.module_utils._engine import DockerEngine, EngineCallError
+from ansible_collections.pinned.release.plugins.module_utils._http import peer_certificate
 from ansible_collections.pinned.release.plugins.module_utils._journal import JournalError, read_json, write_json
 from ansible_collections.pinned.release.plugins.module_utils._module import PinnedModule
 from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask, finish
@@ -272,7 +283,8 @@ def validate(params: dict) -> None:
         raise ValueError("checks has no enabled check: a checklist that checks nothing proves nothing")
 
 
-def run_module(params: dict, mask: SecretMask, send=None, connect_engine=None, sleep=None) -> dict:
+def run_module(params: dict, mask: SecretMask, send=None, connect_engine=None, sleep=None,
+               fetch_certificate=peer_certificate) -> dict:  # fmt: skip
     """``connect_engine()``: the engine, reached only once the checks are valid and one of them needs it."""
     validate(params)
     engine = connect_engine() if connect_engine is not None and needs_engine(params["checks"]) else None
@@ -301,6 +313,11 @@ def run_module(params: dict, mask: SecretMask, send=None, connect_engine=None, s
         else:
             kwargs.pop("container", None)
         kwargs["replays"] = []  # one list for the tenant's two calls: a memory check sends its first check again too
+        kwargs["tls_probe"] = (
+            None
+            if server_name is None
+            else functools.partial(fetch_certificate, "127.0.0.1", params["https_port"], server_name, params["tls_ca"])
+        )
         outcomes, values = run_checks(checks[:1], base, host_header=tenant["domain"], server_name=server_name,
                                       variables=values, **kwargs)  # fmt: skip
         if params["skip_if_down"] and outcomes and _down(outcomes[0]):
@@ -338,6 +355,7 @@ def main() -> None:
             "state_dir": {"type": "path", "default": "/var/lib/pinned-release"},
             "containers": {"type": "list", "elements": "dict", "default": []},
             "isolation_allow": {"type": "list", "elements": "str", "default": []},
+            "tls_ca": {"type": "path"},
             **DOCKER_ARGUMENT_SPEC,
         },
         supports_check_mode=False,

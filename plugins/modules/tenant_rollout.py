@@ -223,6 +223,11 @@ options:
     type: list
     elements: str
     default: []
+  tls_min_days:
+    description: "Days a tenant's certificate (C(tls_cert)) must stay valid: the drift check reports one that expires sooner, or
+      that cannot be read. Renewing it is not this collection's job, so nothing is changed."
+    type: int
+    default: 14
   state_dir:
     description: Where the host keeps its deploy lock (C(deploy.lock)) and the journal of a run in progress.
     type: path
@@ -417,6 +422,12 @@ shared:
       or one inside it) or publish its port - a break of isolation no deploy can mend, so it is reported, not changed."
   returned: in check mode
   type: dict
+certificates:
+  description:
+    - "In check mode, C({tenant: what}) of tenants whose certificate (C(tls_cert)) cannot be read or stays valid for
+      fewer than O(tls_min_days) days - reported, not changed (renewing it is not this collection's job)."
+  returned: in check mode
+  type: dict
 """
 
 import os
@@ -479,6 +490,7 @@ def settings_from(params: dict) -> Settings:
         failure_scope=params["failure_scope"],
         smoke_checks=list(params["smoke_checks"] or []),
         isolation_allow=tuple(params["isolation_allow"] or ()),
+        tls_min_days=params["tls_min_days"],
         health_path=app.get("health_path") or None,
         health_json=dict(app.get("health_json") or {}),
         version_path=app.get("version_path") or None,
@@ -572,6 +584,7 @@ def run_module(params: dict, engine, check_mode: bool, environ: dict, mask: Secr
         changed = bool(plan["sites_to_change"] or plan["sites_to_remove"] or plan["pending_journal"]
                        or any(t["action"] != "none" or t["files_changed"] for t in plan["tenants"]))  # fmt: skip
         result = {"changed": changed, "tenants": plan["tenants"], "unexpected": plan["unexpected"], "shared": plan["shared"],
+                  "certificates": plan["certificates"],
                   "sites_to_change": plan["sites_to_change"], "sites_to_remove": plan["sites_to_remove"],
                   "pending_journal": plan["pending_journal"], "diff": plan["diff"], "recovered": [],
                   "nginx_changed": [], "removed_undeclared": [],

@@ -100,6 +100,9 @@ def drift_report(hosts: list, results: dict, pin_image: str) -> dict:
         for tenant, phrases in sorted((result.get("shared") or {}).items()):
             host_rows += [{"host": host, "container": containers.get(tenant, tenant), "field": "isolation",
                            "expected": "its folder and port its own", "actual": phrase} for phrase in phrases]  # fmt: skip
+        for tenant, problem in sorted((result.get("certificates") or {}).items()):
+            host_rows.append({"host": host, "container": containers.get(tenant, tenant), "field": "certificate",
+                              "expected": "readable, valid long enough (tls_min_days)", "actual": problem})  # fmt: skip
         for name in result.get("sites_to_change") or []:
             host_rows.append({"host": host, "container": name, "field": "nginx site", "expected": "as declared",
                               "actual": "differs or missing"})  # fmt: skip

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -125,6 +126,19 @@ def test_check_problems(checks, problem):
         ({"name": "a", "path": "/h", "restart": {"wait": 7200}}, "restart must be true, false or {wait: seconds}"),
         ({"name": "a", "method": "POST", "path": "/h", "restart": True}, "its request must be a GET"),
         ({"name": "a", "memory": {"max": "1g"}, "path": "/h"}, "a memory check sends no request of its own, so path"),
+        ({"name": "a", "certificate": True}, None),
+        ({"name": "a", "certificate": {"min_days": 30}}, None),
+        ({"name": "a", "certificate": {"min_days": "30"}}, None),
+        ({"name": "a", "certificate": {}}, None),
+        (
+            {"name": "a", "certificate": {"min_days": -1}},
+            "certificate must be true or {min_days: a whole number of days}",
+        ),
+        ({"name": "a", "certificate": {"min_days": 2.5}}, "certificate must be true or {min_days"),
+        ({"name": "a", "certificate": {"days": 3}}, "certificate must be true or {min_days"),
+        ({"name": "a", "certificate": "yes"}, "certificate must be true or {min_days"),
+        ({"name": "a", "certificate": True, "path": "/"}, "a certificate check sends no request of its own, so path"),
+        ({"name": "a", "certificate": False}, "path must start with /"),
     ],
 )
 def test_container_check_problems(check, problem):
@@ -372,3 +386,42 @@ def test_a_memory_check_needs_read_only_checks_before_it_and_a_reading():
     zero, _values = run_checks([{"name": "h", "path": "/h"}, {"name": "memory", "memory": {"max": "1g"}}],
                                "http://127.0.0.1:80", send=send, container=Hooks(memory=[0, 0]))  # fmt: skip
     assert zero[1]["detail"] == "memory could not be read: the engine reports 0 bytes"
+
+
+def served(days_left: float, issuer: str = "lab CA") -> dict:
+    """A certificate as ``ssl`` gives it, valid for ``days_left`` more days from now."""
+    not_after = time.gmtime(time.time() + days_left * 86400)
+    return {"notAfter": time.strftime("%b %d %H:%M:%S %Y GMT", not_after),
+            "issuer": ((("organizationName", "Lab"),), (("commonName", issuer),))}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("spec", "probe", "passed", "detail"),
+    [
+        (True, None, True, "skipped: the tenant is served over plain HTTP"),
+        (
+            True,
+            (None, "the certificate served for acme.lab is not valid for that name"),
+            False,
+            "the certificate served for acme.lab is not valid for that name",
+        ),
+        (
+            True,
+            (served(90), None),
+            True,
+            "trusted, valid for the tenant's domain, issued by lab CA, 89 days left (at least 14",
+        ),
+        (True, (served(10), None), False, "trusted, issued by lab CA, but expires in 9 day(s)"),
+        ({"min_days": 5}, (served(10), None), True, "(at least 5 required)"),
+        ({"min_days": 0}, (served(-1), None), False, "but expired on"),
+        (True, ({"issuer": ()}, None), False, "no end date that can be read"),
+    ],
+)
+def test_a_certificate_check_judges_what_nginx_serves(spec, probe, passed, detail):
+    send = Recorder({})
+    tls_probe = None if probe is None else (lambda: probe)
+    outcomes, _values = run_checks([{"name": "certificate", "certificate": spec}], "https://127.0.0.1:443",
+                                   send=send, tls_probe=tls_probe)  # fmt: skip
+    assert send.sent == [], "a certificate check sends no request"
+    assert outcomes[0]["passed"] is passed
+    assert detail in outcomes[0]["detail"], outcomes[0]["detail"]

@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import socket
+import ssl
 import threading
 import time
 
-from ansible_collections.pinned.release.plugins.module_utils._http import request
+import pytest
+
+from ansible_collections.pinned.release.plugins.module_utils._http import peer_certificate, request
+from tests.support.certificates import issue
 
 
 def serve_once(answer) -> int:
@@ -60,3 +66,97 @@ def test_nobody_listening_is_an_error_not_an_exception():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     assert request("GET", f"http://127.0.0.1:{port}/", timeout=1.0).error == "connection refused"
+
+
+# A real TLS handshake with a loopback server: what the certificate check sees of what nginx would serve.
+def tls_server(tmp_path, leaf) -> int:
+    """A loopback TLS server presenting ``leaf`` to every client until the test ends; its port."""
+    cert, key = leaf.write(tmp_path, "server")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def run() -> None:
+        while True:
+            try:
+                connection, _peer = listener.accept()
+            except OSError:
+                return
+            with contextlib.suppress(OSError, ssl.SSLError), context.wrap_socket(connection, server_side=True) as tls:
+                tls.recv(1)
+            connection.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    return listener.getsockname()[1]
+
+
+NOW = datetime.datetime.now(datetime.timezone.utc)
+LAB_CA = issue("pinned lab CA", NOW - datetime.timedelta(days=1), NOW + datetime.timedelta(days=365))
+OTHER_CA = issue("someone else's CA", NOW - datetime.timedelta(days=1), NOW + datetime.timedelta(days=365))
+
+
+@pytest.mark.parametrize(
+    ("leaf", "server_name", "trust", "expected"),
+    [
+        (
+            issue("acme.lab", NOW - datetime.timedelta(days=1), NOW + datetime.timedelta(days=60), ca=LAB_CA),
+            "acme.lab",
+            LAB_CA,
+            None,
+        ),
+        (
+            issue("acme.lab", NOW - datetime.timedelta(days=1), NOW + datetime.timedelta(days=60), ca=LAB_CA),
+            "globex.lab",
+            LAB_CA,
+            "the certificate served for globex.lab is not valid for that name",
+        ),
+        (
+            issue("acme.lab", NOW - datetime.timedelta(days=1), NOW + datetime.timedelta(days=60), ca=OTHER_CA),
+            "acme.lab",
+            LAB_CA,
+            "the certificate served for acme.lab does not chain to the CA in",
+        ),
+        (
+            issue("acme.lab", NOW - datetime.timedelta(days=30), NOW - datetime.timedelta(days=2), ca=LAB_CA),
+            "acme.lab",
+            LAB_CA,
+            "the certificate served for acme.lab has expired",
+        ),
+        (
+            issue("acme.lab", NOW - datetime.timedelta(days=1), NOW + datetime.timedelta(days=60), ca=LAB_CA),
+            "acme.lab",
+            None,
+            "the certificate served for acme.lab does not chain to the system's CAs",
+        ),
+    ],
+)
+def test_the_certificate_served_is_trusted_only_for_its_name_and_its_ca(tmp_path, leaf, server_name, trust, expected):
+    port = tls_server(tmp_path, leaf)
+    ca_file = None
+    if trust is not None:
+        ca_file = str(tmp_path / "ca.crt")
+        (tmp_path / "ca.crt").write_text(trust.pem)
+    certificate, why = peer_certificate("127.0.0.1", port, server_name, ca_file, timeout=5)
+    if expected is None:
+        assert why is None
+        assert certificate["notAfter"].endswith("GMT")
+        assert ("commonName", "pinned lab CA") in [pair[0] for pair in certificate["issuer"]]
+    else:
+        assert certificate is None
+        assert expected in why, why
+
+
+def test_a_ca_file_that_cannot_be_read_or_nobody_listening_is_one_line(tmp_path):
+    leaf = issue("acme.lab", NOW - datetime.timedelta(days=1), NOW + datetime.timedelta(days=60), ca=LAB_CA)
+    port = tls_server(tmp_path, leaf)
+    certificate, why = peer_certificate("127.0.0.1", port, "acme.lab", str(tmp_path / "missing.crt"), timeout=5)
+    assert certificate is None
+    assert why.startswith(f"the CA file {tmp_path}/missing.crt cannot be read")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    certificate, why = peer_certificate("127.0.0.1", free, "acme.lab", None, timeout=5)
+    assert certificate is None
+    assert why == f"no TLS answer from 127.0.0.1:{free} for acme.lab (connection refused)"

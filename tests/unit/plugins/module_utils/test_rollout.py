@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from ansible_collections.pinned.release.plugins.module_utils._engine import EngineCallError
 from ansible_collections.pinned.release.plugins.module_utils._rollout import RolloutError, SimulatedCrash
+from tests.support.certificates import issue
 
 from .fake_host import BROKEN, CRASH, OTHER_REPO_V1, SLOW, TENANTS, V1, V2, Host, tenant
 
@@ -399,6 +401,27 @@ def test_the_plan_names_another_container_that_mounts_a_tenants_folder(host):
     }
     allowed = host.rollout(V1, isolation_allow=("backup-tool",)).plan()
     assert allowed["shared"] == {}, "a container named in isolation_allow is left out"
+
+
+def test_the_plan_names_a_tenants_certificate_that_expires_too_soon_or_cannot_be_read(host):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca = issue("lab CA", now - datetime.timedelta(days=1), now + datetime.timedelta(days=365))
+    soon, _key = issue("acme.lab", now - datetime.timedelta(days=80), now + datetime.timedelta(days=5), ca=ca).write(
+        host.tmp, "acme"
+    )
+    later, _key = issue("globex.lab", now, now + datetime.timedelta(days=60), ca=ca).write(host.tmp, "globex")
+    tenants = [dict(tenant("acme", 3001), tls_cert=str(soon), tls_key=str(host.tmp / "acme.key")),
+               dict(tenant("globex", 3002), tls_cert=str(later), tls_key=str(host.tmp / "globex.key")),
+               tenant("initech", 3003)]  # fmt: skip
+    problems = host.rollout(V1, tenants=tenants).plan()["certificates"]
+    assert list(problems) == ["acme"], "globex has 60 days left, initech has no TLS"
+    assert "expires in 4 day(s)" in problems["acme"]
+    assert "sooner than the 14 days required" in problems["acme"]
+    assert host.rollout(V1, tenants=tenants, tls_min_days=3).plan()["certificates"] == {}
+    later.unlink()
+    assert host.rollout(V1, tenants=tenants, tls_min_days=3).plan()["certificates"] == {
+        "globex": f"{later} cannot be read (No such file or directory)"
+    }
 
 
 def test_the_plan_shows_what_would_change_and_changes_nothing(host):

@@ -100,6 +100,17 @@ def test_spec_keeps_secrets_apart_and_runs_by_digest_on_loopback():
     assert config["bind"] == ("/opt/openwebui/acme/data", "/app/backend/data")
 
 
+def test_a_tenant_with_a_certificate_has_an_https_url_whatever_the_apps_scheme():
+    with_tls = {**T1, "tls_cert": "/etc/tls/acme.crt", "tls_key": "/etc/tls/acme.key"}
+    served_tenant = {**with_tls, "name": "globex", "port": 3002, "domain": "chat.globex.example"}
+    plain, served = checked_specs([T1, served_tenant], {**APP, "scheme": "http"}, IMAGE)
+    assert "WEBUI_URL=http://chat.acme.example" in env_file_content(plain).splitlines()
+    assert "WEBUI_URL=https://chat.globex.example" in env_file_content(served).splitlines()
+    assert (
+        "OPENID_REDIRECT_URI=https://chat.globex.example/oauth/oidc/callback" in env_file_content(served).splitlines()
+    )
+
+
 def test_public_specs_carry_no_secret_value():
     (spec,) = tenant_specs([T1], APP, IMAGE)
     assert "s3cr3t" not in repr(spec)

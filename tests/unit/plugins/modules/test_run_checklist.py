@@ -19,7 +19,7 @@ def params(tmp_path, checks, containers):
         "tenants": [{"name": "acme", "domain": "acme.lab", "port": 3001}, {"name": "globex", "domain": "g.lab", "port": 3002}],
         "checks": checks, "variables": {}, "per_tenant_variables": {}, "keep": None, "use_kept": None,
         "skip_if_down": False, "via": "direct", "http_port": 80, "https_port": 443, "state_dir": str(tmp_path),
-        "containers": containers, "isolation_allow": [],
+        "containers": containers, "isolation_allow": [], "tls_ca": None,
     }  # fmt: skip
 
 
@@ -105,3 +105,23 @@ def test_kept_values_keep_lists_and_mappings(tmp_path):
     run_module(before, SecretMask([]), send=lambda *a, **k: kept_answer)
     kept = json_.loads((tmp_path / "checklist" / "before-upgrade" / "acme.json").read_text())
     assert kept == {"banners_before": [{"id": "b1"}]}, "and this run's password is never kept"
+
+
+def test_a_certificate_check_asks_nginx_for_each_tls_tenants_domain_and_skips_the_others(tmp_path):
+    asked = []
+
+    def fetch_certificate(address, port, server_name, ca_file):
+        asked.append((address, port, server_name, ca_file))
+        return None, f"the certificate served for {server_name} does not chain to the CA in {ca_file}"
+
+    given = params(tmp_path, [{"name": "certificate", "certificate": {"min_days": 30}}], [])
+    given.update(via="nginx", https_port=8443, tls_ca="/etc/lab/ca.crt")
+    given["tenants"][0].update(tls_cert="/etc/lab/acme.crt", tls_key="/etc/lab/acme.key")
+    result = run_module(given, SecretMask([]), send=ok, fetch_certificate=fetch_certificate)
+    assert asked == [("127.0.0.1", 8443, "acme.lab", "/etc/lab/ca.crt")]
+    acme, globex = ({c["name"]: c for c in t["checks"]} for t in result["tenants"])
+    assert acme["certificate"] == {"name": "certificate", "passed": False,
+                                   "detail": "the certificate served for acme.lab does not chain to the CA in /etc/lab/ca.crt"}  # fmt: skip
+    assert globex["certificate"]["skipped"] is True
+    assert globex["certificate"]["passed"] is True
+    assert result["passed"] is False

@@ -100,6 +100,16 @@ def test_a_container_sharing_a_tenants_folder_is_a_drift_row_of_that_tenants_con
                                "expected": "its folder and port its own", "actual": shared["acme"][0]}]  # fmt: skip
 
 
+def test_a_certificate_expiring_soon_is_a_drift_row_of_its_tenants_container():
+    certificates = {"acme": "expires in 4 day(s) (2026-12-07 UTC), sooner than the 14 days required: renew it"}
+    report = drift_report(["prod1"], {"prod1": {"tenants": [{"name": "acme", "container": "openwebui-acme"}],
+                                                "certificates": certificates}}, "p")  # fmt: skip
+    assert report["drifted"]
+    assert report["rows"] == [{"host": "prod1", "container": "openwebui-acme", "field": "certificate",
+                               "expected": "readable, valid long enough (tls_min_days)",
+                               "actual": certificates["acme"]}]  # fmt: skip
+
+
 def test_renderings_escape_and_count():
     report = drift_report(
         ["prod1"], {"prod1": {**CHECK, "unexpected": [{"name": "a|b", "status": "x\ny", "digest": None}]}}, "p"

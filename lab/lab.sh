@@ -233,7 +233,7 @@ release_points_to() { # [open-webui] -> which variant :release is
   local release variant repo=pinned/openwebui variants=$STANDIN_VARIANTS
   if [ "${1:-}" = open-webui ]; then
     repo=pinned/open-webui
-    variants="$OPENWEBUI_VERSIONS $(for v in $OPENWEBUI_VERSIONS; do printf '%s-%s ' "$v" "$OPENWEBUI_BROKEN_SUFFIX"; done)"
+    variants="$OPENWEBUI_VERSIONS $(for v in $OPENWEBUI_VERSIONS; do printf '%s-%s %s-%s ' "$v" "$OPENWEBUI_BROKEN_SUFFIX" "$v" "$OPENWEBUI_LATE_SUFFIX"; done)"
   fi
   release=$(tag_digest "$RELEASE_TAG" "$repo") || { echo "(missing)"; return; }
   for variant in $variants; do
@@ -313,6 +313,7 @@ OPENWEBUI_VERSIONS=${PINNED_LAB_OPENWEBUI_VERSIONS:-0.12.0 0.12.4}
 OPENWEBUI_REPO="${REGISTRY}/pinned/open-webui"
 OPENWEBUI_PACKAGES=python3,python3-venv,ca-certificates
 OPENWEBUI_BROKEN_SUFFIX=pipe-save-broken
+OPENWEBUI_LATE_SUFFIX=fails-later
 
 # The wheels of one version, resolved by the image's own Python (markers like python_full_version differ from
 # this machine's), downloaded once. The download runs in a container of the base image, trusting this
@@ -375,8 +376,15 @@ ensure_openwebui_images() {
       || die "building the pipe-save defect of open-webui $newest failed: see $LAB_HOME/build/open-webui/build-defect.log"
   fi
   docker tag "$tag" "$OPENWEBUI_REPO:$newest-$OPENWEBUI_BROKEN_SUFFIX" && docker push -q "$OPENWEBUI_REPO:$newest-$OPENWEBUI_BROKEN_SUFFIX" >/dev/null
+  tag="pinned-release-lab/open-webui:$newest-$OPENWEBUI_LATE_SUFFIX-$(cat "$ROOT/lab/openwebui/Dockerfile.late" "$ROOT/lab/openwebui/fails-later.sh" | sha256sum | cut -c1-12)"
+  if ! docker image inspect "$tag" >/dev/null 2>&1; then
+    docker build -q --build-arg GOOD="$OPENWEBUI_REPO:$newest" -f "$ROOT/lab/openwebui/Dockerfile.late" -t "$tag" \
+      "$ROOT/lab/openwebui" >"$LAB_HOME/build/open-webui/build-late.log" 2>&1 \
+      || die "building the late-failing open-webui $newest failed: see $LAB_HOME/build/open-webui/build-late.log"
+  fi
+  docker tag "$tag" "$OPENWEBUI_REPO:$newest-$OPENWEBUI_LATE_SUFFIX" && docker push -q "$OPENWEBUI_REPO:$newest-$OPENWEBUI_LATE_SUFFIX" >/dev/null
   OPENWEBUI_RELEASE_DEFAULT=${built[0]}
-  say "images: $OPENWEBUI_REPO:{${built[*]},$newest-$OPENWEBUI_BROKEN_SUFFIX} pushed"
+  say "images: $OPENWEBUI_REPO:{${built[*]},$newest-$OPENWEBUI_BROKEN_SUFFIX,$newest-$OPENWEBUI_LATE_SUFFIX} pushed"
 }
 
 # ---------------------------------------------------------------- ssh

@@ -231,6 +231,19 @@ class DockerEngine:
     def rename(self, container: str, new_name: str) -> None:
         self._call(f"renaming container {container} to {new_name}", self.client.rename, container, new_name)
 
+    def log_lines_since(self, container: str, since: float) -> list:
+        """[(Docker's timestamp, line)] the container logged since ``since`` (epoch seconds; none when it is gone)."""
+        try:
+            raw = self._call(f"reading the logs of container {container}", self.client.logs, container,
+                             since=int(since), timestamps=True)  # fmt: skip
+        except NotFound:
+            return []
+        lines = []
+        for line in raw.decode("utf-8", "replace").splitlines():
+            stamp, _space, text = line.partition(" ")
+            lines.append((stamp, text))
+        return lines
+
     def logs(self, container: str, tail: int = 20) -> str:
         try:
             return self.client.logs(container, tail=tail).decode("utf-8", "replace")

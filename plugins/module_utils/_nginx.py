@@ -95,8 +95,22 @@ def _proxy_block(port: int, app: dict, connection: str) -> list:
     ]
 
 
-def render_site(spec: dict, app: dict, http_port: int = 80, https_port: int = 443) -> str:
-    """The nginx site of one tenant (spec from _tenants.tenant_spec)."""
+def access_log_path(directory: str, tenant: str) -> str:
+    """Where a tenant's site logs its requests (the post-release watch counts its 5xx answers there)."""
+    return f"{directory.rstrip('/')}/{PREFIX}{tenant}.access.log"
+
+
+def access_log_dir_problem(directory: object) -> Optional[str]:
+    """Why a folder cannot hold the tenants' access logs in an nginx site, or None (empty: no per-tenant log)."""
+    if directory in (None, ""):
+        return None
+    if not isinstance(directory, str) or not TLS_PATH_RE.fullmatch(directory) or "/../" in directory + "/":
+        return f"nginx.access_log_dir {directory!r} must be an absolute path of letters, digits and ._@+-/ only"
+    return None
+
+
+def render_site(spec: dict, app: dict, http_port: int = 80, https_port: int = 443, access_log_dir: str = "") -> str:
+    """The nginx site of one tenant (spec from _tenants.tenant_spec); its own access log in ``access_log_dir``."""
     name, domain, port = spec["name"], spec["domain"], spec["port"]
     tls = bool(spec.get("tls_cert"))
     lines = [HEADER.rstrip("\n"), f"# Tenant {name}: {domain} -> 127.0.0.1:{port} ({spec['container']})"]
@@ -109,7 +123,10 @@ def render_site(spec: dict, app: dict, http_port: int = 80, https_port: int = 44
                   f"    ssl_certificate_key {spec['tls_key']};"]  # fmt: skip
     else:
         lines += [f"    listen {http_port};"]
-    lines += [f"    server_name {domain};", f"    client_max_body_size {app.get('client_max_body_size', '100m')};", ""]
+    lines += [f"    server_name {domain};", f"    client_max_body_size {app.get('client_max_body_size', '100m')};"]
+    if access_log_dir:
+        lines += [f"    access_log {access_log_path(access_log_dir, name)};"]
+    lines += [""]
     lines += ["    location / {", *_proxy_block(port, app, "$pinned_release_connection_upgrade"), "    }"]
     websocket = app.get("websocket_path")
     if websocket:

@@ -77,7 +77,8 @@ class Rollout:
         )
         self.readiness = Readiness(engine, health, send=send, clock=clock, sleep=sleep)
         self.sites = Sites(nginx if settings.nginx_enabled else None, app, settings.nginx_http_port,
-                           settings.nginx_https_port, settings.nginx_default_server)  # fmt: skip
+                           settings.nginx_https_port, settings.nginx_default_server,
+                           settings.nginx_access_log_dir)  # fmt: skip
         self.containers = Containers(engine, sleep)
         self.data = DataSteps(settings.snapshot_exclude, settings.restore_data_on_failure, run["run_id"], clock,
                               self.checkpoints)  # fmt: skip

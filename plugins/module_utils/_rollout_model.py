@@ -56,6 +56,7 @@ class Settings:
     nginx_http_port: int = default("nginx.http_port")
     nginx_https_port: int = default("nginx.https_port")
     nginx_default_server: bool = default("nginx.default_server")
+    nginx_access_log_dir: str = default("nginx.access_log_dir")
     log_lines: int = default("log_lines")
 
 

@@ -19,10 +19,10 @@ from ansible_collections.pinned.release.plugins.module_utils._nginx import (
 class Sites:
     """The collection's nginx files for a host's tenants; ``nginx`` None when nginx is not managed."""
 
-    def __init__(
-        self, nginx: Optional[Nginx], app: dict, http_port: int, https_port: int, default_server: bool
-    ) -> None:
+    def __init__(self, nginx: Optional[Nginx], app: dict, http_port: int, https_port: int, default_server: bool,
+                 access_log_dir: str = "") -> None:  # fmt: skip
         self.nginx = nginx
+        self.access_log_dir = access_log_dir
         self.app = app
         self.http_port = http_port
         self.https_port = https_port
@@ -35,7 +35,9 @@ class Sites:
         return (self.http_port, self.https_port) if self.nginx is not None else None
 
     def render(self, spec: dict) -> Optional[str]:
-        return render_site(spec, self.app, self.http_port, self.https_port) if self.nginx is not None else None
+        if self.nginx is None:
+            return None
+        return render_site(spec, self.app, self.http_port, self.https_port, self.access_log_dir)
 
     def desired(self, specs: list) -> dict:
         if self.nginx is None:

@@ -16,7 +16,19 @@ from __future__ import annotations
 SECRET_MASK = "********"  # noqa: S105 - the mask shown instead of a secret
 NO_LOG_MARK = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
 # Result keys that hold free text, where a secret is masked inside the text.
-FREE_TEXT_KEYS = {"msg", "detail", "standing", "failure", "error", "errors", "message", "warnings", "recovery"}
+FREE_TEXT_KEYS = {
+    "msg",
+    "detail",
+    "standing",
+    "failure",
+    "error",
+    "errors",
+    "message",
+    "warnings",
+    "recovery",
+    "breaches",
+    "summary",
+}
 
 
 class SecretMask:

@@ -15,7 +15,12 @@ from typing import Optional
 
 from ansible_collections.pinned.release.plugins.module_utils._checks import check_problems
 from ansible_collections.pinned.release.plugins.module_utils._format import MEMORY_RE, memory_bytes
-from ansible_collections.pinned.release.plugins.module_utils._nginx import COMMON_NAME, proxy_problem, tls_problem
+from ansible_collections.pinned.release.plugins.module_utils._nginx import (
+    COMMON_NAME,
+    access_log_dir_problem,
+    proxy_problem,
+    tls_problem,
+)
 from ansible_collections.pinned.release.plugins.module_utils._reference import (
     ImageReferenceError,
     parse_pinned_reference,
@@ -304,4 +309,7 @@ def settings_problems(settings: dict, as_role: bool = True) -> list:
                         f"got {lock!r} (docs/recovery.md)")  # fmt: skip
     if settings.get("smoke_checks") is not None:
         problems += check_problems(settings["smoke_checks"], display_name("smoke_checks", as_role))
+    log_dir = access_log_dir_problem(settings.get("nginx.access_log_dir"))
+    if log_dir:
+        problems.append(log_dir.replace("nginx.access_log_dir", display_name("nginx.access_log_dir", as_role), 1))
     return problems

@@ -202,6 +202,12 @@ options:
         description: Answer requests for a name no tenant serves (Host or SNI) with nothing, not with the first tenant's site.
         type: bool
         default: true
+      access_log_dir:
+        description: Folder of each tenant's own access log (C(pinned-release-<tenant>.access.log)), which the post-release watch
+          reads for 5xx answers; empty - the sites log where nginx's default says, and the watch cannot count a
+          tenant's 5xx answers.
+        type: str
+        default: /var/log/nginx
       test_command:
         description: Command that validates nginx's configuration.
         type: list
@@ -501,6 +507,7 @@ def settings_from(params: dict) -> Settings:
         nginx_http_port=nginx["http_port"],
         nginx_https_port=nginx["https_port"],
         nginx_default_server=nginx["default_server"],
+        nginx_access_log_dir=nginx["access_log_dir"] or "",
         log_lines=params["log_lines"],
     )
 

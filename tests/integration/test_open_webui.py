@@ -13,7 +13,7 @@ import json
 import pytest
 import yaml
 
-from tests.support.lab import node_sh, registry_digest
+from tests.support.lab import ansible_module, node_sh, registry_digest
 from tests.support.openwebui import OpenWebUI
 from tests.support.workflow import (
     LAB_VARS,
@@ -28,6 +28,7 @@ from tests.support.workflow import (
 REPO = "pinned/open-webui"
 OLD, NEW = ("0.12.0", "0.12.4")
 BROKEN = f"{NEW}-pipe-save-broken"
+LATE = f"{NEW}-fails-later"  # healthy first, dead a minute later (lab/openwebui/Dockerfile.late)
 ONE_TENANT = {node: TENANTS[node][:1] for node in TENANTS}
 ADMIN = LAB_VARS["release_checklist_variables"]
 PRODUCTION = ["prod1", "prod2"]
@@ -175,6 +176,34 @@ def test_rollback_across_the_migration_restores_the_data_from_before_it(owui):
     incidents = (owui.directory / "group_vars/production/ROLLBACK_INCIDENTS.md").read_text()
     assert "data restored for" in incidents
     assert "pipes misbehave on 0.12.4" in incidents
+
+
+def test_a_release_that_fails_a_minute_after_its_rollout_is_caught_by_the_watch_and_rolled_back(owui):
+    old, late = registry_digest(OLD, REPO), registry_digest(LATE, REPO)
+    # It passes every check a test host can make in a few minutes, so it is pinned here by force, as a team would pin
+    # a release whose checklist passed.
+    pinned = ansible_module("pinned.release.pin_digest", {"path": str(owui.pin_file), "image": f"{owui.repository}@{late}",
+                                                          "reason": "passed its checklist", "force": True})  # fmt: skip
+    assert pinned.get("failed") is not True, pinned
+    canary, second = PRODUCTION
+    name = ONE_TENANT[canary][0]["name"]
+    untouched = tenant(second, ONE_TENANT[second][0]["name"])
+    run = owui.play("playbooks/deploy.yml", "-l", "production", "-e", "production_deploy_force=true",
+                    "-e", "production_deploy_reason='a release that fails later'", "-e", "release_watch_minutes=5",
+                    "-e", "release_watch_interval=5", "-e", "release_watch_rollback=true")  # fmt: skip
+    assert run.returncode != 0, "a breach stops the rollout"
+    assert f"post-release watch: {name}: " in run.text, run.output[-4000:]
+    assert "restarted 1 time(s) since the rollout (at most 0)" in run.text or "CRITICAL pinned-lab fault" in run.text
+    assert "this host was rolled back to the previous pin" in run.text, run.output[-4000:]
+    user = app(canary)
+    assert tenant(canary, name)["digest"] == old, "the canary is back on the previous pin"
+    assert user.version() == OLD
+    assert user.token_works(owui.state[canary]), "the users' logins survived the bad release and the rollback"
+    assert user.has_function(owui.state[canary], "written_before_the_upgrade")
+    assert tenant(second, ONE_TENANT[second][0]["name"]) == untouched, "the next batch was never reached"
+    assert owui.pin()["release_pin"]["digest"] == old, "re-pinned, so the next deploy does not bring it back"
+    incidents = (owui.directory / "group_vars/production/ROLLBACK_INCIDENTS.md").read_text()
+    assert f"post-release watch: {name}" in incidents
 
 
 def test_a_tenant_without_its_secret_key_is_refused_before_anything_changes(owui):

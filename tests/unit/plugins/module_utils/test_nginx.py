@@ -40,6 +40,12 @@ def test_a_tls_site_redirects_http_and_names_its_files():
     assert "ssl_certificate_key /etc/ssl/acme.key;" in site
 
 
+def test_a_site_logs_to_the_tenants_own_access_log_when_a_folder_is_given():
+    assert "access_log" not in render_site(SPEC, APP)
+    site = render_site(SPEC, APP, 80, 443, "/var/log/nginx/")
+    assert f"    access_log /var/log/nginx/pinned-release-{SPEC['name']}.access.log;" in site.splitlines()
+
+
 def test_the_common_file_has_the_map_and_a_default_server_for_unknown_names():
     common = render_common(default_server=True, tls=True)
     assert "map $http_upgrade $pinned_release_connection_upgrade" in common

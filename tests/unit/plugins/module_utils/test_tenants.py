@@ -152,6 +152,9 @@ def test_specs_refuse_problems():
         ({"smoke_checks": [{"name": "h", "path": "/h", "timeout": "10s"}]}, "timeout must be a number of seconds"),
         ({"smoke_checks": [{"name": "h", "path": "/h", "sse": {"min_events": "three"}}]}, "sse.min_events must be"),
         ({"failure_scope": "host"}, "tenant_failure_scope must be batch or tenant"),
+        ({"nginx.access_log_dir": "logs"}, "tenant_nginx_access_log_dir 'logs' must be an absolute path"),
+        ({"nginx.access_log_dir": "/var/log/../etc"}, "tenant_nginx_access_log_dir '/var/log/../etc' must be an absolute"),
+        ({"nginx.access_log_dir": "/var/log/x;y"}, "tenant_nginx_access_log_dir '/var/log/x;y' must be an absolute"),
     ],
 )
 def test_settings_problems(settings, problem):
@@ -163,6 +166,7 @@ def test_good_settings_have_no_problem():
             "break_lock": "20261125T170000Z-laptop-4242", "smoke_checks": [{"name": "h", "path": "/health"}]}  # fmt: skip
     assert settings_problems(good) == []
     assert settings_problems({"break_lock": "stale"}) == []
+    assert settings_problems({"nginx.access_log_dir": ""}) == [], "empty: the sites log where nginx's default says"
     templated = [{"name": "h", "path": "/h", "timeout": "10", "sse": {"min_events": "3", "min_spread_ms": 150.5}}]
     assert settings_problems({"smoke_checks": templated, "failure_scope": "tenant"}) == [], "a template renders text"
 

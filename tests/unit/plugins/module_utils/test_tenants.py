@@ -153,7 +153,10 @@ def test_specs_refuse_problems():
         ({"smoke_checks": [{"name": "h", "path": "/h", "sse": {"min_events": "three"}}]}, "sse.min_events must be"),
         ({"failure_scope": "host"}, "tenant_failure_scope must be batch or tenant"),
         ({"nginx.access_log_dir": "logs"}, "tenant_nginx_access_log_dir 'logs' must be an absolute path"),
-        ({"nginx.access_log_dir": "/var/log/../etc"}, "tenant_nginx_access_log_dir '/var/log/../etc' must be an absolute"),
+        (
+            {"nginx.access_log_dir": "/var/log/../etc"},
+            "tenant_nginx_access_log_dir '/var/log/../etc' must be an absolute",
+        ),
         ({"nginx.access_log_dir": "/var/log/x;y"}, "tenant_nginx_access_log_dir '/var/log/x;y' must be an absolute"),
     ],
 )

@@ -194,6 +194,51 @@ stop_gateway_forwarder() {
   rm -f "$pidfile"
 }
 
+# ---------------------------------------------------------------- the OpenID Connect provider
+# oidc-provider-mock (PyPI), a provider made for tests: it takes any client id and secret and signs in whoever its
+# form names, so each tenant's own client id and redirect URI are judged by the checklist, not by the provider. It
+# listens on the lab network's gateway, where the nodes and the tenants' containers inside them reach it; its URL is
+# written to LAB_HOME/oidc/url for the lab inventory.
+OIDC_PORT=${PINNED_LAB_OIDC_PORT:-9400}
+ensure_oidc_provider() {
+  local dir="$LAB_HOME/oidc" pidfile="$LAB_HOME/oidc/provider.pid" url holder stamp
+  mkdir -p "$dir"
+  stamp=$(sha256sum <"$ROOT/lab/oidc/requirements.txt" | cut -c1-12)
+  if [ "$(cat "$dir/venv/.installed" 2>/dev/null)" != "$stamp" ]; then
+    say "oidc: installing oidc-provider-mock in $dir/venv (once)"
+    rm -rf "$dir/venv" && python3 -m venv "$dir/venv" \
+      && "$dir/venv/bin/python" -m pip install -q --disable-pip-version-check -r "$ROOT/lab/oidc/requirements.txt" \
+        >"$dir/install.log" 2>&1 || die "oidc: installing oidc-provider-mock failed: see $dir/install.log"
+    echo "$stamp" >"$dir/venv/.installed"
+  fi
+  url="http://$GATEWAY:$OIDC_PORT"
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null \
+      && curl -fsS -m 3 "$url/.well-known/openid-configuration" >/dev/null 2>&1; then
+    echo "$url" >"$dir/url"
+    return
+  fi
+  [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+  holder=$(port_holder "$OIDC_PORT" "$GATEWAY")
+  [ -z "$holder" ] || die "port $GATEWAY:$OIDC_PORT is taken by $holder: stop it or set PINNED_LAB_OIDC_PORT"
+  PYTHONWARNINGS=ignore setsid nohup "$dir/venv/bin/python" -m oidc_provider_mock --host "$GATEWAY" --port "$OIDC_PORT" \
+    >"$dir/provider.log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+  for _ in $(seq 1 50); do
+    curl -fsS -m 3 "$url/.well-known/openid-configuration" >/dev/null 2>&1 && break
+    kill -0 "$(cat "$pidfile")" 2>/dev/null || die "oidc: the provider exited at start: see $dir/provider.log"
+    sleep 0.2
+  done
+  curl -fsS -m 3 "$url/.well-known/openid-configuration" >/dev/null 2>&1 || die "oidc: no answer from $url: see $dir/provider.log"
+  echo "$url" >"$dir/url"
+  say "oidc: provider at $url (oidc-provider-mock)"
+}
+
+stop_oidc_provider() {
+  local pidfile="$LAB_HOME/oidc/provider.pid"
+  if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
+  rm -f "$pidfile" "$LAB_HOME/oidc/url"
+}
+
 # ---------------------------------------------------------------- app images
 ensure_app_images() {
   ensure_commands busybox:busybox-static
@@ -473,6 +518,7 @@ cmd_up() { # [--cells N]
   ensure_registry
   ensure_network
   ensure_gateway_forwarder
+  ensure_oidc_provider
   ensure_app_images
   ensure_openwebui_images
   ensure_node_image
@@ -507,6 +553,7 @@ cmd_down() {
   done
   rm -f "$LAB_HOME/cells/count"
   stop_gateway_forwarder
+  stop_oidc_provider
   stop_registry
   docker network rm "$NETWORK" >/dev/null 2>&1 || true
   if [ "$purge" = --purge ]; then

@@ -34,6 +34,7 @@ import ssl
 import time
 from typing import Callable, Optional, Protocol
 
+from ansible_collections.pinned.release.plugins.module_utils._checks_oidc import oidc_problems, sign_in
 from ansible_collections.pinned.release.plugins.module_utils._format import MEMORY_RE, memory_bytes
 from ansible_collections.pinned.release.plugins.module_utils._http import Response, request
 from ansible_collections.pinned.release.plugins.module_utils._snapshots import human
@@ -43,6 +44,8 @@ CHECK_KEYS = {
     "name", "method", "path", "headers", "json_body", "body", "status", "json", "json_keys", "contains",
     "content_type", "sse", "save", "skip_without", "enabled", "description", "timeout",
 }  # fmt: skip
+# The testing checklist's sign-in through an identity provider (_checks_oidc), before the check's own request.
+OIDC_CHECK_KEYS = {"oidc"}
 # What only the testing checklist can do (it runs beside the engine; smoke checks run inside the transaction):
 # judge the tenant's container's isolation, and restart it before the request (persistence across a restart), and
 # judge the certificate nginx serves for the tenant (over a real handshake, trusted or not).
@@ -71,7 +74,7 @@ def check_problems(checks: object, where: str = "checks", container_checks: bool
 
     ``container_checks``: ``isolation`` and ``restart`` are allowed (the testing checklist, not smoke checks).
     """
-    known = CHECK_KEYS | CONTAINER_CHECK_KEYS if container_checks else CHECK_KEYS
+    known = CHECK_KEYS | CONTAINER_CHECK_KEYS | OIDC_CHECK_KEYS if container_checks else CHECK_KEYS
     if not isinstance(checks, list):
         return [f"{where} must be a list of checks, got {type(checks).__name__}"]
     problems = []
@@ -107,8 +110,14 @@ def check_problems(checks: object, where: str = "checks", container_checks: bool
                 problems.append(
                     f"{label}: {kind} check sends no request of its own, so {', '.join(requests)} has no use"
                 )
+        elif isinstance(check.get("oidc"), dict) and not check["oidc"].get("subject") and check.get("path") is not None:
+            problems.append(f"{label}: an oidc check without a subject only judges the login redirect, so path has no "
+                            "use (give oidc.subject to sign in and call it)")  # fmt: skip
+        elif isinstance(check.get("oidc"), dict) and not check["oidc"].get("subject"):
+            pass
         elif not isinstance(check.get("path"), str) or not check.get("path", "").startswith("/"):
             problems.append(f"{label}: path must start with /, got {check.get('path')!r}")
+        problems += oidc_problems(check.get("oidc"), label)
         if check.get("restart") is not None and restart_wait(check["restart"]) is None:
             problems.append(f"{label}: restart must be true, false or {{wait: seconds}} (at most {MAX_RESTART_WAIT_S}), "
                             f"got {check['restart']!r}")  # fmt: skip
@@ -480,7 +489,8 @@ class ContainerHooks(Protocol):
 def run_checks(checks: list, base_url: str, host_header: Optional[str] = None, server_name: Optional[str] = None,
                variables: Optional[dict] = None, send: Callable = request, container: Optional[ContainerHooks] = None,
                clock: Callable = time.monotonic, sleep: Callable = time.sleep,
-               replays: Optional[list] = None, tls_probe: Optional[Callable] = None) -> tuple:  # fmt: skip
+               replays: Optional[list] = None, tls_probe: Optional[Callable] = None,
+               tenant_values: Optional[dict] = None) -> tuple:  # fmt: skip
     """Run enabled checks in order; returns (outcomes, variables including the saved ones).
 
     ``send(method, url, headers=, body=, timeout=, server_name=)`` is the HTTP call (a fake in unit tests).
@@ -488,6 +498,7 @@ def run_checks(checks: list, base_url: str, host_header: Optional[str] = None, s
     saying so). ``replays``: where the read-only requests that passed are gathered for a memory check (a caller that
     runs one checklist in several calls passes the same list to each). ``tls_probe()``: ``(certificate, why not)`` of
     what nginx serves for the tenant, for ``certificate`` checks (None: the tenant is not served over TLS).
+    ``tenant_values``: the tenant's declared env and secrets, where an ``oidc`` check finds its client id.
     """
     values = dict(variables or {})
     secrets = secret_strings(list(values.values()))
@@ -510,6 +521,16 @@ def run_checks(checks: list, base_url: str, host_header: Optional[str] = None, s
         if check.get("certificate") not in (None, False):
             outcomes.append(certificate_outcome(check["name"], check["certificate"], tls_probe))
             continue
+        signed_in = ""
+        if check.get("oidc") is not None:
+            failure, signed_in, token = sign_in(check["oidc"], base_url, host_header or "", server_name,
+                                                tenant_values or {}, send)  # fmt: skip
+            if failure or signed_in.startswith("skipped") or token is None:
+                skipped = not failure and signed_in.startswith("skipped")
+                outcome = {"name": check["name"], "passed": not failure, "detail": failure or signed_in}
+                outcomes.append({**outcome, "skipped": True} if skipped else outcome)
+                continue
+            secrets.add(token)
         missing: set = set()
         path = _fill(check["path"], values, missing)
         headers = {str(k): str(v) for k, v in (_fill(check.get("headers") or {}, values, missing)).items()}
@@ -530,6 +551,8 @@ def run_checks(checks: list, base_url: str, host_header: Optional[str] = None, s
             continue
         if host_header:
             headers.setdefault("Host", host_header)
+        if signed_in:
+            headers["Authorization"] = f"Bearer {token}"
         method, timeout = str(check.get("method", "GET")).upper(), float(check.get("timeout", 30))
         wait = restart_wait(check.get("restart", False)) or 0.0
         if wait:
@@ -547,6 +570,8 @@ def run_checks(checks: list, base_url: str, host_header: Optional[str] = None, s
             sleep(1.0)
         if wait:
             outcome["detail"] += f" (after a restart, {clock() - deadline + wait:.0f} s)"
+        if signed_in:
+            outcome["detail"] = f"{signed_in}; {outcome['detail']}"
         outcome["elapsed_ms"] = round(response.elapsed * 1000)
         if outcome["passed"] and method == "GET" and not wait:
             replays.append((base_url + path, headers, timeout, server_name))

@@ -27,6 +27,8 @@ class Response:
     elapsed: float = 0.0
     # (seconds since the request, event text) of each server-sent event, for streamed answers
     events: list = field(default_factory=list)
+    # {name: value} of every Set-Cookie of the answer (headers keeps only the last one)
+    cookies: dict = field(default_factory=dict)
 
     @property
     def text(self) -> str:
@@ -73,7 +75,8 @@ def request(method: str, url: str, headers: Optional[dict] = None, body: Optiona
         watchdog.start()
         connection.request(method, path, body=body, headers=headers or {})
         answer = connection.getresponse()
-        result = Response(status=answer.status, headers={k.lower(): v for k, v in answer.getheaders()})
+        result = Response(status=answer.status, headers={k.lower(): v for k, v in answer.getheaders()},
+                          cookies=_cookies(answer.msg.get_all("Set-Cookie") or []))  # fmt: skip
         if result.content_type == "text/event-stream":
             chunks = []
             pending = b""
@@ -103,6 +106,16 @@ def request(method: str, url: str, headers: Optional[dict] = None, body: Optiona
             connection.close()
     result.elapsed = time.monotonic() - start
     return result
+
+
+def _cookies(headers: list) -> dict:
+    """``{name: value}`` of Set-Cookie header values (attributes such as Path left out; a deletion kept as empty)."""
+    found = {}
+    for header in headers:
+        name, sep, value = header.split(";", 1)[0].partition("=")
+        if sep and name.strip():
+            found[name.strip()] = value.strip().strip('"')
+    return found
 
 
 def _reason(exc: Exception) -> str:

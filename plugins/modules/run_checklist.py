@@ -106,6 +106,14 @@ options:
         with nginx's HTTPS port for the tenant's domain and passes when the certificate served is valid for that
         domain, chains to O(tls_ca) (else the host's trusted CAs) and stays valid for C(min_days) more days. Its
         outcome records C(certificate_not_after). A tenant without C(tls_cert) skips it."
+      - "C(oidc: {subject: user@example.invalid}) signs in through the tenant's identity provider (OpenID Connect)
+        before the check's own request: the app's login (C(login_path), default C(/oauth/oidc/login)) must redirect
+        with the tenant's own client id (the tenant's C(client_id_from) variable in its C(env) or C(secrets), default
+        C(OAUTH_CLIENT_ID)) and a redirect URI on the tenant's domain (C(redirect_path), default
+        C(/oauth/oidc/callback)). With C(subject), a test provider that signs a subject in from a form (C(sub), as
+        oidc-provider-mock does) completes the authorization-code flow through nginx, and the check's own request
+        (C(path)) is sent with the session the app gave. Without C(subject) only the redirect is judged, which needs no
+        reachable provider (Google). A tenant without a client id skips it."
       - It fails when no check is enabled.
     type: list
     elements: dict
@@ -313,6 +321,9 @@ def run_module(params: dict, mask: SecretMask, send=None, connect_engine=None, s
         else:
             kwargs.pop("container", None)
         kwargs["replays"] = []  # one list for the tenant's two calls: a memory check sends its first check again too
+        kwargs["tenant_values"] = {
+            str(k): str(v) for part in ("env", "secrets") for k, v in (tenant.get(part) or {}).items()
+        }
         kwargs["tls_probe"] = (
             None
             if server_name is None

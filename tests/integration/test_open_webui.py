@@ -80,7 +80,11 @@ def test_a_fresh_candidate_passes_the_whole_checklist(owui):
                  "the admin changes the setting", "the changed setting reads back", "the setting is put back as it was",
                  "memory stays under 90% of the limit, and a second pass of the checks above grows it by 10% at most",
                  "the tenant is isolated (not privileged, its own namespaces, folder and port, the port on loopback)",
-                 "what was saved is still there after a restart (the saved pipe, still switched on)"):  # fmt: skip
+                 "what was saved is still there after a restart (the saved pipe, still switched on)",
+                 "the sign-in redirect names the tenant's own client id and a redirect URI on its domain (tenants with "
+                 "OAUTH_CLIENT_ID)",
+                 "a user signs in through the identity provider (authorization code through nginx) and the session "
+                 "works"):  # fmt: skip
         assert checks[name]["passed"], (name, checks[name])
         assert not checks[name].get("skipped"), (name, checks[name])
     assert (
@@ -140,7 +144,10 @@ def test_the_upgrade_is_tested_across_its_migration_and_keeps_sessions(owui):
     checks = checks_of(evidence(owui, NEW))
     for name in ("before the upgrade: admin signs in before the upgrade",
                  "a login token from before the upgrade still works (the secret key was kept)",
-                 "data from before the upgrade is still there"):  # fmt: skip
+                 "data from before the upgrade is still there",
+                 "before the upgrade: a user signs in through the identity provider before the upgrade",
+                 "the user who signed in through the identity provider before the upgrade still does (the same "
+                 "account)"):  # fmt: skip
         assert checks[name]["passed"], (name, checks[name])
         assert not checks[name].get("skipped"), (name, checks[name])
     assert app("test1").version() == NEW

@@ -152,7 +152,7 @@ def test_no_secret_in_any_host_log_nor_in_verbose_or_failed_output(ws):
         assert "ansible-pinned.release.tenant_rollout: Invoked with" in syslog, (
             f"{node}: the module's invocation is logged"
         )
-        assert "'secrets': {'WEBUI_SECRET_KEY': '********'}" in syslog
+        assert "'secrets': {'OAUTH_CLIENT_SECRET': '********', 'WEBUI_SECRET_KEY': '********'}" in syslog
         assert_no_secret_in(syslog)
 
 

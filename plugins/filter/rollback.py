@@ -10,10 +10,11 @@ from ansible_collections.pinned.release.plugins.plugin_utils._reports import NO_
 from ansible_collections.pinned.release.plugins.plugin_utils._rollback import host_outcome, incident, rollback_target
 
 
-def _target(pin, history, asked=None):
+def _target(pin, history, asked=None, away_from=None):
     expect("rollback_target", "the pin (release_pin)", pin, "a mapping", optional=True)
     expect("rollback_target", "the pin history (release_pin_history)", history, "a list", optional=True)
-    return rollback_target(pin, history, asked)
+    expect("rollback_target", "away_from (a digest)", away_from, "a string", optional=True)
+    return rollback_target(pin, history, asked, away_from)
 
 
 def _outcome(result, failure):

@@ -99,7 +99,7 @@ def check_problems(checks: object, where: str = "checks", container_checks: bool
         if check.get("isolation") is not None and not isinstance(check["isolation"], bool):
             problems.append(f"{label}: isolation must be true or false, got {check['isolation']!r}")
         problems += memory_check_problems(check.get("memory"), label)
-        if check.get("certificate") is not None and certificate_min_days(check["certificate"]) is None:
+        if check.get("certificate") not in (None, False) and certificate_min_days(check["certificate"]) is None:
             problems.append(f"{label}: certificate must be true or {{min_days: a whole number of days}}, "
                             f"got {check['certificate']!r}")  # fmt: skip
         kinds = [kind for key, kind in NO_REQUEST_KEYS.items() if check.get(key) not in (None, False)]

@@ -24,6 +24,7 @@ from ansible_collections.pinned.release.plugins.module_utils._docker import (
 )
 from ansible_collections.pinned.release.plugins.module_utils._drift import container_facts
 from ansible_collections.pinned.release.plugins.module_utils._reference import ImageReference, parse_reference
+from ansible_collections.pinned.release.plugins.module_utils._watch import docker_log_lines
 
 # Docker's own words when a call raced with a container's exit, or could go through a moment later.
 RACE_RE = re.compile(r"is not running|is already stopped|is restarting, wait until", re.IGNORECASE)
@@ -238,11 +239,7 @@ class DockerEngine:
                              since=int(since), timestamps=True)  # fmt: skip
         except NotFound:
             return []
-        lines = []
-        for line in raw.decode("utf-8", "replace").splitlines():
-            stamp, _space, text = line.partition(" ")
-            lines.append((stamp, text))
-        return lines
+        return docker_log_lines(raw)
 
     def logs(self, container: str, tail: int = 20) -> str:
         try:

@@ -112,10 +112,11 @@ SETTINGS: tuple = (
     Setting("default_server", "bool", True, role="nginx_default_server", group=NGINX,
             doc=("Answer requests for a name no tenant serves (Host or SNI) with nothing, not with the first "
                  "tenant's site.",)),
-    Setting("access_log_dir", "str", "/var/log/nginx", role="nginx_access_log_dir", group=NGINX,
-            doc=("Folder of each tenant's own access log (C(pinned-release-<tenant>.access.log)), which the "
-                 "post-release watch reads for 5xx answers; empty - the sites log where nginx's default says, and "
-                 "the watch cannot count a tenant's 5xx answers.",)),
+    Setting("access_log_dir", "str", "", role="nginx_access_log_dir", group=NGINX,
+            doc=("Folder of each tenant's own access log (C(pinned-release-<tenant>.access.log), e.g. "
+                 "C(/var/log/nginx)), which the post-release watch reads for 5xx answers. Empty (the default) - the "
+                 "sites log where nginx's own setting says and the watch counts no 5xx. Set, a site logs only there: "
+                 "nginx's main access log no longer gets that site's requests.",)),
     Setting("test_command", "list", ["nginx", "-t"], role="nginx_test_command", group=NGINX, elements="str",
             doc=("Command that validates nginx's configuration.",)),
     Setting("reload_command", "list", ["nginx", "-s", "reload"], role="nginx_reload_command", group=NGINX,

@@ -107,7 +107,8 @@ def expiry_problem(not_after: datetime.datetime, now: datetime.datetime, min_day
     left = not_after - now
     if left < datetime.timedelta(days=min_days):
         days = left.days
-        when = f"in {days} day(s)" if days else f"in {left.seconds // 3600} hour(s)"
+        hours = left.seconds // 3600
+        when = f"in {days} day(s)" if days else f"in {hours} hour(s)" if hours else "within the hour"
         return f"expires {when} ({not_after:%Y-%m-%d} UTC), sooner than the {min_days} days required: renew it"
     return None
 

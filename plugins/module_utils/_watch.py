@@ -18,14 +18,17 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Protocol
+from typing import BinaryIO, Callable, Optional, Protocol
 
 # A Python traceback, a CRITICAL line, the kernel's or the runtime's "out of memory".
 DEFAULT_ERROR_PATTERNS = (r"Traceback \(most recent call last\)", r"\bCRITICAL\b", r"(?i)\bout of memory\b")
 MAX_WATCH_MINUTES = 24 * 60
 MAX_LOG_READ = 8 * 1024 * 1024  # of an access log per poll: a flood of requests is not read whole
-# nginx's combined format: address - user [time] "request" status ...
-ACCESS_LINE_RE = re.compile(r'^\S+ \S+ \S+ \[[^\]]*\] "((?:[^"\\]|\\.)*)" (\d{3}) ')
+# nginx's combined format: address - user [time] "request" status ... (the user is any client's text: not parsed)
+ACCESS_LINE_RE = re.compile(r'^.*? \[[^\]]*\] "((?:[^"\\]|\\.)*)" (\d{3}) ')
+# Docker's log timestamp (RFC 3339, nanoseconds; Z, or an offset from older engines' local log driver)
+STAMP_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
+SEEN_WINDOW_NS = 5 * 10**9  # lines remembered this long, as Docker's "since" (whole seconds) sends some again
 
 
 class WatchEngine(Protocol):
@@ -35,8 +38,8 @@ class WatchEngine(Protocol):
         """container_facts (id, status, health, restart_count, exit_code), None when there is none."""
 
     def log_lines_since(self, container: str, since: float) -> list:
-        """[(timestamp, line)] the container logged since ``since`` (epoch seconds), oldest first; the timestamps
-        are Docker's (RFC 3339, nanoseconds), compared as :func:`log_time` reads them."""
+        """[(timestamp, line)] the container logged since ``since`` (epoch seconds, Docker rounds it down), in the
+        order Docker gives them; the timestamps as Docker writes them (:func:`stamp_ns` reads them)."""
 
 
 @dataclass(frozen=True)
@@ -59,10 +62,30 @@ def pattern_problems(patterns: object) -> list:
     return problems
 
 
-def log_time(stamp: str) -> tuple:
-    """Docker's ``2026-12-03T17:10:00.12345Z`` as a sortable (seconds part, nanoseconds) pair."""
-    whole, _dot, fraction = stamp.rstrip("Z").partition(".")
-    return whole, int((fraction + "000000000")[:9]) if fraction.isdigit() else 0
+def stamp_ns(stamp: str) -> Optional[int]:
+    """Docker's ``2026-12-03T17:10:00.12345Z`` (or ``+01:00``) as nanoseconds since the epoch; None if it is not one."""
+    match = STAMP_RE.fullmatch(stamp)
+    if not match:
+        return None
+    whole, fraction, zone = match.groups()
+    seconds = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
+    if zone != "Z":
+        offset = int(zone[1:3]) * 3600 + int(zone[4:6]) * 60
+        seconds -= offset if zone[0] == "+" else -offset
+    return seconds * 10**9 + int(((fraction or "") + "000000000")[:9])
+
+
+def docker_log_lines(raw: bytes) -> list:
+    """``docker logs --timestamps`` output as [(timestamp, line)]: one entry per newline; a piece without a timestamp
+    of its own (a carriage return inside a line, a progress bar) belongs to the line before it."""
+    lines: list = []
+    for piece in raw.decode("utf-8", "replace").split("\n"):
+        stamp, _space, text = piece.partition(" ")
+        if stamp_ns(stamp) is not None:
+            lines.append((stamp, text))
+        elif lines and piece:
+            lines[-1] = (lines[-1][0], lines[-1][1] + "\n" + piece)
+    return lines
 
 
 @dataclass
@@ -73,11 +96,10 @@ class Watched:
     container: str
     access_log: Optional[str] = None
     container_id: Optional[str] = None
-    restarts_at_start: int = 0
-    healthy_at_start: bool = False
-    log_offset: int = 0
+    log_handle: Optional[BinaryIO] = None
     log_partial: bytes = b""
-    last_log: Optional[tuple] = None
+    log_problem: Optional[str] = None
+    seen: dict = field(default_factory=dict)  # (timestamp, line) -> its nanoseconds, for the lines sent again
     restarts: int = 0
     health_drops: int = 0
     error_lines: int = 0
@@ -91,15 +113,22 @@ class Watched:
 
     def summary(self) -> dict:
         return {"container": self.container, "restarts": self.restarts, "health_drops": self.health_drops,
-                "error_lines": self.error_lines, "server_errors": self.server_errors,
-                "breaches": list(self.breaches)}  # fmt: skip
+                "error_lines": self.error_lines,
+                "server_errors": None if self.log_problem else self.server_errors,
+                "server_errors_not_counted": self.log_problem, "breaches": list(self.breaches)}  # fmt: skip
 
 
 class Watch:
-    """Poll the watched tenants until the time is over (or, by default, until one breaches)."""
+    """Poll the watched tenants until the time is over (or, by default, until one breaches).
+
+    The tenants are the containers a rollout created: every restart since they were created counts, and a health
+    check that reports unhealthy at any poll is a breach (the transaction passes a tenant once its app answers, which
+    can be before Docker's own health check says healthy).
+    """
 
     def __init__(self, engine: WatchEngine, tenants: list, rules: WatchRules, clock: Callable = time.monotonic,
-                 sleep: Callable = time.sleep, wall_clock: Callable = time.time) -> None:  # fmt: skip
+                 sleep: Callable = time.sleep, wall_clock: Callable = time.time,
+                 mask: Callable = lambda text: text) -> None:  # fmt: skip
         self.engine = engine
         self.tenants = [Watched(name, container, access_log) for name, container, access_log in tenants]
         self.rules = rules
@@ -107,77 +136,106 @@ class Watch:
         self.clock = clock
         self.sleep = sleep
         self.wall_clock = wall_clock
-        self.started_wall = 0.0
+        self.mask = mask  # secret values out of a log line before it is shown (then it is shortened)
+        self.started_ns = 0
+        self.last_poll_wall = 0.0
 
     def start(self) -> None:
         """What each tenant is now: the baseline the polls compare with."""
-        self.started_wall = self.wall_clock()
+        self.last_poll_wall = self.wall_clock()
+        self.started_ns = int(self.last_poll_wall * 10**9)
         for tenant in self.tenants:
             facts = self.engine.container(tenant.container)
             if facts is None:
                 tenant.breach(f"its container {tenant.container} is gone")
                 continue
             tenant.container_id = facts.get("id")
-            tenant.restarts_at_start = int(facts.get("restart_count") or 0)
-            tenant.healthy_at_start = facts.get("health") == "healthy"
-            tenant.last_health = facts.get("health")
+            self._judge_container(tenant, facts)
             if tenant.access_log:
-                try:
-                    tenant.log_offset = os.path.getsize(tenant.access_log)
-                except OSError:
-                    tenant.log_offset = 0  # not written yet: every line it gets counts
+                self._open_access_log(tenant, at_end=True)
+            else:
+                tenant.log_problem = "it has no access log of its own (tenant_nginx_access_log_dir is empty)"
+
+    def _open_access_log(self, tenant: Watched, at_end: bool) -> None:
+        try:
+            tenant.log_handle = open(tenant.access_log, "rb")  # noqa: SIM115 - kept open across polls, as tail -F
+        except OSError as exc:
+            tenant.log_handle = None
+            tenant.log_problem = f"{tenant.access_log} cannot be read ({exc.strerror or exc})"
+            return
+        tenant.log_problem = None
+        if at_end:
+            tenant.log_handle.seek(0, os.SEEK_END)
+
+    def close(self) -> None:
+        for tenant in self.tenants:
+            if tenant.log_handle is not None:
+                tenant.log_handle.close()
+                tenant.log_handle = None
 
     def poll(self) -> None:
         for tenant in self.tenants:
-            self._poll_container(tenant)
+            facts = self.engine.container(tenant.container)
+            if facts is None:
+                tenant.breach(f"its container {tenant.container} is gone")
+            elif tenant.container_id and facts.get("id") != tenant.container_id:
+                tenant.breach(f"its container {tenant.container} was replaced by another during the watch")
+            else:
+                self._judge_container(tenant, facts)
             self._poll_logs(tenant)
             self._poll_access_log(tenant)
+        self.last_poll_wall = self.wall_clock()
 
-    def _poll_container(self, tenant: Watched) -> None:
-        facts = self.engine.container(tenant.container)
-        if facts is None:
-            tenant.breach(f"its container {tenant.container} is gone")
-            return
-        if tenant.container_id and facts.get("id") != tenant.container_id:
-            tenant.breach(f"its container {tenant.container} was replaced by another during the watch")
-            return
-        tenant.restarts = int(facts.get("restart_count") or 0) - tenant.restarts_at_start
+    def _judge_container(self, tenant: Watched, facts: dict) -> None:
+        tenant.restarts = int(facts.get("restart_count") or 0)
         if tenant.restarts > self.rules.max_restarts:
-            tenant.breach(f"restarted {tenant.restarts} time(s) since the rollout (at most {self.rules.max_restarts})")
+            tenant.breach(f"restarted {tenant.restarts} time(s) since the rollout started it (at most "
+                          f"{self.rules.max_restarts})")  # fmt: skip
         if facts.get("status") != "running":
             tenant.breach(f"{facts.get('status')} (exit code {facts.get('exit_code')})")
         health = facts.get("health")
-        if tenant.healthy_at_start and health != "healthy" and tenant.last_health == "healthy":
+        if health == "unhealthy":
+            tenant.breach("its health check reports unhealthy")
+        if tenant.last_health == "healthy" and health != "healthy":
             tenant.health_drops += 1
             tenant.breach(f"its health went from healthy to {health or 'none'}")
         tenant.last_health = health
 
     def _poll_logs(self, tenant: Watched) -> None:
-        since = self.started_wall if tenant.last_log is None else max(self.started_wall, _seconds_floor(tenant))
+        # From a second before the last poll: Docker's "since" is whole seconds, and a line may be written late.
+        since = max(self.started_ns / 10**9, self.last_poll_wall - 1.0)
         for stamp, line in self.engine.log_lines_since(tenant.container, since):
-            key = log_time(stamp)
-            if tenant.last_log is not None and key <= tenant.last_log:
-                continue  # read at the last poll (Docker's "since" has whole-second steps)
-            tenant.last_log = key
+            at = stamp_ns(stamp)
+            if at is None or at < self.started_ns or (stamp, line) in tenant.seen:
+                continue  # from before the watch (the rollout's own start), or read at an earlier poll
+            tenant.seen[(stamp, line)] = at
             for pattern in self.patterns:
                 if pattern.search(line):
                     tenant.error_lines += 1
-                    tenant.breach(f"logged a line matching {pattern.pattern!r}: {' '.join(line.split())[:200]}")
+                    shown = " ".join(self.mask(line).split())
+                    tenant.breach(f"logged a line matching {pattern.pattern!r}: {shown[:200]}")
                     break
+        horizon = int(since * 10**9) - SEEN_WINDOW_NS
+        tenant.seen = {key: at for key, at in tenant.seen.items() if at >= horizon}
 
     def _poll_access_log(self, tenant: Watched) -> None:
         if not tenant.access_log:
             return
+        if tenant.log_handle is None:  # not there at the start: every line it gets since counts
+            self._open_access_log(tenant, at_end=False)
+            if tenant.log_handle is None:
+                return
+        chunk = tenant.log_handle.read(MAX_LOG_READ)
         try:
-            with open(tenant.access_log, "rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                if size < tenant.log_offset:  # rotated: the new file is read from its beginning
-                    tenant.log_offset, tenant.log_partial = 0, b""
-                handle.seek(tenant.log_offset)
-                chunk = handle.read(MAX_LOG_READ)
+            rotated = os.stat(tenant.access_log).st_ino != os.fstat(tenant.log_handle.fileno()).st_ino
         except OSError:
-            return
-        tenant.log_offset += len(chunk)
+            rotated = False  # moved away, not yet created again: the old file is read until it is
+        if rotated:  # the rest of the old file is read above; the new one from its beginning
+            tenant.log_handle.close()
+            self._open_access_log(tenant, at_end=False)
+            if tenant.log_handle is not None:
+                chunk += b"\n" if chunk and not chunk.endswith(b"\n") else b""
+                chunk += tenant.log_handle.read(MAX_LOG_READ)
         lines = (tenant.log_partial + chunk).split(b"\n")
         tenant.log_partial = lines.pop()
         example = None
@@ -186,18 +244,25 @@ class Watch:
             if match and match.group(2).startswith("5"):
                 tenant.server_errors += 1
                 request = match.group(1).split(" ")
-                example = f"{match.group(2)} for {request[1] if len(request) > 1 else match.group(1)}"
-        if tenant.server_errors > self.rules.max_server_errors:
-            phrase = (f"answered {tenant.server_errors} request(s) with 5xx through nginx (at most "
-                      f"{self.rules.max_server_errors})")  # fmt: skip
-            if not any(b.startswith("answered ") for b in tenant.breaches):
-                tenant.breach(phrase + (f", e.g. {example}" if example else ""))
+                path = (request[1] if len(request) > 1 else "?").split("?", 1)[0]  # a query string can hold a token
+                example = f"{match.group(2)} for {self.mask(path)}"
+        if tenant.server_errors > self.rules.max_server_errors and not any(
+            b.startswith("answered ") for b in tenant.breaches
+        ):
+            tenant.breach(f"answered {tenant.server_errors} request(s) with 5xx through nginx (at most "
+                          f"{self.rules.max_server_errors})" + (f", e.g. {example}" if example else ""))  # fmt: skip
 
     def breached(self) -> bool:
         return any(t.breaches for t in self.tenants)
 
     def run(self, seconds: float, interval: float, stop_on_breach: bool = True) -> dict:
         """Watch for ``seconds``, polling every ``interval``; the breaches per tenant and what was seen."""
+        try:
+            return self._run(seconds, interval, stop_on_breach)
+        finally:
+            self.close()
+
+    def _run(self, seconds: float, interval: float, stop_on_breach: bool) -> dict:
         self.start()
         begin = self.clock()
         deadline = begin + seconds
@@ -217,13 +282,5 @@ class Watch:
             "watched_seconds": round(self.clock() - begin, 1),
             "polls": polls,
             "tenants": {t.name: t.summary() for t in self.tenants},
+            "not_counted": {t.name: t.log_problem for t in self.tenants if t.log_problem},
         }
-
-
-def _seconds_floor(tenant: Watched) -> float:
-    """Epoch seconds of the last log line read, whole (Docker's ``since`` counts in seconds)."""
-    whole = tenant.last_log[0] if tenant.last_log else ""
-    try:
-        return float(calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")))
-    except ValueError:
-        return 0.0

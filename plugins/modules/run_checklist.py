@@ -324,11 +324,16 @@ def run_module(params: dict, mask: SecretMask, send=None, connect_engine=None, s
         kwargs["tenant_values"] = {
             str(k): str(v) for part in ("env", "secrets") for k, v in (tenant.get(part) or {}).items()
         }
-        kwargs["tls_probe"] = (
-            None
-            if server_name is None
-            else functools.partial(fetch_certificate, "127.0.0.1", params["https_port"], server_name, params["tls_ca"])
-        )
+        if not tenant.get("tls_cert"):
+            kwargs["tls_probe"] = None
+        elif nginx_ports is None:  # the certificate is nginx's: a run that goes to the tenant's port has none to judge
+            kwargs["tls_probe"] = lambda: (
+                None,
+                "the certificate is served by nginx, and via=direct does not go through it",
+            )
+        else:
+            kwargs["tls_probe"] = functools.partial(fetch_certificate, "127.0.0.1", params["https_port"],
+                                                    tenant["domain"], params["tls_ca"])  # fmt: skip
         outcomes, values = run_checks(checks[:1], base, host_header=tenant["domain"], server_name=server_name,
                                       variables=values, **kwargs)  # fmt: skip
         if params["skip_if_down"] and outcomes and _down(outcomes[0]):

@@ -203,11 +203,12 @@ options:
         type: bool
         default: true
       access_log_dir:
-        description: Folder of each tenant's own access log (C(pinned-release-<tenant>.access.log)), which the post-release watch
-          reads for 5xx answers; empty - the sites log where nginx's default says, and the watch cannot count a
-          tenant's 5xx answers.
+        description: "Folder of each tenant's own access log (C(pinned-release-<tenant>.access.log), e.g. C(/var/log/nginx)),
+          which the post-release watch reads for 5xx answers. Empty (the default) - the sites log where nginx's own
+          setting says and the watch counts no 5xx. Set, a site logs only there: nginx's main access log no longer
+          gets that site's requests."
         type: str
-        default: /var/log/nginx
+        default: ""
       test_command:
         description: Command that validates nginx's configuration.
         type: list

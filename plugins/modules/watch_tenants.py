@@ -14,6 +14,9 @@ description:
     engine: a container gone, replaced, not running or restarted more than O(max_restarts) times; a health that goes
     from healthy to anything else (flapping); a log line since the watch began that matches one of O(error_patterns);
     more than O(max_server_errors) answers with a 5xx status in the tenant's nginx access log since the watch began.
+  - The containers are those the rollout created, so every restart since they were created counts, and a health check
+    that reports unhealthy at any poll is a breach. A log line is shown with the tenants' secret values masked, and a
+    5xx example without its query string.
   - Each of those is a breach, named with its tenant and its evidence (the log line, the count, the exit code). With
     O(stop_on_breach) (the default) the watch ends at the first poll that finds one, so a rollback can start at once.
   - What it cannot see - a leak over days, an error the app never logs, a page that answers 200 with the wrong
@@ -70,9 +73,9 @@ options:
   access_log_dir:
     description:
       - Folder of the tenants' own nginx access logs (C(pinned-release-<tenant>.access.log)), as the C(tenant) role's
-        C(tenant_nginx_access_log_dir) writes them; empty - 5xx answers are not counted.
+        C(tenant_nginx_access_log_dir) writes them; empty - 5xx answers are not counted (RV(not_counted) says so).
     type: str
-    default: /var/log/nginx
+    default: ""
   stop_on_breach:
     description: End the watch at the first poll that finds a breach.
     type: bool
@@ -126,7 +129,13 @@ polls:
   returned: success
   type: int
 tenants:
-  description: Per watched tenant - C(container), C(restarts), C(health_drops), C(error_lines), C(server_errors), C(breaches).
+  description:
+    - Per watched tenant - C(container), C(restarts) (since the container was created), C(health_drops),
+      C(error_lines), C(server_errors) (null when not counted), C(server_errors_not_counted), C(breaches).
+  returned: success
+  type: dict
+not_counted:
+  description: C({tenant: why}) of the tenants whose 5xx answers were not counted (no access log of their own, unreadable).
   returned: success
   type: dict
 """
@@ -185,15 +194,15 @@ def validate(params: dict) -> list:
     return watched
 
 
-def run_module(params: dict, engine, clock=None, sleep=None) -> dict:
+def run_module(params: dict, engine, mask: SecretMask, clock=None, sleep=None) -> dict:
     watched = validate(params)
     if not watched:
         return {"changed": False, "breached": False, "breaches": {}, "summary": "", "watched_seconds": 0.0, "polls": 0,
-                "tenants": {}}  # fmt: skip
+                "tenants": {}, "not_counted": {}}  # fmt: skip
     rules = WatchRules(error_patterns=tuple(params["error_patterns"]), max_restarts=params["max_restarts"],
                        max_server_errors=params["max_server_errors"])  # fmt: skip
     timing = {k: v for k, v in (("clock", clock), ("sleep", sleep)) if v is not None}
-    result = Watch(engine, watched, rules, **timing).run(params["minutes"] * 60, params["interval"],
+    result = Watch(engine, watched, rules, mask=mask.text, **timing).run(params["minutes"] * 60, params["interval"],
                                                         params["stop_on_breach"])  # fmt: skip
     return {"changed": False, **result}
 
@@ -208,7 +217,7 @@ def main() -> None:
             "error_patterns": {"type": "list", "elements": "str", "default": list(DEFAULT_ERROR_PATTERNS)},
             "max_restarts": {"type": "int", "default": 0},
             "max_server_errors": {"type": "int", "default": 5},
-            "access_log_dir": {"type": "str", "default": "/var/log/nginx"},
+            "access_log_dir": {"type": "str", "default": ""},
             "stop_on_breach": {"type": "bool", "default": True},
             **DOCKER_ARGUMENT_SPEC,
         },
@@ -221,7 +230,7 @@ def main() -> None:
                                            "msg": "nothing was rolled out in check mode, so nothing is watched"}, mask))  # fmt: skip
     try:
         validate(module.params)
-        result = run_module(module.params, DockerEngine(connect(module.params)))
+        result = run_module(module.params, DockerEngine(connect(module.params)), mask)
     except (ValueError, EngineError, EngineCallError) as exc:
         module.fail_json(**finish(module, {"msg": str(exc)}, mask))
     except DockerException as exc:

@@ -14,9 +14,23 @@ from ansible_collections.pinned.release.plugins.module_utils._reference import (
 )
 
 
-def rollback_target(pin: Optional[dict], history: Optional[list], asked: Optional[str] = None) -> dict:
+def rollback_target(pin: Optional[dict], history: Optional[list], asked: Optional[str] = None,
+                    away_from: Optional[str] = None) -> dict:  # fmt: skip
     """``{image, digest, why}``: the asked reference, else the pin when it is itself a rollback (a second run
-    re-asserts it instead of rolling forward), else the newest history entry. ``error`` says why there is none."""
+    re-asserts it instead of rolling forward), else the newest history entry. ``error`` says why there is none.
+
+    ``away_from``: a digest that has just failed (the post-release watch): the newest pin of the history that is not
+    it, whatever the pin's kind, so a release that breaches is never "rolled back" onto itself.
+    """
+    if away_from and not asked:
+        for entry in history if isinstance(history, list) else []:
+            if isinstance(entry, dict) and entry.get("image") and entry.get("digest") != away_from:
+                return {
+                    "image": entry["image"],
+                    "digest": entry["digest"],
+                    "why": f"the newest pin before {short_digest(away_from)}",
+                }
+        return {"error": f"the pin history has no pin other than {short_digest(away_from)} to roll back to"}
     if asked:
         try:
             ref = parse_pinned_reference(asked)

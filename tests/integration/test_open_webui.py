@@ -201,7 +201,7 @@ def test_a_release_that_fails_a_minute_after_its_rollout_is_caught_by_the_watch_
     assert run.returncode != 0, "a breach stops the rollout"
     assert f"post-release watch: {name}: " in run.text, run.output[-4000:]
     assert "restarted 1 time(s) since the rollout (at most 0)" in run.text or "CRITICAL pinned-lab fault" in run.text
-    assert "this host was rolled back to the previous pin" in run.text, run.output[-4000:]
+    assert f"this host was rolled back to {owui.repository}@{old}" in run.text, run.output[-4000:]
     user = app(canary)
     assert tenant(canary, name)["digest"] == old, "the canary is back on the previous pin"
     assert user.version() == OLD

@@ -403,6 +403,15 @@ def test_the_plan_names_another_container_that_mounts_a_tenants_folder(host):
     assert allowed["shared"] == {}, "a container named in isolation_allow is left out"
 
 
+def test_each_site_logs_to_the_tenants_own_access_log_when_a_folder_is_given(host):
+    assert not host.run(V1).get("failed")
+    assert "access_log" not in (Path(host.site_dir) / "pinned-release-acme.conf").read_text(), "off unless asked"
+    result = host.run(V1, nginx_access_log_dir="/var/log/nginx")
+    assert "pinned-release-acme.conf" in result["nginx_changed"], "every site is rewritten once to add its log"
+    site = (Path(host.site_dir) / "pinned-release-acme.conf").read_text()
+    assert "    access_log /var/log/nginx/pinned-release-acme.access.log;" in site.splitlines()
+
+
 def test_the_plan_names_a_tenants_certificate_that_expires_too_soon_or_cannot_be_read(host):
     now = datetime.datetime.now(datetime.timezone.utc)
     ca = issue("lab CA", now - datetime.timedelta(days=1), now + datetime.timedelta(days=365))

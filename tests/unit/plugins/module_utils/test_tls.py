@@ -27,8 +27,8 @@ CA = issue("lab CA", NOW - datetime.timedelta(days=30), NOW + datetime.timedelta
         (datetime.datetime(2026, 11, 1, tzinfo=UTC), datetime.datetime(2027, 2, 1, 8, 30, tzinfo=UTC)),
         # from 2050 X.509 writes GeneralizedTime instead of UTCTime
         (datetime.datetime(2049, 12, 31, tzinfo=UTC), datetime.datetime(2051, 6, 1, tzinfo=UTC)),
-        # UTCTime years 50-99 are the 1900s
-        (datetime.datetime(1999, 1, 1, tzinfo=UTC), datetime.datetime(2030, 1, 1, tzinfo=UTC)),
+        # UTCTime years 50-99 are the 1900s (1969-1999 would pass without the rule: strptime maps those itself)
+        (datetime.datetime(1955, 1, 1, tzinfo=UTC), datetime.datetime(2030, 1, 1, tzinfo=UTC)),
     ],
 )
 def test_the_validity_dates_are_read_from_the_first_certificate(not_before, not_after):
@@ -83,6 +83,7 @@ def test_a_certificate_cut_anywhere_is_an_error_never_an_exception_of_another_ki
             "expires in 13 day(s) (2026-12-17 UTC), sooner than the 14 days",
         ),
         (NOW + datetime.timedelta(hours=5), 14, "expires in 5 hour(s)"),
+        (NOW + datetime.timedelta(minutes=20), 14, "expires within the hour"),
         (NOW + datetime.timedelta(days=3), 0, None),
         (NOW, 14, "expired on 2026-12-03 12:00 UTC"),
         (NOW - datetime.timedelta(days=2), 0, "expired on 2026-12-01 12:00 UTC"),

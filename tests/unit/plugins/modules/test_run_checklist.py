@@ -123,5 +123,10 @@ def test_a_certificate_check_asks_nginx_for_each_tls_tenants_domain_and_skips_th
     assert acme["certificate"] == {"name": "certificate", "passed": False,
                                    "detail": "the certificate served for acme.lab does not chain to the CA in /etc/lab/ca.crt"}  # fmt: skip
     assert globex["certificate"]["skipped"] is True
+    given.update(via="direct")
+    direct = run_module(given, SecretMask([]), send=ok, fetch_certificate=fetch_certificate)
+    assert direct["tenants"][0]["checks"][0] == {
+        "name": "certificate", "passed": False,
+        "detail": "the certificate is served by nginx, and via=direct does not go through it"}  # fmt: skip
     assert globex["certificate"]["passed"] is True
     assert result["passed"] is False

@@ -47,6 +47,28 @@ def test_no_rollback_target(pin, history, asked, error):
     assert error in rollback_target(pin, history, asked)["error"]
 
 
+@pytest.mark.parametrize(
+    ("pin", "history", "expected"),
+    [
+        # a release that breached after its rollout goes back to the newest other pin, whatever the pin's kind
+        ({"image": f"{REPO}@{D2}", "digest": D2}, [{"image": f"{REPO}@{D1}", "digest": D1}], D1),
+        (
+            {"image": f"{REPO}@{D2}", "digest": D2, "kind": "rollback"},
+            [{"image": f"{REPO}@{D2}", "digest": D2}, {"image": f"{REPO}@{D1}", "digest": D1}],
+            D1,
+        ),
+        ({"image": f"{REPO}@{D2}", "digest": D2}, [{"image": f"{REPO}@{D2}", "digest": D2}], None),
+        ({"image": f"{REPO}@{D2}", "digest": D2}, [], None),
+    ],
+)
+def test_a_rollback_away_from_a_digest_never_lands_on_it(pin, history, expected):
+    target = rollback_target(pin, history, "", D2)
+    if expected is None:
+        assert target == {"error": f"the pin history has no pin other than {D2[:19]} to roll back to"}
+    else:
+        assert (target["digest"], target["why"]) == (expected, f"the newest pin before {D2[:19]}")
+
+
 def outcomes():
     ok = host_outcome({"tenants": [{"name": "acme", "outcome": "replaced", "previous_digest": D2, "restored_from": "/s.tar.gz",
                                     "set_aside": "/a", "lost_writes": ["kv/x", "kv/y"]}]}, None)  # fmt: skip

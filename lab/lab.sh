@@ -206,9 +206,12 @@ ensure_oidc_provider() {
   stamp=$(sha256sum <"$ROOT/lab/oidc/requirements.txt" | cut -c1-12)
   if [ "$(cat "$dir/venv/.installed" 2>/dev/null)" != "$stamp" ]; then
     say "oidc: installing oidc-provider-mock in $dir/venv (once)"
-    rm -rf "$dir/venv" && python3 -m venv "$dir/venv" \
-      && "$dir/venv/bin/python" -m pip install -q --disable-pip-version-check -r "$ROOT/lab/oidc/requirements.txt" \
-        >"$dir/install.log" 2>&1 || die "oidc: installing oidc-provider-mock failed: see $dir/install.log"
+    rm -rf "$dir/venv"
+    if ! { python3 -m venv "$dir/venv" \
+        && "$dir/venv/bin/python" -m pip install -q --disable-pip-version-check -r "$ROOT/lab/oidc/requirements.txt"; } \
+        >"$dir/install.log" 2>&1; then
+      die "oidc: installing oidc-provider-mock failed: see $dir/install.log"
+    fi
     echo "$stamp" >"$dir/venv/.installed"
   fi
   url="http://$GATEWAY:$OIDC_PORT"
@@ -217,7 +220,7 @@ ensure_oidc_provider() {
     echo "$url" >"$dir/url"
     return
   fi
-  [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+  if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
   holder=$(port_holder "$OIDC_PORT" "$GATEWAY")
   [ -z "$holder" ] || die "port $GATEWAY:$OIDC_PORT is taken by $holder: stop it or set PINNED_LAB_OIDC_PORT"
   PYTHONWARNINGS=ignore setsid nohup "$dir/venv/bin/python" -m oidc_provider_mock --host "$GATEWAY" --port "$OIDC_PORT" \
@@ -668,7 +671,9 @@ TLS_NODE_DIR=/etc/pinned-lab/tls
 cmd_tls_issue() { # node domain [days]
   local node=$1 domain=$2 days=${3:-90} spec fields port="" dir="$LAB_HOME/tls" work
   [[ "$domain" =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || die "tls-issue: $domain is not a domain name (lower-case letters, digits, . and -)"
-  [[ "$days" =~ ^-?[0-9]+$ ]] && [ "$days" -ne 0 ] || die "tls-issue: DAYS must be a whole number of days other than 0 (got $days)"
+  if ! [[ "$days" =~ ^-?[0-9]+$ ]] || [ "$days" -eq 0 ]; then
+    die "tls-issue: DAYS must be a whole number of days other than 0 (got $days)"
+  fi
   for spec in "${NODES[@]}"; do
     read -r -a fields <<<"$spec"
     [ "${fields[0]}" = "$node" ] && port=${fields[1]}
@@ -694,11 +699,14 @@ cmd_tls_issue() { # node domain [days]
   openssl ca -batch -notext -config "$work/ca.cnf" -cert "$dir/ca.crt" -keyfile "$dir/ca.key" -extfile "$work/ext" \
     -startdate "$(date -u -d "$not_before" +%Y%m%d%H%M%SZ)" -enddate "$(date -u -d "$not_after" +%Y%m%d%H%M%SZ)" \
     -in "$work/csr" -out "$work/crt" >/dev/null 2>&1 || die "tls-issue: signing $domain's certificate failed"
-  node_ssh "$port" "mkdir -p $TLS_NODE_DIR && chmod 0755 $TLS_NODE_DIR && cat > $TLS_NODE_DIR/ca.crt" <"$dir/ca.crt" \
-    && node_ssh "$port" "umask 077 && cat > $TLS_NODE_DIR/$domain.key.new && mv $TLS_NODE_DIR/$domain.key.new $TLS_NODE_DIR/$domain.key" <"$work/key" \
-    && node_ssh "$port" "cat > $TLS_NODE_DIR/$domain.crt.new && mv $TLS_NODE_DIR/$domain.crt.new $TLS_NODE_DIR/$domain.crt" <"$work/crt" \
-    || die "tls-issue: installing $domain's certificate on $node failed: make lab"
-  say "node $node: $TLS_NODE_DIR/$domain.crt, issued by the lab CA, $( [ "$days" -gt 0 ] && echo "valid for $days day(s)" || echo "already expired")"
+  if ! { node_ssh "$port" "mkdir -p $TLS_NODE_DIR && chmod 0755 $TLS_NODE_DIR && cat > $TLS_NODE_DIR/ca.crt" <"$dir/ca.crt" \
+      && node_ssh "$port" "umask 077 && cat > $TLS_NODE_DIR/$domain.key.new && mv $TLS_NODE_DIR/$domain.key.new $TLS_NODE_DIR/$domain.key" <"$work/key" \
+      && node_ssh "$port" "cat > $TLS_NODE_DIR/$domain.crt.new && mv $TLS_NODE_DIR/$domain.crt.new $TLS_NODE_DIR/$domain.crt" <"$work/crt"; }; then
+    die "tls-issue: installing $domain's certificate on $node failed: make lab"
+  fi
+  local validity="already expired"
+  if [ "$days" -gt 0 ]; then validity="valid for $days day(s)"; fi
+  say "node $node: $TLS_NODE_DIR/$domain.crt, issued by the lab CA, $validity"
 }
 
 # Host tools the test suite drives besides the lab itself.

@@ -59,8 +59,10 @@ NOT_GIVEN = "(the tenant is not in run_checklist's containers: pass tenant_rollo
 RESTART_WAIT_S = 180
 MAX_RESTART_WAIT_S = 3600
 MAX_MEMORY_PASSES = 10
-# A rise smaller than this is noise (a tiny app's few hundred kilobytes), whatever share of it it is.
-MEMORY_NOISE_BYTES = 1024**2
+# A rise smaller than this is noise (a tiny app's few megabytes), whatever share of it it is.
+# Measured on the lab: a 488 KB stand-in rose 1.5 MB after two passes with no leak (the kernel's accounting of the
+# processes a request forks), so the floor sits above that.
+MEMORY_NOISE_BYTES = 4 * 1024**2
 VARIABLE_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD")
 

@@ -34,54 +34,9 @@ attributes:
 options:
   tenants:
     description:
-      - The tenants to check (C(release_tenants) as it is); C(name), C(domain), C(port) and C(tls_cert) are used.
+      - The tenants to check (C(release_tenants) as it is); C(name), C(domain), C(port), C(tls_cert), and C(env) and
+        C(secrets) for an C(oidc) check's client id, are used.
       - "An empty list fails: a checklist run on nothing proves nothing."
-    type: list
-    elements: dict
-    required: true
-    suboptions:
-      name:
-        description: Tenant name.
-        type: str
-        required: true
-      domain:
-        description: The host name nginx serves the tenant on (the C(Host) header, and SNI for HTTPS).
-        type: str
-        required: true
-      port:
-        description: The tenant's published port (O(via=direct)).
-        type: int
-        required: true
-      tls_cert:
-        description: Set for an HTTPS site.
-        type: path
-      tls_key:
-        description: Not used here.
-        type: path
-      env:
-        description: Not used here.
-        type: dict
-      secrets:
-        description: Not used here; never logged.
-        type: dict
-      memory:
-        description: Not used here.
-        type: str
-      image:
-        description: Not used here.
-        type: str
-      adopt_from:
-        description: Not used here.
-        type: dict
-        suboptions:
-          container:
-            description: Not used here.
-            type: str
-            required: true
-          data:
-            description: Not used here.
-            type: path
-            required: true
   checks:
     description:
       - "The checklist, in order. Each check - C(name), C(path), C(method), C(headers), C(json_body) or C(body),
@@ -100,7 +55,7 @@ options:
         container's memory (as C(docker stats) counts it), sends the read-only (GET) checks that passed above
         C(passes) more times, reads it again, and passes when neither reading is over C(max) (bytes such as C(700m),
         or a share of the container's memory limit, or of the host's memory when it has none) and it grew by at most
-        C(max_growth_percent) (a rise under 1 MiB never counts). It records both
+        C(max_growth_percent) (a rise under 4 MiB never counts). It records both
         readings in its outcome (C(memory_bytes), C(memory_after_bytes), C(memory_limit_bytes))."
       - "C(certificate: true) (or C({min_days: N}), default 14) sends no request of its own: it makes a TLS handshake
         with nginx's HTTPS port for the tenant's domain and passes when the certificate served is valid for that
@@ -178,6 +133,7 @@ options:
     type: path
 extends_documentation_fragment:
   - pinned.release.docker
+  - pinned.release.tenants
 """
 
 EXAMPLES = r"""

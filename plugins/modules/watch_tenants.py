@@ -11,7 +11,7 @@ short_description: Watch the tenants a rollout changed for a while, for failures
 version_added: 0.3.0
 description:
   - After a rollout, polls each given tenant every O(interval) seconds for O(minutes), on the host, through the
-    engine: a container gone, replaced, not running or restarted more than O(max_restarts) times; a health that goes
+    engine - a container gone, replaced, not running or restarted more than O(max_restarts) times; a health that goes
     from healthy to anything else (flapping); a log line since the watch began that matches one of O(error_patterns);
     more than O(max_server_errors) answers with a 5xx status in the tenant's nginx access log since the watch began.
   - The containers are those the rollout created, so every restart since they were created counts, and a health check
@@ -36,9 +36,6 @@ options:
   tenants:
     description:
       - The declared tenants (C(release_tenants) as it is); their secret values are masked in any log line shown.
-    type: list
-    elements: dict
-    required: true
   containers:
     description:
       - The tenants to watch, as P(pinned.release.tenant_rollout#module) returns them in
@@ -82,6 +79,7 @@ options:
     default: true
 extends_documentation_fragment:
   - pinned.release.docker
+  - pinned.release.tenants
 """
 
 EXAMPLES = r"""
@@ -111,12 +109,12 @@ breached:
   returned: success
   type: bool
 breaches:
-  description: C({tenant: [what]}) of the tenants that breached, each with its evidence (secret values masked).
+  description: "C({tenant: [what]}) of the tenants that breached, each with its evidence (secret values masked)."
   returned: success
   type: dict
   sample: {acme: ["restarted 1 time(s) since the rollout (at most 0)"]}
 summary:
-  description: The breaches in one line, C(<tenant>: <what>; ...) (empty when none), for a message.
+  description: "The breaches in one line, C(<tenant>: <what>; ...) (empty when none), for a message."
   returned: success
   type: str
   sample: "acme: restarted 1 time(s) since the rollout (at most 0)"
@@ -135,7 +133,7 @@ tenants:
   returned: success
   type: dict
 not_counted:
-  description: C({tenant: why}) of the tenants whose 5xx answers were not counted (no access log of their own, unreadable).
+  description: "C({tenant: why}) of the tenants whose 5xx answers were not counted (no access log of their own, unreadable)."
   returned: success
   type: dict
 """
@@ -202,8 +200,8 @@ def run_module(params: dict, engine, mask: SecretMask, clock=None, sleep=None) -
     rules = WatchRules(error_patterns=tuple(params["error_patterns"]), max_restarts=params["max_restarts"],
                        max_server_errors=params["max_server_errors"])  # fmt: skip
     timing = {k: v for k, v in (("clock", clock), ("sleep", sleep)) if v is not None}
-    result = Watch(engine, watched, rules, mask=mask.text, **timing).run(params["minutes"] * 60, params["interval"],
-                                                        params["stop_on_breach"])  # fmt: skip
+    watch = Watch(engine, watched, rules, mask=mask.text, **timing)
+    result = watch.run(params["minutes"] * 60, params["interval"], params["stop_on_breach"])
     return {"changed": False, **result}
 
 

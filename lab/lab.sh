@@ -215,12 +215,17 @@ ensure_oidc_provider() {
     echo "$stamp" >"$dir/venv/.installed"
   fi
   url="http://$GATEWAY:$OIDC_PORT"
+  # A provider busy with another cell's sign-ins may be slow to answer: it is given 10 s before it counts as gone.
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null \
-      && curl -fsS -m 3 "$url/.well-known/openid-configuration" >/dev/null 2>&1; then
+      && curl -fsS -m 10 "$url/.well-known/openid-configuration" >/dev/null 2>&1; then
     echo "$url" >"$dir/url"
     return
   fi
   if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
+  for _ in $(seq 1 25); do  # the old one lets go of its port
+    [ -n "$(port_holder "$OIDC_PORT" "$GATEWAY")" ] || break
+    sleep 0.2
+  done
   holder=$(port_holder "$OIDC_PORT" "$GATEWAY")
   [ -z "$holder" ] || die "port $GATEWAY:$OIDC_PORT is taken by $holder: stop it or set PINNED_LAB_OIDC_PORT"
   PYTHONWARNINGS=ignore setsid nohup "$dir/venv/bin/python" -m oidc_provider_mock --host "$GATEWAY" --port "$OIDC_PORT" \
@@ -585,6 +590,11 @@ cmd_status() {
   if registry_answers "$REGISTRY"; then
     echo "registry  up ($REGISTRY, stand-in :release -> $(release_points_to), open-webui :release -> $(release_points_to open-webui))"
   else echo "registry  DOWN ($REGISTRY)"; rc=1; fi
+  local oidc_url
+  oidc_url=$(cat "$LAB_HOME/oidc/url" 2>/dev/null || true)
+  if [ -n "$oidc_url" ] && curl -fsS -m 3 "$oidc_url/.well-known/openid-configuration" >/dev/null 2>&1; then
+    echo "oidc      up ($oidc_url, oidc-provider-mock)"
+  else echo "oidc      DOWN (${oidc_url:-never started}: make lab)"; rc=1; fi
   local cell
   for cell in $(seq 0 $(($(cell_count) - 1))); do
     use_cell "$cell"

@@ -112,11 +112,11 @@ def check_problems(checks: object, where: str = "checks", container_checks: bool
                 problems.append(
                     f"{label}: {kind} check sends no request of its own, so {', '.join(requests)} has no use"
                 )
-        elif isinstance(check.get("oidc"), dict) and not check["oidc"].get("subject") and check.get("path") is not None:
-            problems.append(f"{label}: an oidc check without a subject only judges the login redirect, so path has no "
-                            "use (give oidc.subject to sign in and call it)")  # fmt: skip
         elif isinstance(check.get("oidc"), dict) and not check["oidc"].get("subject"):
-            pass
+            unused = sorted(set(check) - {"name", "oidc", "enabled", "description", "skip_without"})
+            if unused:
+                problems.append(f"{label}: an oidc check without a subject only judges the login redirect, so "
+                                f"{', '.join(unused)} has no use (give oidc.subject to sign in and send a request)")  # fmt: skip
         elif not isinstance(check.get("path"), str) or not check.get("path", "").startswith("/"):
             problems.append(f"{label}: path must start with /, got {check.get('path')!r}")
         problems += oidc_problems(check.get("oidc"), label)

@@ -53,59 +53,98 @@ def oidc_problems(spec: object, label: str) -> list:
     return problems
 
 
-def _query(url: str) -> dict:
-    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+def _once(url: str, names: tuple) -> dict:
+    """``{name: value}`` of query parameters that must appear exactly once (a provider reads one of two; which, is
+    its own business): ValueError naming the first that does not."""
+    found = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query, keep_blank_values=True)
+    for name in names:
+        if len(found.get(name, [])) > 1:
+            raise ValueError(f"has {name} {len(found[name])} times")
+    return {name: found[name][0] for name in names if found.get(name)}
+
+
+def _route(url: str, base_url: str, domain: str, server_name: Optional[str]) -> tuple:
+    """``(URL to send to, extra headers, TLS server name)``: the tenant's own domain through nginx (its Host header),
+    anything else as it is (the provider)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname == domain:
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        return base_url + path, {"Host": domain}, server_name
+    return url, {}, None
+
+
+def _status(answer) -> str:
+    return f"no answer: {answer.error}" if answer.status == -1 else f"HTTP {answer.status}"
 
 
 def sign_in(spec: dict, base_url: str, domain: str, server_name: Optional[str], tenant_values: dict,
             send: Callable) -> tuple:  # fmt: skip
     """``(failure detail or None, detail, session token or None)`` of the login redirect and, with a subject, the
-    whole flow. ``tenant_values``: the tenant's declared env and secrets (its client id is read there)."""
+    whole flow. ``tenant_values``: the tenant's declared env and secrets (its client id is read there);
+    ``server_name`` set: the tenant is served over HTTPS, so its redirect URI must be https too."""
     settings = {**DEFAULTS, **spec}
     expected = tenant_values.get(settings["client_id_from"])
+    public = f"{'https' if server_name else 'http'}://{domain}"
+    login = send("GET", base_url + settings["login_path"], headers={"Host": domain}, body=None, timeout=30,
+                 server_name=server_name)  # fmt: skip
+    location = login.headers.get("location") if login.status in REDIRECTS else None
+    try:
+        authorize = urllib.parse.urljoin(public + settings["login_path"], location) if location else None
+        asked = _once(authorize, ("client_id", "redirect_uri")) if authorize else {}
+    except ValueError as exc:
+        return f"the login redirect's Location {location!r} is not a URL one can follow ({exc})", "", None
     if not expected:
+        if asked.get("client_id"):
+            return (f"the login redirects with client id {asked['client_id']!r}, but the tenant declares no "
+                    f"{settings['client_id_from']} (one in release_app.env is every tenant's: give each tenant its "
+                    "own)"), "", None  # fmt: skip
         return None, f"skipped: the tenant has no {settings['client_id_from']} (no sign-in through a provider)", None
-    host = {"Host": domain}
-    login = send("GET", base_url + settings["login_path"], headers=host, body=None, timeout=30, server_name=server_name)
-    if login.status not in REDIRECTS or not login.headers.get("location"):
-        got = f"no answer: {login.error}" if login.status == -1 else f"HTTP {login.status}"
-        return f"{settings['login_path']} did not redirect to the provider ({got})", "", None
-    authorize = login.headers["location"]
-    asked = _query(authorize)
+    if not authorize:
+        return f"{settings['login_path']} did not redirect to the provider ({_status(login)})", "", None
     if asked.get("client_id") != expected:
         return (f"the login redirect names client id {asked.get('client_id')!r}, not the tenant's own "
                 f"{settings['client_id_from']} ({expected!r})"), "", None  # fmt: skip
-    redirect = urllib.parse.urlsplit(asked.get("redirect_uri", ""))
-    if redirect.hostname != domain or redirect.path != settings["redirect_path"]:
-        return (f"the login redirect's redirect URI {asked.get('redirect_uri')!r} is not "
-                f"<scheme>://{domain}{settings['redirect_path']} (WEBUI_URL or OPENID_REDIRECT_URI names another "
-                "domain?)"), "", None  # fmt: skip
+    redirect_uri = asked.get("redirect_uri", "")
+    redirect = urllib.parse.urlsplit(redirect_uri)
+    schemes = ("https",) if server_name else ("http", "https")  # behind another TLS end, http cannot be told wrong
+    if (redirect.hostname != domain or redirect.path != settings["redirect_path"] or redirect.scheme not in schemes
+            or redirect.port is not None):  # fmt: skip
+        return (f"the login redirect's redirect URI {redirect_uri!r} is not {'https' if server_name else '<scheme>'}"
+                f"://{domain}{settings['redirect_path']} (WEBUI_URL or OPENID_REDIRECT_URI names another domain, "
+                "port or scheme?)"), "", None  # fmt: skip
     provider = urllib.parse.urlsplit(authorize).netloc
     detail = f"the login redirects to {provider} with the tenant's client id and a redirect URI on {domain}"
     if not settings.get("subject"):
         return None, detail, None
-    cookies = dict(login.cookies)
-    consent = send("POST", authorize, headers={"Content-Type": "application/x-www-form-urlencoded"},
-                   body=urllib.parse.urlencode({"sub": settings["subject"]}).encode(), timeout=30, server_name=None)  # fmt: skip
-    back = consent.headers.get("location", "")
-    if consent.status not in REDIRECTS or not back:
-        got = f"no answer: {consent.error}" if consent.status == -1 else f"HTTP {consent.status}"
-        return f"the provider at {provider} did not sign {settings['subject']} in ({got})", detail, None
-    if _query(back).get("error"):
-        return (
-            f"the provider refused: {_query(back)['error']} ({_query(back).get('error_description', '')})",
-            detail,
-            None,
-        )
-    callback = urllib.parse.urlsplit(back)
-    path = callback.path + (f"?{callback.query}" if callback.query else "")
-    headers = dict(host, Cookie="; ".join(f"{k}={v}" for k, v in cookies.items()))
-    landed = send("GET", base_url + path, headers=headers, body=None, timeout=60, server_name=server_name)
+    url, headers, name = _route(authorize, base_url, domain, server_name)
+    consent = send("POST", url, headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
+                   body=urllib.parse.urlencode({"sub": settings["subject"]}).encode(), timeout=30, server_name=name)  # fmt: skip
+    back = consent.headers.get("location", "") if consent.status in REDIRECTS else ""
+    if not back:
+        return f"the provider at {provider} did not sign {settings['subject']} in ({_status(consent)})", detail, None
+    try:
+        back = urllib.parse.urljoin(authorize, back)
+        returned = _once(back, ("error", "error_description"))
+    except ValueError as exc:
+        return f"the provider's redirect {back!r} is not a URL one can follow ({exc})", detail, None
+    if returned.get("error"):
+        return f"the provider refused: {returned['error']} ({returned.get('error_description', '')})", detail, None
+    landing = urllib.parse.urlsplit(back)
+    if (landing.scheme, landing.hostname, landing.port, landing.path) != (
+            redirect.scheme, redirect.hostname, redirect.port, redirect.path):  # fmt: skip
+        return (f"the provider sent the code to {landing.scheme}://{landing.netloc}{landing.path}, not to the redirect "
+                f"URI the tenant asked for ({redirect_uri})"), detail, None  # fmt: skip
+    url, headers, name = _route(back, base_url, domain, server_name)
+    headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in login.cookies.items())
+    landed = send("GET", url, headers=headers, body=None, timeout=60, server_name=name)
     token = landed.cookies.get("token")
     if landed.status not in REDIRECTS or not token:
         where = landed.headers.get("location", "")
-        why = _query(where).get("error") or ("the user is pending an admin's approval (DEFAULT_USER_ROLE)"
-                                             if "pending=1" in where else None)  # fmt: skip
-        got = f"no answer: {landed.error}" if landed.status == -1 else f"HTTP {landed.status}"
-        return f"the tenant's callback did not sign {settings['subject']} in ({why or got})", detail, None
+        try:
+            error = _once(where, ("error",)).get("error")
+        except ValueError:
+            error = None
+        why = error or ("the user is pending an admin's approval (DEFAULT_USER_ROLE)" if "pending=1" in where
+                        else "a second factor is asked for (MFA)" if "mfa=1" in where else None)  # fmt: skip
+        return f"the tenant's callback did not sign {settings['subject']} in ({why or _status(landed)})", detail, None
     return None, f"{detail}; {settings['subject']} signed in through {provider}", token

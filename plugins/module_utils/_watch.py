@@ -100,6 +100,7 @@ class Watched:
     log_partial: bytes = b""
     log_problem: Optional[str] = None
     seen: dict = field(default_factory=dict)  # (timestamp, line) -> its nanoseconds, for the lines sent again
+    logs_read_at: float = 0.0  # wall time just before its logs were last asked for
     restarts: int = 0
     health_drops: int = 0
     error_lines: int = 0
@@ -138,13 +139,13 @@ class Watch:
         self.wall_clock = wall_clock
         self.mask = mask  # secret values out of a log line before it is shown (then it is shortened)
         self.started_ns = 0
-        self.last_poll_wall = 0.0
 
     def start(self) -> None:
         """What each tenant is now: the baseline the polls compare with."""
-        self.last_poll_wall = self.wall_clock()
-        self.started_ns = int(self.last_poll_wall * 10**9)
+        started = self.wall_clock()
+        self.started_ns = int(started * 10**9)
         for tenant in self.tenants:
+            tenant.logs_read_at = started
             facts = self.engine.container(tenant.container)
             if facts is None:
                 tenant.breach(f"its container {tenant.container} is gone")
@@ -184,7 +185,6 @@ class Watch:
                 self._judge_container(tenant, facts)
             self._poll_logs(tenant)
             self._poll_access_log(tenant)
-        self.last_poll_wall = self.wall_clock()
 
     def _judge_container(self, tenant: Watched, facts: dict) -> None:
         tenant.restarts = int(facts.get("restart_count") or 0)
@@ -202,8 +202,9 @@ class Watch:
         tenant.last_health = health
 
     def _poll_logs(self, tenant: Watched) -> None:
-        # From a second before the last poll: Docker's "since" is whole seconds, and a line may be written late.
-        since = max(self.started_ns / 10**9, self.last_poll_wall - 1.0)
+        # From a second before this tenant's last read: Docker's "since" is whole seconds, and a line may be written late.
+        since = max(self.started_ns / 10**9, tenant.logs_read_at - 1.0)
+        tenant.logs_read_at = self.wall_clock()
         for stamp, line in self.engine.log_lines_since(tenant.container, since):
             at = stamp_ns(stamp)
             if at is None or at < self.started_ns or (stamp, line) in tenant.seen:
@@ -225,6 +226,9 @@ class Watch:
             self._open_access_log(tenant, at_end=False)
             if tenant.log_handle is None:
                 return
+        if os.fstat(tenant.log_handle.fileno()).st_size < tenant.log_handle.tell():  # truncated in place (copytruncate)
+            tenant.log_handle.seek(0)
+            tenant.log_partial = b""
         chunk = tenant.log_handle.read(MAX_LOG_READ)
         try:
             rotated = os.stat(tenant.access_log).st_ino != os.fstat(tenant.log_handle.fileno()).st_ino

@@ -24,13 +24,15 @@ def rollback_target(pin: Optional[dict], history: Optional[list], asked: Optiona
     """
     if away_from and not asked:
         for entry in history if isinstance(history, list) else []:
-            if isinstance(entry, dict) and entry.get("image") and entry.get("digest") != away_from:
-                return {
-                    "image": entry["image"],
-                    "digest": entry["digest"],
-                    "why": f"the newest pin before {short_digest(away_from)}",
-                }
-        return {"error": f"the pin history has no pin other than {short_digest(away_from)} to roll back to"}
+            try:
+                ref = parse_pinned_reference(str(entry.get("image") or "")) if isinstance(entry, dict) else None
+            except ImageReferenceError:
+                continue  # a hand-edited entry that is no pinned reference is no place to go back to
+            if ref is not None and ref.digest != away_from and entry.get("digest") in (None, ref.digest):
+                return {"image": ref.by_digest, "digest": ref.digest,
+                        "why": f"the newest pin before {short_digest(away_from)}"}  # fmt: skip
+        return {"error": f"the pin history has no pinned digest other than {short_digest(away_from)} to roll back to: "
+                         "roll back by hand (rollback.yml -e rollback_to=repository@sha256:...)"}  # fmt: skip
     if asked:
         try:
             ref = parse_pinned_reference(asked)

@@ -296,3 +296,45 @@ def test_a_tenant_with_no_access_log_yet_counts_every_line_it_gets_and_none_at_a
 def test_error_patterns_are_regular_expressions(patterns, problem):
     problems = pattern_problems(patterns)
     assert problems == [] if problem is None else problem in problems[0]
+
+
+def test_an_access_log_truncated_in_place_is_read_again_from_its_beginning(tmp_path):
+    access_log = tmp_path / "acme.access.log"
+    engine = Scripted({}, log_file=access_log)
+    access(200, 200, 200, 200, 200, 200)(engine)
+
+    def copytruncate(engine):
+        access_log.write_text("")  # logrotate's copytruncate: same file, emptied
+        access(502, 502, 502)(engine)
+
+    engine.script = {2: [copytruncate]}
+    result = watch(engine, WatchRules(max_server_errors=10), str(access_log)).run(seconds=30, interval=10)
+    assert result["tenants"]["acme"]["server_errors"] == 3
+
+
+class TwoTenants(Scripted):
+    """Inspecting globex takes 3 s; acme logs a traceback in that time, just after its own logs were read."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+        self.containers["openwebui-globex"] = dict(self.containers["openwebui-acme"], id="c2")
+
+    def container(self, name: str):
+        if name == "openwebui-globex" and self.polls == 2:
+            self.now += 3
+            self.logs.append(
+                (stamp(START + self.now - 2.5), "Traceback (most recent call last): while globex was polled")
+            )
+        return super().container(name)
+
+    def log_lines_since(self, container: str, since: float) -> list:
+        return super().log_lines_since(container, since) if container == "openwebui-acme" else []
+
+
+def test_a_line_logged_while_the_other_tenants_are_polled_is_not_missed():
+    engine = TwoTenants()
+    tenants = [("acme", "openwebui-acme", None), ("globex", "openwebui-globex", None)]  # acme read first
+    result = Watch(engine, tenants, DEFAULT_RULES, clock=engine.clock, sleep=engine.sleep, wall_clock=engine.wall).run(
+        seconds=60, interval=10
+    )
+    assert result["tenants"]["acme"]["error_lines"] == 1

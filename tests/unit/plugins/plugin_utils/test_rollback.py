@@ -57,16 +57,28 @@ def test_no_rollback_target(pin, history, asked, error):
             [{"image": f"{REPO}@{D2}", "digest": D2}, {"image": f"{REPO}@{D1}", "digest": D1}],
             D1,
         ),
+        # hand-edited entries: an image and digest that disagree, no digest, a tag - passed over
+        (
+            {"image": f"{REPO}@{D3}", "digest": D3},
+            [{"image": f"{REPO}@{D3}", "digest": D1}, {"image": f"{REPO}:1.2"}, {"image": f"{REPO}@{D2}"}],
+            D2,
+        ),
         ({"image": f"{REPO}@{D2}", "digest": D2}, [{"image": f"{REPO}@{D2}", "digest": D2}], None),
+        ({"image": f"{REPO}@{D2}", "digest": D2}, [{"digest": D1}, "garbage"], None),
         ({"image": f"{REPO}@{D2}", "digest": D2}, [], None),
     ],
 )
 def test_a_rollback_away_from_a_digest_never_lands_on_it(pin, history, expected):
-    target = rollback_target(pin, history, "", D2)
+    away_from = pin["digest"]
+    target = rollback_target(pin, history, "", away_from)
     if expected is None:
-        assert target == {"error": f"the pin history has no pin other than {D2[:19]} to roll back to"}
+        assert target["error"].startswith(f"the pin history has no pinned digest other than {away_from[:19]}")
     else:
-        assert (target["digest"], target["why"]) == (expected, f"the newest pin before {D2[:19]}")
+        assert target == {
+            "image": f"{REPO}@{expected}",
+            "digest": expected,
+            "why": f"the newest pin before {away_from[:19]}",
+        }
 
 
 def outcomes():

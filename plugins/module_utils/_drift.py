@@ -217,6 +217,7 @@ def container_facts(inspect: dict, image_inspect: Optional[dict], expected: Opti
         "restart_policy": (host.get("RestartPolicy") or {}).get("Name") or "no",
         "memory": host.get("Memory") or 0,
         "started_at": state.get("StartedAt"),
+        "finished_at": state.get("FinishedAt"),
         "privileged": bool(host.get("Privileged")),
         "network_mode": host.get("NetworkMode") or "",
         "pid_mode": host.get("PidMode") or "",

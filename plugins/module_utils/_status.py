@@ -79,6 +79,7 @@ def host_status(engine, specs: list, audit_log: str, snapshot_exclude: tuple = (
             "status": facts["status"] if facts else "absent",
             "health": facts["health"] if facts else None,
             "started_at": facts.get("started_at") if facts else None,
+            "finished_at": facts.get("finished_at") if facts else None,
             "snapshots": _snapshot_summary(TenantData(spec["name"], spec["dir"], snapshot_exclude).snapshots()),
             "last_change": {key: change.get(key) for key in ("time", "operator", "reason", "result", "from", "to")}
             if change else None,

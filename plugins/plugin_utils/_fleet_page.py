@@ -100,6 +100,16 @@ def _tag_of(digest: Optional[str], pin: dict, history: list) -> str:
     return ""
 
 
+def _since(tenant: dict, now: datetime) -> str:
+    """``up 10 min`` for a running tenant; ``down 3 h`` (since its container stopped) for one that is not."""
+    if tenant.get("status") == "running":
+        return f"up {age(tenant.get('started_at'), now)}"
+    stopped = tenant.get("finished_at")
+    if not stopped or _parse(stopped) is None or _parse(stopped).year < 2000:  # Docker's zero time: it never ran
+        return "down" if tenant.get("status") != "absent" else "no container"
+    return f"down {age(stopped, now)}"
+
+
 def _tenant_row(tenant: dict, pin: dict, history: list, now: datetime) -> str:
     health, status, digest = tenant.get("health"), tenant.get("status"), tenant.get("digest")
     if status != "running":
@@ -119,7 +129,7 @@ def _tenant_row(tenant: dict, pin: dict, history: list, now: datetime) -> str:
         f"<tr class='{level}'><td><b>{_e(tenant.get('name'))}</b><br><span class='muted'>{_e(tenant.get('domain'))}</span></td>"
         f"<td><code>{_e(short_digest(digest))}</code> {_e(tag)}<br>"
         f"<span class='badge {'ok' if on_pin else 'warn'}'>{'on the pin' if on_pin else 'not on the pin'}</span></td>"
-        f"<td><span class='badge {level}'>{_e(state)}</span><br><span class='muted'>up {age(tenant.get('started_at'), now)}</span></td>"
+        f"<td><span class='badge {level}'>{_e(state)}</span><br><span class='muted'>{_since(tenant, now)}</span></td>"
         f"<td>{deploy}</td>"
         f"<td>{_e(snaps.get('count', 0))}<br><span class='muted'>newest {age(snaps.get('newest_at'), now)} ago</span></td></tr>"
     )  # fmt: skip

@@ -77,14 +77,22 @@ def test_each_tenant_row_is_coloured_by_health_and_pin(tmp_path):
     hosts = {
         "prod1": {"host": "prod1", "observed_at": "2026-11-26T11:58:00Z", "tenants": [
             tenant("acme"), tenant("globex", health="unhealthy"), tenant("initech", health="starting"),
-            tenant("umbrella", digest=D1), tenant("hooli", status="exited"), tenant("pied", status="absent", digest=None)]},
+            tenant("umbrella", digest=D1), tenant("hooli", status="exited", finished_at="2026-11-26T11:45:00Z"),
+            tenant("pied", status="absent", digest=None, started_at=None),
+            tenant("raviga", status="created", finished_at="0001-01-01T00:00:00Z")]},
     }  # fmt: skip
     text = page(tmp_path, hosts)
     assert rows(text) == [("ok", "acme"), ("bad", "globex"), ("warn", "initech"), ("warn", "umbrella"),
-                          ("bad", "hooli"), ("bad", "pied")]  # fmt: skip
-    assert "<b>6</b>tenants" in text
-    assert "<b>3</b>down or unhealthy" in text
+                          ("bad", "hooli"), ("bad", "pied"), ("bad", "raviga")]  # fmt: skip
+    assert "<b>7</b>tenants" in text
+    assert "<b>4</b>down or unhealthy" in text
     assert "<b>2</b>not on the pin" in text
+    assert "exited</span><br><span class='muted'>down 15 min</span>" in text, (
+        "an exited tenant is down since it stopped"
+    )
+    assert "absent</span><br><span class='muted'>no container</span>" in text
+    assert "created</span><br><span class='muted'>down</span>" in text, "Docker's zero time is no date"
+    assert text.count("up 1 h") == 4, "only the running tenants are up"
     assert f"<code>{D2[:19]}</code> 0.12.4" in text
     assert f"<code>{D1[:19]}</code> 0.12.0" in text
     assert "alice, 30 min ago" in text
@@ -146,9 +154,10 @@ def test_host_status_says_what_runs_the_snapshots_and_the_last_change(tmp_path):
     specs = [{"name": n, "container": f"openwebui-{n}", "domain": f"{n}.example", "dir": str(tmp_path / n)}
              for n in ("acme", "globex")]  # fmt: skip
     engine = Engine({"openwebui-acme": {"image": f"repo@{D2}", "digest": D2, "status": "running", "health": "healthy",
-                                        "started_at": "2026-11-26T11:00:00Z"}})  # fmt: skip
+                                        "started_at": "2026-11-26T11:00:00Z", "finished_at": "2026-11-26T10:59:50Z"}})  # fmt: skip
     acme, globex = host_status(engine, specs, str(audit))
     assert (acme["digest"], acme["status"], acme["health"]) == (D2, "running", "healthy")
+    assert (acme["started_at"], acme["finished_at"]) == ("2026-11-26T11:00:00Z", "2026-11-26T10:59:50Z")
     assert acme["snapshots"] == {"count": 2, "newest_at": "2026-11-26T11:00:00Z", "oldest_at": "2026-11-26T10:00:00Z"}
     assert acme["last_change"] == {
         "time": "t1",

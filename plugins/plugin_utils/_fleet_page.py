@@ -93,6 +93,17 @@ def load_hosts(store_dir: str) -> dict:
     return hosts
 
 
+def _tenant_down(tenant: dict) -> bool:
+    return tenant.get("status") != "running" or tenant.get("health") not in (None, "healthy", "starting")
+
+
+def host_problems(record: dict, pin: dict) -> int:
+    """How much is wrong on a host: a failed last run, drift, tenants down or off the pin (0: healthy, folded)."""
+    tenants = record.get("tenants") or []
+    return (bool(record.get("failure")) + len(record.get("drift") or []) + sum(_tenant_down(t) for t in tenants)
+            + sum(1 for t in tenants if t.get("digest") != pin.get("digest")))  # fmt: skip
+
+
 def _tag_of(digest: Optional[str], pin: dict, history: list) -> str:
     for entry in [pin, *history]:
         if digest and entry.get("digest") == digest and entry.get("tag"):
@@ -139,9 +150,7 @@ def render(hosts: dict, pin: dict, history: list, evidence_dir: str, page_dir: s
     """The page, from the stored host states, the pin and its history."""
     pin, history = pin or {}, history or []
     tenants = [t for record in hosts.values() for t in record.get("tenants") or []]
-    down = sum(
-        1 for t in tenants if t.get("status") != "running" or t.get("health") not in (None, "healthy", "starting")
-    )
+    down = sum(1 for t in tenants if _tenant_down(t))
     off_pin = sum(1 for t in tenants if t.get("digest") != pin.get("digest"))
     drifted = sum(1 for record in hosts.values() if record.get("drift"))
     failed = sum(1 for record in hosts.values() if record.get("failure"))
@@ -174,8 +183,13 @@ def render(hosts: dict, pin: dict, history: list, evidence_dir: str, page_dir: s
         card("hosts with drift", drifted, drifted > 0),
         "</div>",
     ]  # fmt: skip
-    for host, record in sorted(hosts.items()):
+    # Problems first (the most first), then the healthy hosts folded: at 20 hosts the page opens on what is wrong.
+    ranked = sorted(hosts.items(), key=lambda item: (-host_problems(item[1], pin), item[0]))
+    healthy = [host for host, record in ranked if not host_problems(record, pin)]
+    for host, record in ranked:
         seen = record.get("observed_at")
+        if healthy and host == healthy[0]:
+            parts.append(f"<details><summary>{len(healthy)} healthy host(s): {_e(', '.join(healthy))}</summary>")
         parts.append(f"<h2 id='{_e(host)}'>{_e(host)} <span class='muted'>seen {age(seen, now)} ago</span></h2>")
         if record.get("failure"):
             parts.append(f"<p><span class='badge bad'>last run failed</span> {_e(record['failure'])}</p>")
@@ -191,11 +205,16 @@ def render(hosts: dict, pin: dict, history: list, evidence_dir: str, page_dir: s
             parts.extend(f"<li>{_e(row.get('container'))} {_e(row.get('field'))}: expected <code>{_e(row.get('expected'))}</code>, "
                          f"actual <code>{_e(row.get('actual'))}</code></li>" for row in record["drift"])  # fmt: skip
             parts.append("</ul>")
+    if healthy:
+        parts.append("</details>")
     parts.append("<h2>Pin history</h2><table><tr><th>Digest</th><th>Tag</th><th>Pinned</th><th>Until</th><th>Reason</th>"
                  "<th>Evidence</th></tr>")  # fmt: skip
     for entry in [dict(pin, unpinned_at=None), *history] if pin else history:
         parts.append(
-            f"<tr><td><code>{_e(short_digest(entry.get('digest')))}</code></td><td>{_e(entry.get('tag') or '')}</td>"
+            f"<tr><td><code>{_e(short_digest(entry.get('digest')))}</code></td>"
+            # a rollback pin has no tag of its own: the tag its digest had when it was first pinned
+            f"<td>{_e(entry.get('tag') or _tag_of(entry.get('digest'), {}, history))}"
+            f"{' (rollback)' if entry.get('kind') == 'rollback' else ''}</td>"
             f"<td>{_e(entry.get('pinned_at'))}</td><td>{_e(entry.get('unpinned_at') or 'now')}</td>"
             f"<td>{_e(entry.get('reason'))}</td><td>{evidence_link(entry.get('digest'))}</td></tr>"
         )

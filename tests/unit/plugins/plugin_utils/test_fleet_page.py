@@ -100,6 +100,31 @@ def test_each_tenant_row_is_coloured_by_health_and_pin(tmp_path):
     assert "seen 2 min ago" in text
 
 
+def test_problems_come_first_and_healthy_hosts_are_folded(tmp_path):
+    hosts = {f"prod{i:02d}": {"host": f"prod{i:02d}", "observed_at": "2026-11-26T11:58:00Z",
+                              "tenants": [tenant(f"t{i}a"), tenant(f"t{i}b")]} for i in range(1, 21)}  # fmt: skip
+    hosts["prod07"]["tenants"][1] = tenant("t7b", status="exited", finished_at="2026-11-26T11:00:00Z")
+    hosts["prod13"]["tenants"] = [tenant("t13a", digest=D1), tenant("t13b", health="unhealthy")]
+    hosts["prod15"]["drift"] = [{"container": "openwebui-t15a", "field": "image", "expected": D2, "actual": D1}]
+    text = page(tmp_path, hosts)
+    order = re.findall(r"<h2 id='(prod\d+)'>", text)
+    assert order[:3] == ["prod13", "prod07", "prod15"], "the most wrong first"
+    folded = text[text.index("<details>") : text.index("</details>")]
+    assert "<summary>17 healthy host(s): prod01, prod02," in folded
+    assert all(f"id='prod{i:02d}'" in folded for i in (1, 2, 20))
+    assert "id='prod07'" not in folded
+    assert "<script" not in text
+
+
+def test_a_rollback_pin_shows_the_tag_its_digest_was_first_pinned_with(tmp_path):
+    rollback = {"image": f"repo@{D1}", "repository": "repo", "digest": D1, "kind": "rollback",
+                "pinned_at": "2026-11-26T11:00:00Z", "reason": "rollback: chat export broken"}  # fmt: skip
+    history = [dict(PIN, unpinned_at="2026-11-26T11:00:00Z"), *HISTORY]
+    text = render({}, rollback, history, "", str(tmp_path / "fleet"), NOW)
+    table = text[text.index("<h2>Pin history</h2>") :]
+    assert f"<tr><td><code>{D1[:19]}</code></td><td>0.12.0 (rollback)</td>" in table
+
+
 def test_the_page_links_evidence_escapes_text_and_needs_nothing_else(tmp_path):
     hosts = {"prod2": {"host": "prod2", "observed_at": "2026-11-26T11:00:00Z", "failure": "prod2: <b>boom</b>",
                        "drift": [{"container": "openwebui-x", "field": "digest", "expected": D2, "actual": D1}],

@@ -192,7 +192,8 @@ def validate(params: dict) -> list:
     return watched
 
 
-def run_module(params: dict, engine, mask: SecretMask, clock=None, sleep=None) -> dict:
+def run_module(params: dict, connect_engine, mask: SecretMask, clock=None, sleep=None) -> dict:
+    """``connect_engine()``: the engine, reached only once the input is valid and there is something to watch."""
     watched = validate(params)
     if not watched:
         return {"changed": False, "breached": False, "breaches": {}, "summary": "", "watched_seconds": 0.0, "polls": 0,
@@ -200,7 +201,7 @@ def run_module(params: dict, engine, mask: SecretMask, clock=None, sleep=None) -
     rules = WatchRules(error_patterns=tuple(params["error_patterns"]), max_restarts=params["max_restarts"],
                        max_server_errors=params["max_server_errors"])  # fmt: skip
     timing = {k: v for k, v in (("clock", clock), ("sleep", sleep)) if v is not None}
-    watch = Watch(engine, watched, rules, mask=mask.text, **timing)
+    watch = Watch(connect_engine(), watched, rules, mask=mask.text, **timing)
     result = watch.run(params["minutes"] * 60, params["interval"], params["stop_on_breach"])
     return {"changed": False, **result}
 
@@ -227,8 +228,7 @@ def main() -> None:
         module.exit_json(**finish(module, {"changed": False, "skipped": True,
                                            "msg": "nothing was rolled out in check mode, so nothing is watched"}, mask))  # fmt: skip
     try:
-        validate(module.params)
-        result = run_module(module.params, DockerEngine(connect(module.params)), mask)
+        result = run_module(module.params, lambda: DockerEngine(connect(module.params)), mask)
     except (ValueError, EngineError, EngineCallError) as exc:
         module.fail_json(**finish(module, {"msg": str(exc)}, mask))
     except DockerException as exc:

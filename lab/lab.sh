@@ -115,6 +115,11 @@ ensure_engine() {
   fi
   ensure_commands dockerd:docker.io docker:docker.io iptables:iptables
   mkdir -p "$LAB_HOME"
+  # After a machine restart the pid files survive in /var/run; dockerd trusts them, and a recycled pid makes it
+  # wait for a containerd that is not there ("timeout waiting for containerd to start").
+  if ! pgrep -x dockerd >/dev/null && ! pgrep -x containerd >/dev/null; then
+    rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid
+  fi
   say "docker engine: starting dockerd (log: $LAB_HOME/dockerd.log)"
   setsid nohup dockerd >"$LAB_HOME/dockerd.log" 2>&1 </dev/null &
   for _ in $(seq 1 60); do

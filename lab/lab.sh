@@ -3,7 +3,7 @@
 # The embedded lab: a Docker engine, a registry on 127.0.0.1:5000, the app
 # stand-in images and three SSH-reachable Docker-in-Docker nodes.
 #
-#   lab/lab.sh up [--cells N] | down [--purge] | status | deps | release-tag VARIANT
+#   lab/lab.sh up [--cells N | --production-nodes N] | down [--purge] | status | deps | release-tag VARIANT
 #              | reset-tenants [NODE] | restart-node NODE | registry-stop | registry-start | legacy-fleet [NODE]
 #              | tls-issue NODE DOMAIN [DAYS]
 #
@@ -13,6 +13,12 @@
 # its ports shifted by 10*K, its nodes named pinned-lab-cK-*, its :release tag release-cK and its
 # inventory in $PINNED_LAB_HOME/cells/cK/inventory/. PINNED_LAB_CELL=K makes the other commands
 # work on cell K.
+#
+# `up --production-nodes N` (or PINNED_LAB_PRODUCTION_NODES=N) brings up the fleet: a cell of one test node
+# and N production nodes (1 to 99; ssh 127.0.0.1:2300+i, http 8300+i), its nodes named pinned-lab-fleet-*,
+# its :release tag release-fleet, and the inventory it brings up written to $PINNED_LAB_HOME/cells/fleet/inventory/
+# (test1, prod1 and prod2 carry the lab's tenants; prod3.. two stand-in tenants each). Run again with another N,
+# it adds or removes production nodes. PINNED_LAB_CELL=fleet makes the other commands work on the fleet.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,6 +37,7 @@ mapfile -t BASE_NODES < <(awk '
     print $1, ssh, http, group }' "$INVENTORY")
 CELL_PORT_STRIDE=10
 MAX_CELLS=8
+FLEET_SSH_PORT=2300 FLEET_HTTP_PORT=8300 MAX_FLEET_PRODUCTION=99
 
 say() { printf '\033[1m[lab]\033[0m %s\n' "$*"; }
 die() { printf '[lab] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -41,8 +48,28 @@ for spec in "${BASE_NODES[@]}"; do
 done
 
 # ---------------------------------------------------------------- cells
-use_cell() { # K: NODES, NODE_PREFIX, RELEASE_TAG, CELL_DIR of cell K
-  if ! [[ $1 =~ ^[0-9]+$ ]] || [ "$1" -ge "$MAX_CELLS" ]; then die "a cell is a number from 0 to $((MAX_CELLS - 1)), got '$1'"; fi
+fleet_size() { # production nodes of the fleet: PINNED_LAB_PRODUCTION_NODES, else the size it was brought up with
+  local size=${PINNED_LAB_PRODUCTION_NODES:-$(cat "$LAB_HOME/cells/fleet/size" 2>/dev/null || echo 0)}
+  if ! [[ $size =~ ^[0-9]+$ ]] || [ "$size" -gt "$MAX_FLEET_PRODUCTION" ]; then
+    die "PINNED_LAB_PRODUCTION_NODES takes a number from 1 to $MAX_FLEET_PRODUCTION, got '$size'"
+  fi
+  echo "$((10#$size))"
+}
+
+use_fleet() { # NODES, NODE_PREFIX, RELEASE_TAG, CELL_DIR of the fleet (a test node and fleet_size production nodes)
+  local size i
+  size=$(fleet_size)
+  [ "$size" -gt 0 ] || die "the fleet is not up: lab/lab.sh up --production-nodes N (1 to $MAX_FLEET_PRODUCTION)"
+  CELL=fleet
+  NODES=("test1 $FLEET_SSH_PORT $FLEET_HTTP_PORT test")
+  for i in $(seq 1 "$size"); do NODES+=("prod$i $((FLEET_SSH_PORT + i)) $((FLEET_HTTP_PORT + i)) production"); done
+  NODE_PREFIX=pinned-lab-fleet- RELEASE_TAG=release-fleet CELL_DIR=$LAB_HOME/cells/fleet
+  CELL_INVENTORY=$CELL_DIR/inventory/hosts.ini
+}
+
+use_cell() { # K: NODES, NODE_PREFIX, RELEASE_TAG, CELL_DIR of cell K (or of the fleet)
+  if [ "$1" = fleet ]; then use_fleet; return; fi
+  if ! [[ $1 =~ ^[0-9]+$ ]] || [ "$1" -ge "$MAX_CELLS" ]; then die "a cell is a number from 0 to $((MAX_CELLS - 1)) or 'fleet', got '$1'"; fi
   CELL=$1
   local spec fields shift=$((CELL * CELL_PORT_STRIDE))
   NODES=()
@@ -66,8 +93,12 @@ write_cell_inventory() { # beside it, the lab inventory's group_vars and host_va
   [ "$CELL" -eq 0 ] && return
   mkdir -p "$CELL_DIR/inventory"
   ln -sfn "$ROOT/inventories/lab/group_vars" "$CELL_DIR/inventory/group_vars"
-  ln -sfn "$ROOT/inventories/lab/host_vars" "$CELL_DIR/inventory/host_vars"
-  { echo "# Lab cell $CELL, written by lab/lab.sh up --cells (the topology of inventories/lab/hosts.ini, ports +$((CELL * CELL_PORT_STRIDE)))"
+  if [ "$CELL" = fleet ]; then write_fleet_host_vars; else ln -sfn "$ROOT/inventories/lab/host_vars" "$CELL_DIR/inventory/host_vars"; fi
+  { if [ "$CELL" = fleet ]; then
+      echo "# The lab's fleet, written by lab/lab.sh up --production-nodes $(fleet_size): a test node and $(fleet_size) production nodes"
+    else
+      echo "# Lab cell $CELL, written by lab/lab.sh up --cells (the topology of inventories/lab/hosts.ini, ports +$((CELL * CELL_PORT_STRIDE)))"
+    fi
     local group="" spec fields
     for spec in "${NODES[@]}"; do
       read -r -a fields <<<"$spec"
@@ -77,6 +108,30 @@ write_cell_inventory() { # beside it, the lab inventory's group_vars and host_va
     printf '\n[all:vars]\nlab_cell=%s\nrelease_candidate={{ release_app_repository }}:%s\n' "$CELL" "$RELEASE_TAG"
   } >"$CELL_INVENTORY.new"
   mv "$CELL_INVENTORY.new" "$CELL_INVENTORY"
+}
+
+# The fleet's host_vars: the lab's own nodes keep their tenants; each further production node gets two stand-in tenants.
+write_fleet_host_vars() {
+  local dir="$CELL_DIR/inventory/host_vars" spec fields name tenant port
+  [ -L "$dir" ] && rm -f "$dir"
+  mkdir -p "$dir"
+  rm -f "$dir"/*.yml
+  for spec in "${NODES[@]}"; do
+    read -r -a fields <<<"$spec"; name=${fields[0]}
+    if [ -f "$ROOT/inventories/lab/host_vars/$name.yml" ]; then
+      ln -sfn "$ROOT/inventories/lab/host_vars/$name.yml" "$dir/$name.yml"
+      continue
+    fi
+    { printf -- '---\n# Written by lab/lab.sh up --production-nodes: two stand-in tenants.\nrelease_tenants:\n'
+      port=3001
+      for tenant in alpha beta; do
+        printf '  - name: %s-%s\n    domain: %s.%s.fleet.lab\n    port: %s\n    env:\n      WEBUI_NAME: %s %s\n' \
+          "$tenant" "$name" "$tenant" "$name" "$port" "${tenant^}" "$name"
+        printf '    secrets:\n      WEBUI_SECRET_KEY: lab-secret-%s-%s-%s\n' "$tenant" "$name" "$(printf '%s' "$tenant$name" | sha256sum | cut -c1-6)"
+        port=$((port + 1))
+      done
+    } >"$dir/$name.yml"
+  done
 }
 
 # ---------------------------------------------------------------- packages
@@ -448,23 +503,26 @@ ensure_openwebui_images() {
 # ---------------------------------------------------------------- ssh
 ensure_ssh_material() {
   ensure_commands ssh:openssh-client ssh-keygen:openssh-client
-  local dir="$LAB_HOME/ssh" spec name fields
+  local dir="$LAB_HOME/ssh" spec fields cell i
   mkdir -p "$dir" && chmod 0700 "$dir"
   [ -f "$dir/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C pinned-release-lab -f "$dir/id_ed25519"
   : >"$dir/known_hosts.new"
-  local cell
   for cell in $(seq 0 $((MAX_CELLS - 1))); do  # a node has the same host key in every cell, on its cell's port
     for spec in "${BASE_NODES[@]}"; do
-      read -r -a fields <<<"$spec"; set -- "${fields[@]}"
-      name=$1
-      mkdir -p "$dir/hostkeys/$name"
-      [ -f "$dir/hostkeys/$name/ssh_host_ed25519_key" ] \
-        || ssh-keygen -q -t ed25519 -N '' -C "$name" -f "$dir/hostkeys/$name/ssh_host_ed25519_key"
-      printf '[127.0.0.1]:%s %s\n' "$(($2 + cell * CELL_PORT_STRIDE))" \
-        "$(cut -d' ' -f1,2 "$dir/hostkeys/$name/ssh_host_ed25519_key.pub")" >>"$dir/known_hosts.new"
+      read -r -a fields <<<"$spec"
+      known_host "${fields[0]}" "$((fields[1] + cell * CELL_PORT_STRIDE))" >>"$dir/known_hosts.new"
     done
   done
+  known_host test1 "$FLEET_SSH_PORT" >>"$dir/known_hosts.new"
+  for i in $(seq 1 "$(fleet_size)"); do known_host "prod$i" "$((FLEET_SSH_PORT + i))" >>"$dir/known_hosts.new"; done
   mv "$dir/known_hosts.new" "$dir/known_hosts"
+}
+
+known_host() { # name ssh-port: the known_hosts line of node NAME on that port (its host key made on first use)
+  local keys="$LAB_HOME/ssh/hostkeys/$1"
+  mkdir -p "$keys"
+  [ -f "$keys/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C "$1" -f "$keys/ssh_host_ed25519_key"
+  printf '[127.0.0.1]:%s %s\n' "$2" "$(cut -d' ' -f1,2 "$keys/ssh_host_ed25519_key.pub")"
 }
 
 # ---------------------------------------------------------------- nodes
@@ -519,12 +577,28 @@ wait_node() { # name ssh-port
 }
 
 # ---------------------------------------------------------------- commands
-cmd_up() { # [--cells N]
-  local cells=${PINNED_LAB_CELLS:-} cell spec fields
-  if [ "${1:-}" = --cells ]; then cells=${2:-}; fi
+cmd_up() { # [--cells N | --production-nodes N]
+  local cells=${PINNED_LAB_CELLS:-} cell spec fields wanted=()
+  case "${1:-}" in
+    --cells) cells=${2:-} ;;
+    --production-nodes) PINNED_LAB_PRODUCTION_NODES=${2:-}; [ -n "$PINNED_LAB_PRODUCTION_NODES" ] || PINNED_LAB_PRODUCTION_NODES=x ;;
+    "") ;;
+    *) die "up takes --cells N or --production-nodes N, got '$1'" ;;
+  esac
   cells=${cells:-$(cell_count)}
   if ! [[ $cells =~ ^[1-9][0-9]*$ ]] || [ "$cells" -gt "$MAX_CELLS" ]; then
     die "--cells takes a number from 1 to $MAX_CELLS, got '$cells'"
+  fi
+  if [ -n "${PINNED_LAB_PRODUCTION_NODES:-}" ]; then
+    export PINNED_LAB_PRODUCTION_NODES
+    [ "$(fleet_size)" -gt 0 ] || die "--production-nodes takes a number from 1 to $MAX_FLEET_PRODUCTION, got '$PINNED_LAB_PRODUCTION_NODES'"
+    wanted=(fleet)
+  elif [ -n "${PINNED_LAB_CELL:-}" ] && [ "${1:-}" != --cells ]; then
+    # A test (PINNED_LAB_CELL=K, no --cells) brings its own cell back only: starting another cell's nodes would
+    # undo what a test there stopped on purpose.
+    wanted=("$CELL")
+  else
+    mapfile -t wanted < <(seq 0 $((cells - 1)))
   fi
   mkdir -p "$LAB_HOME/build" "$LAB_HOME/cells"
   ensure_engine
@@ -536,22 +610,35 @@ cmd_up() { # [--cells N]
   ensure_openwebui_images
   ensure_node_image
   ensure_ssh_material
-  # A test (PINNED_LAB_CELL=K, no --cells) brings its own cell back only: starting another cell's nodes would
-  # undo what a test there stopped on purpose.
-  local first=0 last=$((cells - 1))
-  if [ -n "${PINNED_LAB_CELL:-}" ] && [ "${1:-}" != --cells ]; then first=$CELL last=$CELL; fi
-  for cell in $(seq "$first" "$last"); do
+  for cell in "${wanted[@]}"; do
     use_cell "$cell"
+    [ "$cell" != fleet ] || remove_fleet_nodes_beyond "$(fleet_size)"
     ensure_release_tags
     write_cell_inventory
     for spec in "${NODES[@]}"; do read -r -a fields <<<"$spec"; ensure_node "${fields[@]}"; done
   done
-  for cell in $(seq "$first" "$last"); do
+  for cell in "${wanted[@]}"; do
     use_cell "$cell"
     for spec in "${NODES[@]}"; do read -r -a fields <<<"$spec"; wait_node "${fields[0]}" "${fields[1]}"; done
   done
-  [ "$first" -ne 0 ] || [ "$last" -ne $((cells - 1)) ] || echo "$cells" >"$LAB_HOME/cells/count"
+  if [ "${wanted[0]}" = fleet ]; then
+    mkdir -p "$CELL_DIR" && fleet_size >"$CELL_DIR/size"
+    say "fleet is up: ${#NODES[@]} nodes (1 test, $(fleet_size) production), inventory $CELL_INVENTORY"
+    return
+  fi
+  [ "${#wanted[@]}" -ne "$cells" ] || echo "$cells" >"$LAB_HOME/cells/count"
   say "lab is up: $cells cell(s) of ${#NODES[@]} nodes, registry $REGISTRY (make lab-status for details)"
+}
+
+remove_fleet_nodes_beyond() { # N: the fleet's production nodes past prodN go, with their Docker volumes
+  local container number
+  for container in $(docker ps -a --filter label=pinned-release-lab.cell=fleet --format '{{.Names}}'); do
+    number=${container#pinned-lab-fleet-prod}
+    if ! [[ $number =~ ^[0-9]+$ ]] || [ "$number" -le "$1" ]; then continue; fi
+    docker rm -f "$container" >/dev/null
+    docker volume rm -f "$container-docker" >/dev/null
+    say "node fleet-prod$number: removed (the fleet is now $1 production nodes)"
+  done
 }
 
 cmd_down() {
@@ -565,6 +652,12 @@ cmd_down() {
     done
   done
   rm -f "$LAB_HOME/cells/count"
+  local container
+  for container in $(docker ps -a --filter label=pinned-release-lab.cell=fleet --format '{{.Names}}' 2>/dev/null); do
+    docker rm -f "$container" >/dev/null && say "node ${container#pinned-lab-}: removed"
+    if [ "$purge" = --purge ]; then docker volume rm -f "$container-docker" >/dev/null 2>&1 || true; fi
+  done
+  rm -f "$LAB_HOME/cells/fleet/size"
   stop_gateway_forwarder
   stop_oidc_provider
   stop_registry
@@ -600,17 +693,19 @@ cmd_status() {
   if [ -n "$oidc_url" ] && curl -fsS -m 3 "$oidc_url/.well-known/openid-configuration" >/dev/null 2>&1; then
     echo "oidc      up ($oidc_url, oidc-provider-mock)"
   else echo "oidc      DOWN (${oidc_url:-never started}: make lab)"; rc=1; fi
-  local cell
-  for cell in $(seq 0 $(($(cell_count) - 1))); do
+  local cell cells
+  mapfile -t cells < <(seq 0 $(($(cell_count) - 1)))
+  [ "$(fleet_size)" -eq 0 ] || cells+=(fleet)
+  for cell in "${cells[@]}"; do
     use_cell "$cell"
     for spec in "${NODES[@]}"; do
       read -r -a fields <<<"$spec"; set -- "${fields[@]}"
       state=$(docker inspect -f '{{.State.Status}}' "${NODE_PREFIX}$1" 2>/dev/null || echo absent)
       if [ "$state" = running ] && node_ssh "$2" true 2>/dev/null; then
-        printf 'node      %-9s up (cell %s, %s, ssh 127.0.0.1:%s, http 127.0.0.1:%s, %s)\n' "${NODE_PREFIX#pinned-lab-}$1" \
+        printf 'node      %-13s up (cell %s, %s, ssh 127.0.0.1:%s, http 127.0.0.1:%s, %s)\n' "${NODE_PREFIX#pinned-lab-}$1" \
           "$cell" "$4" "$2" "$3" "$(node_ssh "$2" "$NODE_FIGURES")"
       else
-        printf 'node      %-9s %s\n' "${NODE_PREFIX#pinned-lab-}$1" "$state"; rc=1
+        printf 'node      %-13s %s\n' "${NODE_PREFIX#pinned-lab-}$1" "$state"; rc=1
       fi
     done
   done

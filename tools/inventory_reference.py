@@ -39,9 +39,15 @@ PLAYBOOK_VARIABLES = {
     "release_evidence_dir": ("test_deploy, promote.yml", "Controller folder of the test records, one per digest."),
     "release_pin_targets": ("promote.yml", "Legacy scripts whose repo@sha256 pins promote.yml rewrites too."),
     "release_pin_on_unpinned": ("promote.yml", {"module": "pin_digest", "option": "on_unpinned"}),
-    "release_serial": (
-        "deploy.yml",
-        "The production rollout's shape, Ansible's serial: default [1, 5], a canary host, then 5 hosts at a time.",
+    "release_waves": (
+        "deploy.yml (-e only)",
+        "The production rollout's waves, Ansible's serial: host counts and percentages, default [1, 5] (a canary "
+        "host, then 5 hosts at a time). Ansible reads a play's serial from -e, not from inventory.",
+    ),
+    "release_max_fail_percentage": (
+        "deploy.yml (-e only), production_deploy",
+        "The failure budget: the share of a wave's hosts (0-100) that may fail before the rollout stops; default 0, "
+        "the first failed host stops it. Ansible reads it from -e, not from inventory.",
     ),
     "release_registry": (
         "promote.yml",

@@ -20,6 +20,11 @@ from urllib.parse import urlsplit
 from ansible_collections.pinned.release.plugins.module_utils._format import short_digest
 from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask
 from ansible_collections.pinned.release.plugins.plugin_utils._reports import drift_row, rollout_lines
+from ansible_collections.pinned.release.plugins.plugin_utils._waves import (
+    RolloutShapeError,
+    failure_budget,
+    wave_stops_rollout,
+)
 
 EVENTS = ("candidate_tested", "pin_changed", "rollout", "rollback", "drift")
 EMAIL_SECURE = ("always", "never", "try", "starttls")
@@ -292,15 +297,21 @@ def _host_counts(result: Optional[dict]) -> dict:
 
 
 def _rollout(facts: dict) -> tuple:
+    """A rollout's message, sent after the last wave or when a wave stops it: which hosts are done, put back (failed)
+    and not reached, and each reached host's tenants. ``waves`` (the hosts of each wave), ``batch`` (the wave that
+    has just run) and ``budget`` (its failure budget) say where it stands; without them a failure stopped it."""
     hosts = facts.get("hosts") or {}
     failures = {h: f for h, f in (facts.get("failures") or {}).items() if f}
-    lines = []
-    for host in sorted(set(hosts) | set(failures)):
-        result = hosts.get(host)
-        if result is None and host not in failures:
-            lines.append(f"{host}: not reached (the rollout stopped before its batch)")
-            continue
-        counts = _host_counts(result)
+    waves = [list(wave) for wave in facts.get("waves") or []]
+    batch = list(facts.get("batch") or [])
+    everyone = [h for wave in waves for h in wave] or sorted(set(hosts) | set(failures))
+    done = [h for h in everyone if h not in failures and hosts.get(h) is not None]
+    put_back = [h for h in everyone if h in failures]
+    not_reached = [h for h in everyone if h not in failures and hosts.get(h) is None]
+    lines = [f"{what} ({len(names)}): {', '.join(names)}"
+             for what, names in (("done", done), ("put back", put_back), ("not reached", not_reached)) if names]  # fmt: skip
+    for host in done + put_back:
+        counts = _host_counts(hosts.get(host))
         summary = (f"{host}: {counts['replaced'] + counts['created']} replaced, {counts['unchanged']} up to date, "
                    f"{counts['put_back']} put back, {counts['down']} DOWN, {counts['not_attempted']} not attempted")  # fmt: skip
         if host in failures:
@@ -308,19 +319,38 @@ def _rollout(facts: dict) -> tuple:
         lines.append(summary)
         lines.extend(
             f"  {line}"
-            for line in rollout_lines(result or {})
+            for line in rollout_lines(hosts.get(host) or {})
             if not line.endswith("up to date") and " up to date on " not in line
         )
     down = sum(_host_counts(r)["down"] for r in hosts.values())
     image = _name(facts.get("image"))
-    if failures:
+    # The wave that has just run: the batch is its hosts less any that went unreachable.
+    wave = next((number for number, hosts_of in enumerate(waves, start=1) if batch and set(batch) <= set(hosts_of)), 0)
+    current = waves[wave - 1] if wave else batch
+    where = f" in wave {wave} of {len(waves)}" if wave else ""
+    failed_now = [h for h in current if h in failures]
+    try:
+        percent = failure_budget(facts.get("budget"))
+    except RolloutShapeError:  # the play would not have started with it; say the strictest
+        percent = 0
+    stopped = bool(failures) and (not current or wave_stops_rollout(len(failed_now), len(current), percent))
+    budget = f"within its failure budget ({percent}% of a wave)"
+    if stopped:
         status = "failed"
-        title = f"Rollout of {image} STOPPED: failed on {', '.join(sorted(failures))}" + (
+        title = f"Rollout of {image} STOPPED{where}: failed on {', '.join(put_back)}" + (
             f", {down} tenant(s) DOWN" if down else ""
         )
+    elif failures and not_reached:
+        status = "warning"
+        title = (
+            f"Rollout of {image} going on after wave {wave} of {len(waves)}: failed on {', '.join(put_back)}, {budget}"
+        )
+    elif failures:
+        status = "warning"
+        title = f"Rollout of {image} finished on {len(done)} of {len(everyone)} host(s): failed on {', '.join(put_back)}, {budget}"
     else:
         status = "ok"
-        title = f"Rollout of {image} finished on {len(hosts)} host(s)"
+        title = f"Rollout of {image} finished on {len(done)} host(s)"
     return status, title, lines
 
 

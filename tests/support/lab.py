@@ -51,21 +51,29 @@ def read_topology(inventory: Path) -> dict:
     return nodes
 
 
-def _cell() -> int:
-    """The lab cell this process works on: PINNED_LAB_CELL, else the pytest-xdist worker's number (gw1 -> cell 1)."""
+def _cell() -> int | str:
+    """The lab cell this process works on: PINNED_LAB_CELL (a number, or ``fleet``: lab/lab.sh up --production-nodes N),
+    else the pytest-xdist worker's number (gw1 -> cell 1)."""
     explicit = os.environ.get("PINNED_LAB_CELL")
     if explicit:
-        return int(explicit)
+        return explicit if explicit == "fleet" else int(explicit)
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
 
 
-# lab/lab.sh up --cells N: cell 0 is the lab inventory itself, cell K its copy with ports +10*K and its own :release.
+def _cell_inventory(cell: int | str) -> Path:
+    """Cell 0 is the lab inventory itself; cell K its copy with ports +10*K (lab/lab.sh up --cells); the fleet the
+    inventory lab/lab.sh up --production-nodes N wrote."""
+    if cell == 0:
+        return ROOT / "inventories/lab/hosts.ini"
+    return LAB_HOME / ("cells/fleet" if cell == "fleet" else f"cells/c{cell}") / "inventory/hosts.ini"
+
+
 CELL = _cell()
-CELL_INVENTORY = ROOT / "inventories/lab/hosts.ini" if CELL == 0 else LAB_HOME / f"cells/c{CELL}/inventory/hosts.ini"
+CELL_INVENTORY = _cell_inventory(CELL)
 NODES = read_topology(CELL_INVENTORY) if CELL == 0 or CELL_INVENTORY.exists() else {}
-RELEASE_TAG = "release" if CELL == 0 else f"release-c{CELL}"
-NODE_CONTAINER_PREFIX = "pinned-lab-" if CELL == 0 else f"pinned-lab-c{CELL}-"
+RELEASE_TAG = "release" if CELL == 0 else f"release-{'fleet' if CELL == 'fleet' else f'c{CELL}'}"
+NODE_CONTAINER_PREFIX = "pinned-lab-" if CELL == 0 else f"pinned-lab-{'fleet' if CELL == 'fleet' else f'c{CELL}'}-"
 
 
 # One SSH connection per node, reused by every command (50 ms a command instead of 300): the tests run thousands.
@@ -75,13 +83,15 @@ SSH_MULTIPLEX = [
 ]  # fmt: skip
 
 
-def node_sh(node: str, command: str, check: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:
-    """Run a shell command on a lab node over real SSH."""
+def node_sh(
+    node: str, command: str, check: bool = True, timeout: int = 120, nodes: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Run a shell command on a lab node over real SSH (a node of this process's cell, or of ``nodes``)."""
     ssh = [
         "ssh", "-q", "-i", str(LAB_HOME / "ssh/id_ed25519"),
         "-o", f"UserKnownHostsFile={LAB_HOME / 'ssh/known_hosts'}",
         "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15",
-        "-p", str(NODES[node].ssh_port),
+        "-p", str((nodes or NODES)[node].ssh_port),
     ]  # fmt: skip
     result = subprocess.run([*ssh, *SSH_MULTIPLEX, "root@127.0.0.1", command], capture_output=True, text=True,
                             timeout=timeout, check=False)  # fmt: skip
@@ -107,13 +117,14 @@ def registry_digest(tag: str, repository: str = "pinned/openwebui") -> str:
         return response.headers["Docker-Content-Digest"]
 
 
-def lab_script(*args: str) -> subprocess.CompletedProcess:
-    """lab/lab.sh on this process's cell; a failure says what the script said."""
+def lab_script(*args: str, cell: int | str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """lab/lab.sh on this process's cell (or ``cell``); a failure says what the script said."""
+    cell = CELL if cell is None else cell
     result = subprocess.run([str(ROOT / "lab/lab.sh"), *args], capture_output=True, text=True, check=False,
-                            env=dict(os.environ, PINNED_LAB_CELL=str(CELL)))  # fmt: skip
+                            env=dict(os.environ, PINNED_LAB_CELL=str(cell), **(env or {})))  # fmt: skip
     if result.returncode != 0:
         raise AssertionError(
-            f"cell {CELL}: lab/lab.sh {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}"
+            f"cell {cell}: lab/lab.sh {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}"
         )
     return result
 

@@ -16,8 +16,9 @@ import yaml
 
 from tests.support.lab import CELL_INVENTORY, NODES, ROOT, lab_script, node_sh, registry_digest
 
+# Each node's tenants, from its cell's host_vars (the lab's own, or those lab/lab.sh wrote for the fleet's nodes).
 TENANTS = {
-    node: yaml.safe_load((ROOT / f"inventories/lab/host_vars/{node}.yml").read_text())["release_tenants"]
+    node: yaml.safe_load((CELL_INVENTORY.parent / f"host_vars/{node}.yml").read_text())["release_tenants"]
     for node in NODES
 }
 LAB_VARS = yaml.safe_load((ROOT / "inventories/lab/group_vars/all/release.yml").read_text())
@@ -61,6 +62,7 @@ class Workspace:
     runs: list = field(default_factory=list)
     app: str = "standin"
     hook: object = None  # a tests.support.receivers.WebhookReceiver the release steps notify, when the module asks
+    cell: int | str | None = None  # the lab cell whose :release tag release() moves (None: this process's cell)
 
     def told(self, event: str) -> list:
         """What the webhook was told of ``event`` (rollout, rollback, drift, candidate_tested, pin_changed), in order."""
@@ -143,7 +145,7 @@ class Workspace:
 
     def release(self, variant: str) -> str:
         """Move this app's :release to a variant (stand-in) or version (Open WebUI); its digest."""
-        lab_script("release-tag", variant)
+        lab_script("release-tag", variant, cell=self.cell)
         return registry_digest(variant, self.repository.split("/", 1)[1])
 
     def cycle(self, variant: str, *extra: str) -> str:
@@ -159,13 +161,17 @@ class Workspace:
         return digest
 
 
-def make_workspace(tmp_path: Path, app: str = "standin") -> Workspace:
+def make_workspace(
+    tmp_path: Path, app: str = "standin", inventory: Path = CELL_INVENTORY, cell: int | str | None = None
+) -> Workspace:
+    """A private copy of the lab inventory on this process's lab cell (or on ``inventory``, the hosts of ``cell``)."""
     directory = tmp_path / "inventory"
     shutil.copytree(
         ROOT / "inventories/lab", directory, ignore=shutil.ignore_patterns("release_pin.yml", ".release_state", "*.md")
     )
-    shutil.copy(CELL_INVENTORY, directory / "hosts.ini")  # this process's lab cell (its ports, its :release)
-    return Workspace(directory, app=app)
+    shutil.copy(inventory, directory / "hosts.ini")  # the cell's hosts (their ports, its :release)
+    shutil.copytree(inventory.parent / "host_vars", directory / "host_vars", dirs_exist_ok=True)  # and their tenants
+    return Workspace(directory, app=app, cell=cell)
 
 
 def reset_nodes() -> None:

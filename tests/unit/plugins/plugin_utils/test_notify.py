@@ -178,7 +178,7 @@ ROLLOUT_STOPPED = {
           "prod2: 1 replaced"]),
         ("rollout", ROLLOUT_STOPPED, "failed", f"Rollout of {REPO}:0.12.4 STOPPED: failed on prod1, 1 tenant(s) DOWN",
          ["prod1: 0 replaced, 0 up to date, 1 put back, 1 DOWN, 0 not attempted; FAILED: prod1: 1 tenant failed",
-          "prod2: not reached"]),
+          "put back (1): prod1", "not reached (1): prod2"]),
         ("rollback", {"target": {"image": f"{REPO}@{D1}"}, "reason": "pipes broken", "summary": "rollback to ...: prod1: ok",
                       "failed_hosts": []},
          "warning", f"Rollback to {REPO}@{D1[:19]} done", ["reason: pipes broken", "prod1: ok"]),
@@ -199,6 +199,50 @@ def test_each_event_says_what_happened(event, facts, status, title, in_text):
         assert text in message["text"]
 
 
+FLEET = [f"prod{i}" for i in range(1, 21)]
+WAVES = [FLEET[:1], FLEET[1:6], FLEET[6:]]  # [1, "25%", "100%"] on 20 hosts
+DONE = {"tenants": [{"name": "acme", "outcome": "replaced", "image": f"{REPO}@{D2}", "previous_digest": D1}]}
+PUT_BACK = {"tenants": [{"name": "acme", "outcome": "put_back", "image": f"{REPO}@{D1}", "failure": "not ready"}]}
+
+
+def _waves_facts(reached: list, failed: dict, batch: list, budget: int = 0) -> dict:
+    hosts = {h: (PUT_BACK if h in failed else DONE) if h in reached else None for h in FLEET}
+    return {"image": f"{REPO}:0.12.4@{D2}", "hosts": hosts, "failures": {h: failed.get(h) for h in FLEET},
+            "waves": WAVES, "batch": batch, "budget": budget}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("facts", "status", "title", "lines"),
+    [
+        (_waves_facts(FLEET[:6], {"prod4": "prod4: 1 tenant failed and was put back"}, WAVES[1]),
+         "failed", f"Rollout of {REPO}:0.12.4 STOPPED in wave 2 of 3: failed on prod4",
+         ["done (5): prod1, prod2, prod3, prod5, prod6", "put back (1): prod4",
+          "not reached (14): prod7, prod8, prod9", "prod4: 0 replaced, 0 up to date, 1 put back"]),
+        (_waves_facts(FLEET[:6], {"prod4": "prod4: failed"}, WAVES[1], budget=20),
+         "warning", f"Rollout of {REPO}:0.12.4 going on after wave 2 of 3: failed on prod4, within its failure budget (20% of a wave)",
+         ["done (5): ", "not reached (14): "]),
+        (_waves_facts(FLEET, {"prod4": "prod4: failed"}, WAVES[2], budget=20),
+         "warning", f"Rollout of {REPO}:0.12.4 finished on 19 of 20 host(s): failed on prod4, within its failure budget (20% of a wave)",
+         ["done (19): ", "put back (1): prod4"]),
+        (_waves_facts(FLEET[:1], {"prod1": "prod1: failed"}, WAVES[0], budget=50),  # the canary is a wave of one
+         "failed", f"Rollout of {REPO}:0.12.4 STOPPED in wave 1 of 3: failed on prod1", ["not reached (19): prod2, "]),
+        (_waves_facts(FLEET, {}, WAVES[2]), "ok", f"Rollout of {REPO}:0.12.4 finished on 20 host(s)", ["done (20): prod1, "]),
+        # a host of the wave that went unreachable is not in the batch: still that wave, its size the wave's
+        (_waves_facts(FLEET[:6], {"prod4": "prod4: failed"}, ["prod2", "prod3", "prod4", "prod5"], budget=20),
+         "warning", f"Rollout of {REPO}:0.12.4 going on after wave 2 of 3: failed on prod4, within its failure budget (20% of a wave)", []),
+        (dict(_waves_facts(FLEET[:6], {"prod4": "prod4: failed"}, WAVES[1]), budget="garbage"),
+         "failed", f"Rollout of {REPO}:0.12.4 STOPPED in wave 2 of 3: failed on prod4", []),
+    ],
+)  # fmt: skip
+def test_a_rollout_in_waves_says_which_hosts_are_done_put_back_and_not_reached(facts, status, title, lines):
+    message = compose("rollout", facts, "alice", "now", NO_MASK)
+    assert (message["status"], message["title"]) == (status, title)
+    for line in lines:
+        assert line in message["text"]
+    not_reached = {h for h, result in facts["hosts"].items() if result is None}
+    assert not [line for line in message["text"].splitlines() if line.split(":")[0] in not_reached]  # no host line
+
+
 def test_a_secret_that_reaches_a_result_never_reaches_a_message():
     facts = dict(ROLLOUT_STOPPED, failures={"prod1": "prod1: env WEBUI_SECRET_KEY=hunter2-key rejected"})
     message = compose("rollout", facts, "alice", "now", SecretMask(["hunter2-key"]))
@@ -211,7 +255,7 @@ def test_slack_gets_text_and_a_webhook_gets_the_message():
     slack = json.loads(SlackTarget(name="s", url="http://h/").body(message))
     assert list(slack) == ["text"]
     assert slack["text"].startswith(":red_circle: *Rollout of")
-    assert "```\nprod1:" in slack["text"]
+    assert "```\nput back (1): prod1" in slack["text"]
     assert "_alice, now_" in slack["text"]
     assert json.loads(WebhookTarget(name="w", url="http://h/").body(message)) == message
     rollback = compose(

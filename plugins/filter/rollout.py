@@ -1,0 +1,46 @@
+# Copyright (c) pinned.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Filters of the production rollout's shape: rollout_waves, failure_budget, wave_batches (documented in their .yml
+files)."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.pinned.release.plugins.plugin_utils._filter_args import expect
+from ansible_collections.pinned.release.plugins.plugin_utils._waves import (
+    RolloutShapeError,
+    failure_budget,
+    rollout_waves,
+    wave_batches,
+)
+
+
+def _checked(function, *args):
+    try:
+        return function(*args)
+    except RolloutShapeError as error:
+        raise AnsibleFilterError(str(error)) from None
+
+
+def _waves(value):
+    return _checked(rollout_waves, value)
+
+
+def _budget(value):
+    return _checked(failure_budget, value)
+
+
+def _batches(waves, hosts):
+    expect("wave_batches", "the hosts (ansible_play_hosts_all)", hosts, "a list")
+    return _checked(wave_batches, waves, hosts)
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "rollout_waves": _waves,
+            "failure_budget": _budget,
+            "wave_batches": _batches,
+        }

@@ -1,0 +1,90 @@
+# Copyright (c) pinned.release contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The production rollout's shape: its waves (``release_waves``, the play's ``serial``) and its failure budget
+(``release_max_fail_percentage``, the play's ``max_fail_percentage``), checked before Ansible uses them.
+
+Ansible itself takes ``serial: ["25x"]`` as "Unexpected Exception, this is probably a bug", and ``serial: [0]`` as
+every host at once, without a canary; so both are refused here, in one line.
+"""
+
+from __future__ import annotations
+
+import re
+
+DEFAULT_WAVES = (1, 5)  # a canary host, then 5 hosts at a time
+_PERCENT = re.compile(r"^\s*(\d+)\s*%\s*$")
+_EXAMPLE = """-e '{"release_waves": [1, "25%", "100%"]}'"""
+
+
+class RolloutShapeError(ValueError):
+    """A wave or a failure budget Ansible would misread; the message names it and what to give instead."""
+
+
+def _wave(position: int, item: object) -> int | str:
+    if isinstance(item, bool):
+        item = str(item)
+    if isinstance(item, int) and item >= 1:
+        return item
+    if isinstance(item, str):
+        text = item.strip()
+        if text.isdigit() and int(text) >= 1:
+            return int(text)
+        match = _PERCENT.match(text)
+        if match and 1 <= int(match.group(1)) <= 100:
+            return f"{int(match.group(1))}%"
+    raise RolloutShapeError(
+        f"release_waves: wave {position} ({item!r}) is neither a number of hosts (1 or more) nor a percentage of "
+        f"them (1% to 100%): e.g. {_EXAMPLE}"
+    )
+
+
+def rollout_waves(value: object) -> list:
+    """``release_waves`` as Ansible's ``serial`` takes it: a list of host counts and ``"N%"`` strings, each wave
+    at least one host. None gives the default (a canary host, then 5 at a time)."""
+    if value is None or value == "":
+        return list(DEFAULT_WAVES)
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise RolloutShapeError(f"release_waves: the list is empty; give at least one wave, e.g. {_EXAMPLE}")
+    return [_wave(position, item) for position, item in enumerate(items, start=1)]
+
+
+def failure_budget(value: object) -> int:
+    """``release_max_fail_percentage`` as Ansible's ``max_fail_percentage``: a whole number from 0 to 100 (0, the
+    default, stops the rollout at the first failed host)."""
+    if value is None or value == "":
+        return 0
+    text = str(value).strip().rstrip("%").strip() if not isinstance(value, bool) else "?"
+    if not text.isdigit() or int(text) > 100:
+        raise RolloutShapeError(
+            f"release_max_fail_percentage: {value!r} is not a whole number from 0 to 100 (the share of a wave's hosts "
+            "that may fail before the rollout stops; 0 stops it at the first failed host)"
+        )
+    return int(text)
+
+
+def wave_size(wave: int | str, host_count: int) -> int:
+    """How many hosts a wave takes, as Ansible counts it: a percentage rounds down, but is never less than one."""
+    if isinstance(wave, str) and wave.endswith("%"):
+        return max(int(int(wave[:-1]) / 100.0 * host_count), 1)
+    return int(wave)
+
+
+def wave_batches(waves: object, hosts: list) -> list:
+    """The hosts of each wave, in order, as Ansible's ``serial`` batches them: the last wave repeats until every
+    host has had its turn."""
+    sizes = [wave_size(wave, len(hosts)) for wave in rollout_waves(waves)]
+    batches, remaining, position = [], list(hosts), 0
+    while remaining:
+        size = sizes[min(position, len(sizes) - 1)]
+        batches.append(remaining[:size])
+        remaining = remaining[size:]
+        position += 1
+    return batches
+
+
+def wave_stops_rollout(failed: int, batch_size: int, budget: object) -> bool:
+    """Whether a wave with ``failed`` hosts failed stops the rollout: Ansible's rule, more than the budget's share of
+    the wave (with a budget of 0, one failed host)."""
+    return batch_size > 0 and failed / batch_size > failure_budget(budget) / 100.0

@@ -50,8 +50,9 @@ demo-adopt: lab ## a fleet started by hand adopted, deployed, upgraded and rolle
 	$(call step,"demo: adopting a fleet started by hand")
 	@$(BIN)/python lab/demo_adopt.py
 
-bench: lab deps ## benchmarks on the lab, each next to its peer (bench/results.{json,md}; BENCH_RUNS=3)
+bench: lab deps ## benchmarks on the lab, each next to its peer (bench/results.{json,md}; BENCH_RUNS=3; BENCH_ONLY=scale: the cost curve)
 	$(call step,"bench: what an operator feels and its peers")
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -r bench/requirements.txt
 	@$(BIN)/python bench/bench.py
 
 docs: venv ## regenerate the settings' generated parts (_settings.py), docs/inventory-reference.md and docs/recovery.md's step table

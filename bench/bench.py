@@ -4,7 +4,8 @@
 Runs on the lab (make lab). Prints a table and writes bench/results.json and bench/results.md.
 BENCH_RUNS (default 3) is how many times each figure is measured; the table shows the median,
 min and max (the real-app upgrade and rollback run once). BENCH_ONLY=resolve,drift,fleet,rollout,openwebui
-limits the sections. It resets the lab nodes' tenants (lab/lab.sh reset-tenants) before and after, and puts
+limits the sections; scale (the cost curve on the lab's fleet, 3, 10 and 20 production hosts: BENCH_SCALE_HOSTS)
+runs only when named, and writes bench/scale.{json,png} beside the results. It resets the lab nodes' tenants (lab/lab.sh reset-tenants) before and after, and puts
 :release back on v1 (stand-in) and 0.12.0 (Open WebUI).
 """
 
@@ -31,7 +32,16 @@ sys.path[:0] = [str(ROOT), str(ROOT / ".collections")]
 
 from ansible_collections.pinned.release.plugins.module_utils._registry import REGISTRY_ARGUMENT_SPEC  # noqa: E402
 from ansible_collections.pinned.release.plugins.modules.resolve_digest import run_module as resolve  # noqa: E402
-from tests.support.lab import APP_REPO, NODES, REGISTRY, lab_script, node_sh, registry_digest  # noqa: E402
+from tests.support.lab import (  # noqa: E402
+    APP_REPO,
+    LAB_HOME,
+    NODES,
+    REGISTRY,
+    lab_script,
+    node_sh,
+    read_topology,
+    registry_digest,
+)
 
 # The lab's topology comes from its inventory (inventories/lab/hosts.ini).
 TEST_NODE = next(name for name, node in NODES.items() if node.group == "test")
@@ -615,6 +625,133 @@ def bench_openwebui(scratch: Path) -> None:
     print(f"upgrade {up['median']:.1f} s, rollback {back['median']:.1f} s for {count} tenants")
 
 
+# ------------------------------------------------------------------ 6. the cost curve: 3, 10 and 20 hosts
+FLEET_INVENTORY = LAB_HOME / "cells/fleet/inventory/hosts.ini"
+SCALE_SIZES = tuple(int(n) for n in os.environ.get("BENCH_SCALE_HOSTS", "3,10,20").split(","))
+SCALE_TENANTS = 5
+SCALE_WAVES = json.dumps({"release_waves": [1, "25%", "100%"]})
+SCALE_ENV = {"ANSIBLE_FORKS": "25"}  # docs/scale.md: forks at least the largest wave
+SCALE_OPERATIONS = ("rollout", "idempotent re-run", "drift", "rollback")
+
+
+def peak_rss_mib(command: list, env: dict, cwd: Path) -> tuple:
+    """(returncode, output, wall seconds, peak MiB): the command and every process it starts (Ansible's forks, their
+    SSH clients), their resident memory summed every 0.1 s; the peak is the controller's memory for that run."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    with tempfile.TemporaryFile("w+") as log:
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        peak = 0
+        while proc.poll() is None:
+            total = 0
+            for stat in Path("/proc").glob("[0-9]*/stat"):
+                try:
+                    fields = stat.read_text().rsplit(")", 1)[1].split()
+                    if int(fields[2]) == proc.pid:  # the process group Popen started
+                        total += int(fields[21]) * page
+                except (OSError, IndexError, ValueError):
+                    continue  # a process that ended meanwhile
+            peak = max(peak, total)
+            time.sleep(0.1)
+        wall = time.perf_counter() - start
+        log.seek(0)
+        return proc.returncode, log.read(), wall, peak / 2**20
+
+
+def scale_workspace(size: int, scratch: Path) -> Workspace:
+    """The fleet's test node and its first ``size`` production nodes, SCALE_TENANTS stand-in tenants on each."""
+    space = make_workspace(scratch / f"scale-{size}", inventory=FLEET_INVENTORY, cell="fleet")
+    nodes = read_topology(FLEET_INVENTORY)
+    chosen = ["test1"] + [f"prod{i}" for i in range(1, size + 1)]
+    lines = ["[test]", f"test1 ansible_port={nodes['test1'].ssh_port} lab_http_port={nodes['test1'].http_port}", "",
+             "[production]"]  # fmt: skip
+    lines += [f"{n} ansible_port={nodes[n].ssh_port} lab_http_port={nodes[n].http_port}" for n in chosen[1:]]
+    lines += ["", "[all:vars]", "release_candidate={{ release_app_repository }}:release-fleet"]
+    space.inventory.write_text("\n".join(lines) + "\n")
+    for node in chosen:
+        tenants = [
+            {"name": f"s{i}-{node}", "domain": f"s{i}.{node}.scale.lab", "port": 3101 + i,
+             "env": {"WEBUI_NAME": f"Scale {node} {i}"}, "secrets": {"WEBUI_SECRET_KEY": f"scale-secret-{node}-{i}"},
+             "memory": "64m"}
+            for i in range(SCALE_TENANTS if node != "test1" else 1)
+        ]  # fmt: skip
+        (space.directory / f"host_vars/{node}.yml").write_text(yaml.safe_dump({"release_tenants": tenants}))
+    return space
+
+
+def bench_scale(scratch: Path) -> None:
+    largest = max(SCALE_SIZES)
+    print(f"\n6. The cost curve: rollout, re-run, drift, rollback at {', '.join(map(str, SCALE_SIZES))} production hosts "
+          f"x {SCALE_TENANTS} stand-in tenants (waves [1, 25%, 100%], forks 25)")  # fmt: skip
+    lab_script("up", cell="fleet", env={"PINNED_LAB_PRODUCTION_NODES": str(largest)})
+    curve: dict = {}
+    for size in SCALE_SIZES:
+        lab_script("reset-tenants", cell="fleet")
+        space = scale_workspace(size, scratch)
+        env = dict(space.env(), **SCALE_ENV)
+        space.cycle("v1", "-e", SCALE_WAVES)  # every host on v1, not measured
+        samples: dict = {operation: [] for operation in SCALE_OPERATIONS}
+        for _run in range(RUNS):
+            space.release("v2")
+            must(space.play("playbooks/deploy.yml", "-l", "test"), "test deploy of v2")
+            must(space.play("playbooks/promote.yml"), "promote v2")
+            steps = {
+                "rollout": ("playbooks/deploy.yml", "-l", "production", "-e", SCALE_WAVES),
+                "idempotent re-run": ("playbooks/deploy.yml", "-l", "production", "-e", SCALE_WAVES),
+                "drift": ("playbooks/drift.yml",),
+                "rollback": ("playbooks/rollback.yml", "-e", "reason='bench'", "-e", SCALE_WAVES),
+            }
+            for operation, (playbook, *args) in steps.items():
+                code, output, wall, peak = peak_rss_mib(space.command(playbook, *args), env, ROOT)
+                if code != 0:
+                    raise SystemExit(f"bench: {operation} on {size} hosts failed:\n{output[-4000:]}")
+                samples[operation].append((wall, peak))
+        curve[size] = {}
+        for operation, pairs in samples.items():
+            walls, peaks = [w for w, _ in pairs], [p for _, p in pairs]
+            key = operation.split()[0]
+            wall = record(f"scale.{key}.{size}", "scale", f"{operation}, {size} hosts x {SCALE_TENANTS} (wall)", walls)
+            peak = record(f"scale.{key}.{size}.rss", "scale", "  ... controller peak memory", peaks, unit="MiB")
+            curve[size][operation] = {"wall_s": wall["median"], "per_host_s": wall["median"] / size,
+                                      "peak_mib": peak["median"]}  # fmt: skip
+    lab_script("reset-tenants", cell="fleet")
+    results["scale"] = curve
+    smallest = min(SCALE_SIZES)
+    for operation, limit in (("rollout", 2.5), ("drift", 2.0)):
+        ratio = curve[largest][operation]["wall_s"] / curve[smallest][operation]["wall_s"]
+        target(f"{operation} of {largest} hosts at most {limit}x the {smallest}-host one", ratio <= limit,
+               f"{ratio:.2f}x ({curve[largest][operation]['wall_s']:.1f} s against {curve[smallest][operation]['wall_s']:.1f} s)")  # fmt: skip
+    draw_scale(curve)
+
+
+def draw_scale(curve: dict) -> None:
+    """bench/scale.png: wall time and the controller's peak memory against the number of hosts, per operation."""
+    try:
+        import matplotlib  # here: only make bench installs it (bench/requirements.txt)
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot
+    except ImportError:
+        print("  (no matplotlib: pip install -r bench/requirements.txt to draw bench/scale.png)")
+        return
+    sizes = sorted(curve)
+    figure, (walls, memory) = pyplot.subplots(1, 2, figsize=(11, 4.2), dpi=110)
+    for operation in SCALE_OPERATIONS:
+        walls.plot(sizes, [curve[n][operation]["wall_s"] for n in sizes], marker="o", label=operation)
+        memory.plot(sizes, [curve[n][operation]["peak_mib"] for n in sizes], marker="o", label=operation)
+    walls.set(title="Wall time", xlabel="production hosts (5 tenants each)", ylabel="seconds", xticks=sizes)
+    memory.set(title="Controller peak memory", xlabel="production hosts (5 tenants each)", ylabel="MiB", xticks=sizes)
+    for axes in (walls, memory):
+        axes.grid(alpha=0.3)
+        axes.set_ylim(bottom=0)
+        axes.legend(fontsize=8)
+    figure.suptitle(f"pinned.release on the lab fleet, {results['measured_at']}, {os.cpu_count()} CPUs", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(OUT / "scale.png")
+    pyplot.close(figure)
+    print(f"  drawn: {OUT / 'scale.png'}")
+
+
 # ------------------------------------------------------------------ output
 def markdown() -> str:
     lines = [
@@ -638,7 +775,7 @@ def main() -> int:
     results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "runs": RUNS}
     results["measured_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"make bench: {RUNS} runs per figure on the lab (BENCH_RUNS to change)")
-    sections = ONLY or {"resolve", "drift", "fleet", "rollout", "openwebui"}
+    sections = ONLY or {"resolve", "drift", "fleet", "rollout", "openwebui"}  # scale runs when named
     with tempfile.TemporaryDirectory(prefix="pinned-bench-") as scratch:
         try:
             if "resolve" in sections:
@@ -651,14 +788,26 @@ def main() -> int:
                 bench_rollout(Path(scratch))
             if "openwebui" in sections:
                 bench_openwebui(Path(scratch))
+            if "scale" in sections:
+                bench_scale(Path(scratch))
         finally:
             lab_script("reset-tenants")
             lab_script("release-tag", "v1")
             lab_script("release-tag", OPENWEBUI_OLD)
-    (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (OUT / "results.md").write_text(markdown())
+    written = []
+    if "scale" in sections:
+        scale = {key: results[key] for key in ("machine", "measured_at", "scale")} | {
+            "targets": [t for t in results["targets"] if " hosts at most " in t["target"]],
+            "figures": {k: v for k, v in results["figures"].items() if k.startswith("scale.")},
+        }
+        (OUT / "scale.json").write_text(json.dumps(scale, indent=2) + "\n")
+        written.append(OUT / "scale.json")
+    if sections - {"scale"}:  # a scale-only run leaves the other sections' results as they were
+        (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        (OUT / "results.md").write_text(markdown())
+        written += [OUT / "results.json", OUT / "results.md"]
     print("\n" + markdown())
-    print(f"written: {OUT / 'results.json'}, {OUT / 'results.md'}")
+    print(f"written: {', '.join(map(str, written))}")
     return 0
 
 

@@ -10,9 +10,12 @@ JSON or key=value", without saying which option; these modules say "tenants[0] m
 from __future__ import annotations
 
 import copy
-from typing import Optional
+from typing import Callable, Optional
 
 from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.pinned.release.plugins.module_utils._docker import DockerException
+from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask, finish
 
 
 def misplaced_mapping(spec: dict, params: object, where: str = "") -> Optional[str]:
@@ -55,3 +58,14 @@ class PinnedModule(AnsibleModule):
         if "dictionary requested" in str(msg) and "option" not in str(msg):
             msg = misplaced_mapping(self.argument_spec, getattr(self, "_given_params", self.params)) or msg
         super().fail_json(msg=msg, **kwargs)
+
+    def result_of(self, call: Callable[[], dict], mask: SecretMask, expected: tuple) -> dict:
+        """``call()``'s result, or the module fails in one line, masked: an ``expected`` error with its own message,
+        a Docker SDK error naming the engine it talked to."""
+        try:
+            return call()
+        except expected as exc:
+            self.fail_json(**finish(self, {"msg": str(exc)}, mask))
+        except DockerException as exc:
+            self.fail_json(**finish(self, {"msg": f"Docker engine error at {self.params['docker_host']}: {exc}"}, mask))
+        raise AssertionError("fail_json returns only in tests that replace it")  # pragma: no cover

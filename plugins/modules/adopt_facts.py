@@ -183,6 +183,7 @@ from ansible_collections.pinned.release.plugins.module_utils._docker import (
     connect,
 )
 from ansible_collections.pinned.release.plugins.module_utils._module import PinnedModule
+from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask
 from ansible_collections.pinned.release.plugins.module_utils._tenants import MANAGED_LABEL
 
 
@@ -287,13 +288,9 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    try:
-        result = run_module(module.params, connect(module.params))
-    except EngineError as exc:
-        module.fail_json(msg=str(exc))
-    except DockerException as exc:
-        module.fail_json(msg=f"Docker engine error at {module.params['docker_host']}: {exc}")
-    module.exit_json(**result)
+    module.exit_json(
+        **module.result_of(lambda: run_module(module.params, connect(module.params)), SecretMask([]), (EngineError,))
+    )
 
 
 if __name__ == "__main__":

@@ -199,7 +199,6 @@ from ansible_collections.pinned.release.plugins.module_utils._checks import (
 )
 from ansible_collections.pinned.release.plugins.module_utils._docker import (
     DOCKER_ARGUMENT_SPEC,
-    DockerException,
     EngineError,
     connect,
 )
@@ -340,14 +339,11 @@ def main() -> None:
                 module, {"changed": False, "skipped": True, "msg": "checks send requests: not run in check mode"}, mask
             )
         )
-    try:
-        result = run_module(module.params, mask, connect_engine=lambda: DockerEngine(connect(module.params)))
-    except (ValueError, JournalError, OSError, EngineError, EngineCallError) as exc:
-        module.fail_json(**finish(module, {"msg": str(exc)}, mask))
-    except DockerException as exc:
-        module.fail_json(
-            **finish(module, {"msg": f"Docker engine error at {module.params['docker_host']}: {exc}"}, mask)
-        )
+    result = module.result_of(
+        lambda: run_module(module.params, mask, connect_engine=lambda: DockerEngine(connect(module.params))),
+        mask,
+        (ValueError, JournalError, OSError, EngineError, EngineCallError),
+    )
     module.exit_json(**finish(module, result, mask))
 
 

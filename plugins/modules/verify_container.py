@@ -207,7 +207,6 @@ import time
 
 from ansible_collections.pinned.release.plugins.module_utils._docker import (
     DOCKER_ARGUMENT_SPEC,
-    DockerException,
     EngineError,
     connect,
 )
@@ -344,15 +343,11 @@ def main() -> None:
         supports_check_mode=True,
     )
     mask = SecretMask(v for c in module.params["containers"] for v in (c.get("secret_env") or {}).values())
-    try:
-        engine = DockerEngine(connect(module.params))
-        result = run_module(module.params, engine, mask)
-    except (EngineError, DriftSpecError, ImageReferenceError, EngineCallError) as exc:
-        module.fail_json(**finish(module, {"msg": str(exc)}, mask))
-    except DockerException as exc:
-        module.fail_json(
-            **finish(module, {"msg": f"Docker engine error at {module.params['docker_host']}: {exc}"}, mask)
-        )
+    result = module.result_of(
+        lambda: run_module(module.params, DockerEngine(connect(module.params)), mask),
+        mask,
+        (EngineError, DriftSpecError, ImageReferenceError, EngineCallError),
+    )
     result = finish(module, result, mask)
     if result.pop("failed", False):
         module.fail_json(**result)

@@ -140,7 +140,6 @@ not_counted:
 
 from ansible_collections.pinned.release.plugins.module_utils._docker import (
     DOCKER_ARGUMENT_SPEC,
-    DockerException,
     EngineError,
     connect,
 )
@@ -227,14 +226,11 @@ def main() -> None:
     if module.check_mode:
         module.exit_json(**finish(module, {"changed": False, "skipped": True,
                                            "msg": "nothing was rolled out in check mode, so nothing is watched"}, mask))  # fmt: skip
-    try:
-        result = run_module(module.params, lambda: DockerEngine(connect(module.params)), mask)
-    except (ValueError, EngineError, EngineCallError) as exc:
-        module.fail_json(**finish(module, {"msg": str(exc)}, mask))
-    except DockerException as exc:
-        module.fail_json(
-            **finish(module, {"msg": f"Docker engine error at {module.params['docker_host']}: {exc}"}, mask)
-        )
+    result = module.result_of(
+        lambda: run_module(module.params, lambda: DockerEngine(connect(module.params)), mask),
+        mask,
+        (ValueError, EngineError, EngineCallError),
+    )
     module.exit_json(**finish(module, result, mask))
 
 

@@ -121,10 +121,16 @@ class Readiness:
         if probe.expected_version and self.health.version_path:
             version = self.send("GET", base + self.health.version_path, headers={}, body=None, timeout=PROBE_TIMEOUT,
                                 server_name=None)  # fmt: skip
+            # Only another version fails at once; no answer yet (a busy host, seen at 20 hosts) is waited through.
+            where = self.health.version_path
+            if version.status != 200:
+                return "wait", f"{where} answers {version.status if version.status > 0 else version.error}"
             try:
                 actual = dig(json.loads(version.text), self.health.version_key)
             except ValueError:
-                actual = None
+                return "wait", f"{where} answer is not JSON"
+            if actual is None:
+                return "wait", f"{where} answers {version.text[:60]} without a version"
             if actual != probe.expected_version:
                 return "fail", (f"{self.health.version_path} says version {actual!r}, the image declares "
                                 f"{probe.expected_version!r}")  # fmt: skip

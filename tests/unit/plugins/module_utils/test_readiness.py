@@ -56,7 +56,11 @@ def app(answers: dict):
         if path not in answers:
             return Response(error="connection refused")
         status, data = answers[path]
-        return Response(status=status, headers={"content-type": "application/json"}, body=json.dumps(data).encode())
+        return Response(
+            status=status,
+            headers={"content-type": "application/json"},
+            body=data.encode() if isinstance(data, str) else json.dumps(data).encode(),
+        )
 
     return send
 
@@ -76,6 +80,14 @@ OPEN_WEBUI = AppHealth(path="/health", json={"status": True}, version_path="/api
          "ok", ""),
         ("starting", {"/health": (200, {"status": True}), "/api/version": (200, {"version": "0.12.0"})}, "0.12.4",
          "fail", "says version '0.12.0', the image declares '0.12.4'"),
+        # An app slow to answer its version (a busy host) is waited for: only another version fails it at once.
+        ("starting", {"/health": (200, {"status": True})}, "0.12.4", "wait", "/api/version answers connection refused"),
+        ("starting", {"/health": (200, {"status": True}), "/api/version": (503, {})}, "0.12.4",
+         "wait", "/api/version answers 503"),
+        ("starting", {"/health": (200, {"status": True}), "/api/version": (200, {"name": "x"})}, "0.12.4",
+         "wait", "/api/version answers {\"name\": \"x\"} without a version"),
+        ("starting", {"/health": (200, {"status": True}), "/api/version": (200, "not json")}, "0.12.4",
+         "wait", "/api/version answer is not JSON"),
         ("unhealthy", {"/health": (200, {"status": True})}, None, "fail", "unhealthy"),
     ],
 )  # fmt: skip

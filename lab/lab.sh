@@ -325,12 +325,13 @@ ensure_app_images() {
       || die "building $APP_REPO:$variant failed: see $LAB_HOME/build/docker-build.log"
     docker push -q "$APP_REPO:$variant" >/dev/null
   done <"$ROOT/tests/images/openwebui/variants.tsv"
-  say "images: $APP_REPO:{v1,v2,broken,slow} pushed"
+  local listed=${STANDIN_VARIANTS% }
+  say "images: $APP_REPO:{${listed// /,}} pushed"
 }
 
-STANDIN_VARIANTS="v1 v2 broken slow"
-
-# The stand-in's variants are v1 v2 broken slow; anything else is a version of the real Open WebUI.
+# The stand-in's variants (tests/images/openwebui/variants.tsv: v1 v2 broken slow calm1 calm2); anything else is a
+# version of the real Open WebUI.
+STANDIN_VARIANTS=$(awk '!/^#/ && NF { printf "%s ", $1 }' "$ROOT/tests/images/openwebui/variants.tsv")
 repo_of() { # variant -> repository path in the registry
   case " $STANDIN_VARIANTS " in *" $1 "*) echo pinned/openwebui ;; *) echo pinned/open-webui ;; esac
 }

@@ -202,3 +202,44 @@ def test_a_tenant_docker_still_calls_starting_is_healthy_when_the_app_answers(tm
     engine = Engine({"openwebui-acme": {"image": "i", "digest": D2, "status": "running", "health": "starting"}})
     (status,) = host_status(engine, [spec], str(tmp_path / "audit.jsonl"), answers_health=lambda s, f: answers)
     assert status["health"] == health
+
+
+OCI_VERSION = "org.opencontainers.image.version"
+
+
+@pytest.mark.parametrize(
+    ("image_labels", "version_label", "version"),
+    [({OCI_VERSION: "0.12.4"}, OCI_VERSION, "0.12.4"),
+     ({OCI_VERSION: "v0.6.5"}, OCI_VERSION, "v0.6.5"),
+     ({OCI_VERSION: "2.0.0-rc.1+build.7"}, OCI_VERSION, "2.0.0-rc.1+build.7"),
+     ({OCI_VERSION: "main"}, OCI_VERSION, "main"),  # a branch build says so: shown as it is
+     ({OCI_VERSION: " 0.12.4\n"}, OCI_VERSION, "0.12.4"),
+     ({"org.opencontainers.image.title": "Open WebUI"}, OCI_VERSION, None),  # no version label
+     ({}, OCI_VERSION, None),
+     (None, OCI_VERSION, None),
+     ({OCI_VERSION: ""}, OCI_VERSION, None),  # LABEL ...version=${VERSION} with the build argument unset
+     ({OCI_VERSION: "1.0 beta"}, OCI_VERSION, None),
+     ({OCI_VERSION: "<b>1.0</b>"}, OCI_VERSION, None),
+     ({OCI_VERSION: "1." + "9" * 80}, OCI_VERSION, None),
+     ({OCI_VERSION: "0.12.4\n0.12.5"}, OCI_VERSION, None),
+     ({OCI_VERSION: "0.12.4", "com.example.app-version": "7.1"}, "com.example.app-version", "7.1"),  # the app's own label
+     ({OCI_VERSION: "0.12.4"}, None, None)],  # an app profile without a version label
+)  # fmt: skip
+def test_a_tenant_shows_the_version_its_image_declares_in_the_apps_version_label(tmp_path, image_labels, version_label,
+                                                                                  version):  # fmt: skip
+    spec = {"name": "acme", "container": "openwebui-acme", "domain": "acme.example", "dir": str(tmp_path / "acme")}
+    engine = Engine({"openwebui-acme": {"image": "i", "digest": D2, "status": "running", "health": "healthy",
+                                        "image_labels": image_labels}})  # fmt: skip
+    (status,) = host_status(engine, [spec], str(tmp_path / "audit.jsonl"), version_label=version_label)
+    assert status["version"] == version
+
+
+def test_a_tenant_without_a_container_or_whose_engine_fails_has_no_version(tmp_path):
+    class Failing:
+        def container(self, name: str):
+            raise RuntimeError("docker: connection refused")
+
+    spec = {"name": "acme", "container": "openwebui-acme", "domain": "acme.example", "dir": str(tmp_path / "acme")}
+    for engine in (Engine({}), Failing()):
+        (status,) = host_status(engine, [spec], str(tmp_path / "audit.jsonl"), version_label=OCI_VERSION)
+        assert status["version"] is None

@@ -31,10 +31,16 @@ table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #dde1
 th,td{text-align:left;padding:6px 10px;border-bottom:1px solid #eceef2;vertical-align:top}
 th{background:#eef1f5;font-weight:600}
 code{font:12px ui-monospace,monospace}
+table.tenants{table-layout:fixed}td{overflow-wrap:anywhere}
+.tenants th:nth-child(1){width:30%}.tenants th:nth-child(2){width:22%}.tenants th:nth-child(3){width:13%}
+.tenants th:nth-child(4){width:23%}.tenants th:nth-child(5){width:12%}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:600;font-size:12px}
-.ok{background:#d8f3df;color:#11662c}.cand{background:#dbe9ff;color:#1c4a9b}.warn{background:#fff1c7;color:#7a5600}.bad{background:#fbd9d9;color:#9b1c1c}
+.card.ok,.badge.ok{background:#d8f3df;color:#11662c}.badge.cand{background:#dbe9ff;color:#1c4a9b}
+.card.warn,.badge.warn{background:#fff1c7;color:#7a5600}.card.bad,.badge.bad{background:#fbd9d9;color:#9b1c1c}
+tr.bad td{background:#fff4f4}tr.warn td{background:#fffaeb}
 tr.bad td:first-child{border-left:4px solid #d33}tr.warn td:first-child{border-left:4px solid #e0a800}
 tr.ok td:first-child{border-left:4px solid #2ea44f}
+summary{font-size:17px;font-weight:600;margin:28px 0 8px;cursor:pointer}summary .hosts{font-size:14px;font-weight:400}
 .muted{color:#7a8294}
 """
 
@@ -153,13 +159,12 @@ def _test_heading(record: dict, pin: dict) -> str:
 def _tenant_row(tenant: dict, pin: dict, history: list, now: datetime, on_test: bool) -> str:
     health, status, digest = tenant.get("health"), tenant.get("status"), tenant.get("digest")
     if status != "running":
-        level, state = "bad", status or "absent"
+        health_level, state = "bad", status or "absent"
     else:
-        level, state = HEALTH_CLASS.get(health, "bad"), health or "running"
+        health_level, state = HEALTH_CLASS.get(health, "bad"), health or "running"
     on_pin = bool(digest) and digest == pin.get("digest")
     candidate = on_test and bool(digest) and not on_pin
-    if not on_pin and not candidate and level == "ok":
-        level = "warn"
+    level = "warn" if health_level == "ok" and not on_pin and not candidate else health_level  # the row's colour
     badge = ("ok", "on the pin") if on_pin else ("cand", "candidate") if candidate else ("warn", "not on the pin")
     version = tenant.get("version") or None
     tag = _tag_of(digest, pin, history)
@@ -172,7 +177,7 @@ def _tenant_row(tenant: dict, pin: dict, history: list, now: datetime, on_test: 
         f"<tr class='{level}'><td><b>{_e(tenant.get('name'))}</b><br><span class='muted'>{_e(tenant.get('domain'))}</span></td>"
         f"<td>{_image(version, digest)}{' ' + _e(tag) if tag and tag != version else ''}<br>"
         f"<span class='badge {badge[0]}'>{badge[1]}</span></td>"
-        f"<td><span class='badge {level}'>{_e(state)}</span><br><span class='muted'>{_since(tenant, now)}</span></td>"
+        f"<td><span class='badge {health_level}'>{_e(state)}</span><br><span class='muted'>{_since(tenant, now)}</span></td>"
         f"<td>{deploy}</td>"
         f"<td>{_e(snaps.get('count', 0))}<br><span class='muted'>newest {age(snaps.get('newest_at'), now)} ago</span></td></tr>"
     )  # fmt: skip
@@ -224,13 +229,15 @@ def render(hosts: dict, pin: dict, history: list, evidence_dir: str, page_dir: s
     for host, record in ranked:
         seen = record.get("observed_at")
         if healthy and host == healthy[0]:
-            parts.append(f"<details><summary>{len(healthy)} healthy host(s): {_e(', '.join(healthy))}</summary>")
+            parts.append(f"<details><summary>{len(healthy)} healthy host(s): "
+                         f"<span class='hosts'>{_e(', '.join(healthy))}</span></summary>")  # fmt: skip
         parts.append(f"<h2 id='{_e(host)}'>{_e(host)} {_test_heading(record, pin) + ' ' if host in on_test else ''}"
                      f"<span class='muted'>seen {age(seen, now)} ago</span></h2>")  # fmt: skip
         if record.get("failure"):
             parts.append(f"<p><span class='badge bad'>last run failed</span> {_e(record['failure'])}</p>")
         parts.append(
-            "<table><tr><th>Tenant</th><th>Digest</th><th>Health</th><th>Last deploy</th><th>Snapshots</th></tr>"
+            "<table class='tenants'><tr><th>Tenant</th><th>Version · digest</th><th>Health</th><th>Last deploy</th>"
+            "<th>Snapshots</th></tr>"
         )
         parts.extend(_tenant_row(t, pin, history, now, host in on_test) for t in record.get("tenants") or [])
         parts.append("</table>")

@@ -89,6 +89,9 @@ def test_each_tenant_row_is_coloured_by_health_and_pin(tmp_path):
     assert "<b>7</b>tenants" in text
     assert "<b>4</b>down or unhealthy" in text
     assert "<b>2</b>not on the pin" in text
+    assert "not on the pin</span></td><td><span class='badge ok'>healthy</span>" in text, (
+        "the row warns, not its health"
+    )
     assert "exited</span><br><span class='muted'>down 15 min</span>" in text, (
         "an exited tenant is down since it stopped"
     )
@@ -112,7 +115,7 @@ def test_problems_come_first_and_healthy_hosts_are_folded(tmp_path):
     order = re.findall(r"<h2 id='(prod\d+)'>", text)
     assert order[:3] == ["prod13", "prod07", "prod15"], "the most wrong first"
     folded = text[text.index("<details>") : text.index("</details>")]
-    assert "<summary>17 healthy host(s): prod01, prod02," in folded
+    assert "<summary>17 healthy host(s): <span class='hosts'>prod01, prod02," in folded
     assert all(f"id='prod{i:02d}'" in folded for i in (1, 2, 20))
     assert "id='prod07'" not in folded
     assert "<script" not in text
@@ -209,7 +212,9 @@ def test_a_test_host_runs_a_candidate_a_production_host_off_the_pin_is_a_problem
     else:
         assert "test: running" not in text
     assert re.findall(r"<h2 id='(\w+)'>", text) == [host, "prod9"], "problems first, then test hosts, then healthy"
-    assert "<summary>1 healthy host(s): prod9</summary>" in text, "only the healthy production host is folded"
+    assert "<summary>1 healthy host(s): <span class='hosts'>prod9</span></summary>" in text, (
+        "only the healthy production host is folded"
+    )
 
 
 def test_last_changes_takes_the_newest_record_of_each_tenant_from_the_tail(tmp_path):

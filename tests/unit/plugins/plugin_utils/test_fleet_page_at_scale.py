@@ -128,7 +128,7 @@ def test_the_page_of_20_hosts_opens_on_the_problems_and_renders_in_chromium(tmp_
     now = datetime.now(timezone.utc).replace(microsecond=0)
     results, drift = fleet(now)
     page = draw(tmp_path, results, drift, now)
-    text = page.read_text()
+    text = page.read_text(encoding="utf-8")
 
     assert "<b>20</b>hosts" in text
     assert "<b>100</b>tenants" in text

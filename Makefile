@@ -95,7 +95,7 @@ PYTEST := pytest -p no:cacheprovider
 UNIT := $(PYTEST) -n 2 --junitxml=.build/junit-unit.xml tests/unit
 INTEGRATION := $(PYTEST) -n $(LAB_CELLS) -m "not exclusive_lab" --junitxml=.build/junit-integration.xml tests/integration
 EXCLUSIVE := $(PYTEST) -m exclusive_lab --junitxml=.build/junit-exclusive.xml tests/integration
-unit: venv ## unit tests (no lab needed)
+unit: venv deps ## unit tests (no lab needed; headless Chromium draws the fleet page)
 	$(call step,"tests: unit")
 	@mkdir -p .build && $(UNIT)
 

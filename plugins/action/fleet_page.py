@@ -15,6 +15,7 @@ from ansible_collections.pinned.release.plugins.module_utils._journal import Jou
 from ansible_collections.pinned.release.plugins.module_utils._pins import PinError, load_pin_file
 from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask
 from ansible_collections.pinned.release.plugins.plugin_utils._fleet_page import (
+    candidate_hosts,
     load_hosts,
     render,
     store_host,
@@ -29,6 +30,7 @@ ARGUMENT_SPEC = {
     "drift": {"type": "dict"},
     "pin_file": {"type": "path", "required": True},
     "evidence_dir": {"type": "path", "default": ""},
+    "test_hosts": {"type": "list", "elements": "str"},
 }
 
 
@@ -60,7 +62,11 @@ class ActionModule(ActionBase):
                            mask.text(failure) if failure else None, mask.apply(rows, True), observed)  # fmt: skip
             pin, history = load_pin_file(read_text(args["pin_file"], "pin file"), args["pin_file"])  # none yet: no pin
             hosts = load_hosts(store)
-            write_page(page, render(hosts, pin or {}, history, args["evidence_dir"], os.path.dirname(page), now))
+            testing = args["test_hosts"]
+            if testing is None:
+                testing = candidate_hosts(task_vars.get("groups") or {})
+            drawn = render(hosts, pin or {}, history, args["evidence_dir"], os.path.dirname(page), now, testing)
+            write_page(page, drawn)
         except (OSError, JournalError, PinError) as error:
             # The page reports on the release; it never fails it.
             result["warnings"] = [f"the fleet page {page} was not written: {error}; the release itself is done"]

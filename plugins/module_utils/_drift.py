@@ -211,6 +211,8 @@ def container_facts(inspect: dict, image_inspect: Optional[dict], expected: Opti
         "digest_source": digest_source,
         "env": _env_dict(config.get("Env")),
         "image_env": _env_dict(((image_inspect or {}).get("Config") or {}).get("Env")),
+        # the image's own labels (its version among them): a label given to the container at create time is not them
+        "image_labels": dict(((image_inspect or {}).get("Config") or {}).get("Labels") or {}),
         "labels": config.get("Labels") or {},
         "mounts": sorted(f"{m.get('Source')}:{m.get('Destination')}" for m in inspect.get("Mounts") or []),
         "published_ports": published_ports(host.get("PortBindings")),

@@ -146,7 +146,7 @@ class Planner:
     def status(self, audit_log: str, known: Optional[dict] = None) -> list:
         """Where each tenant stands (the fleet page), readiness judged as the transaction judges it."""
         return host_status(self.engine, self.specs, audit_log, self.settings.snapshot_exclude, self.answers_health,
-                           known)  # fmt: skip
+                           known, self.settings.version_label)  # fmt: skip
 
     def unexpected(self, listing: Optional[list] = None) -> list:
         """Managed containers on this host that no declared tenant owns (leftovers of ours excluded)."""

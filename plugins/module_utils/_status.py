@@ -10,11 +10,24 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Callable, Optional
 
 from ansible_collections.pinned.release.plugins.module_utils._snapshots import TenantData
 
 AUDIT_TAIL_BYTES = 256 * 1024
+# A version label shown as the app's version: one short word (0.12.4, v0.6.5, 2.0.0-rc.1+build.7, main). Anything else
+# (empty: a build argument left unset; a sentence, markup, several lines) declares no version.
+VERSION_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_~-]{0,63}")
+
+
+def image_version(image_labels: Optional[dict], version_label: Optional[str]) -> Optional[str]:
+    """The version an image declares in the app's version label (``org.opencontainers.image.version`` for Open
+    WebUI), or None: no such label, or one that does not read as a version."""
+    value = (image_labels or {}).get(version_label) if version_label else None
+    if not isinstance(value, str) or not VERSION_RE.fullmatch(value.strip()):
+        return None
+    return value.strip()
 
 
 def last_changes(audit_log: str, tail_bytes: int = AUDIT_TAIL_BYTES) -> dict:
@@ -52,12 +65,15 @@ def _snapshot_summary(snapshots: list) -> dict:
 
 
 def host_status(engine, specs: list, audit_log: str, snapshot_exclude: tuple = (),
-                answers_health: Optional[Callable] = None, known: Optional[dict] = None) -> list:  # fmt: skip
-    """One entry per declared tenant: container state, snapshots and the last recorded change.
+                answers_health: Optional[Callable] = None, known: Optional[dict] = None,
+                version_label: Optional[str] = None) -> list:  # fmt: skip
+    """One entry per declared tenant: container state, the app version its image declares, snapshots and the last
+    recorded change.
 
     Docker's health lags behind its healthcheck interval: a tenant Docker still calls ``starting`` whose app answers
     its health check (``answers_health(spec, facts)``) is healthy, as the transaction itself judges readiness.
     ``known``: {tenant: facts} just looked at (tenants a run left unchanged), not inspected again.
+    ``version_label``: the image label that holds the app's version (the app profile's ``version_label``).
     """
     changes = last_changes(audit_log)
     status = []
@@ -76,6 +92,7 @@ def host_status(engine, specs: list, audit_log: str, snapshot_exclude: tuple = (
             "domain": spec["domain"],
             "image": facts["image"] if facts else None,
             "digest": facts["digest"] if facts else None,
+            "version": image_version(facts.get("image_labels"), version_label) if facts else None,
             "status": facts["status"] if facts else "absent",
             "health": facts["health"] if facts else None,
             "started_at": facts.get("started_at") if facts else None,

@@ -13,9 +13,11 @@ description:
   - Records what a run saw of its hosts (the C(status) of each host's M(pinned.release.tenant_rollout) result, the host's
     failure, its drift rows) as C(hosts/<host>.json) next to O(path), then writes O(path) from every stored host, so a
     run that touches some hosts still shows the whole fleet (the others as last seen, with when).
-  - "The page, per host and tenant - the digest (short, with its tag), whether it is the pin, health, time up, the last
-    deploy (who, when, why, result, from the host's audit log), snapshot count and age, drift findings; and the pin
-    with its age, the pin history and links to each digest's test evidence."
+  - "The page, per host and tenant - the app version its image declares (the app's C(version_label)) and the digest
+    (short, with its tag), whether it is the pin (on a test host - O(test_hosts) - the candidate), health, time up or
+    down, the last deploy (who, when, why, result, from the host's audit log), snapshot count and age, drift findings;
+    and the pin with its age, the pin history and links to each digest's test evidence. Hosts with problems come first,
+    then the test hosts; healthy hosts are folded."
   - One file, no script, no external asset - readable offline, in a browser or as an AWX artifact. Secret values of
     the play hosts' C(release_tenants) are masked.
   - It reports on a release and never fails one - a page that cannot be written is a warning. Never reports a change.
@@ -56,6 +58,13 @@ options:
     description: Where test evidence is (C(release_evidence_dir)), for the links.
     type: path
     default: ""
+  test_hosts:
+    description:
+      - The hosts that run candidates - each is shown with the candidate it runs, and its tenants off the pin are not
+        counted as off the pin or as a problem (a production host off the pin is one).
+      - Default, the hosts of the inventory group C(test) that are not also in C(production).
+    type: list
+    elements: str
 seealso:
   - module: pinned.release.tenant_rollout
 """

@@ -412,9 +412,11 @@ image_versions:
 status:
   description:
     - Where each declared tenant stands once the run is over (for the fleet page) - C(name), C(container), C(domain),
-      C(image), C(digest), C(status) (C(absent) when there is no container), C(health), C(started_at),
-      C(snapshots) (C(count), C(newest_at), C(oldest_at)) and C(last_change) (the newest audit record of the tenant -
-      C(time), C(operator), C(reason), C(result), C(from), C(to); null when the audit log has none).
+      C(image), C(digest), C(version) (what the container's image declares in O(app)'s C(version_label), null when it
+      declares none that reads as a version), C(status) (C(absent) when there is no container), C(health),
+      C(started_at), C(finished_at), C(snapshots) (C(count), C(newest_at), C(oldest_at)) and C(last_change) (the
+      newest audit record of the tenant - C(time), C(operator), C(reason), C(result), C(from), C(to); null when the
+      audit log has none).
   returned: success
   type: list
   elements: dict

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import os
 from datetime import datetime, timezone
-from typing import Optional
+from typing import Iterable, Optional
 
 from ansible_collections.pinned.release.plugins.module_utils._format import short_digest
 from ansible_collections.pinned.release.plugins.module_utils._fs import write_atomic
@@ -31,10 +31,16 @@ table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #dde1
 th,td{text-align:left;padding:6px 10px;border-bottom:1px solid #eceef2;vertical-align:top}
 th{background:#eef1f5;font-weight:600}
 code{font:12px ui-monospace,monospace}
+table.tenants{table-layout:fixed}td{overflow-wrap:anywhere}
+.tenants th:nth-child(1){width:30%}.tenants th:nth-child(2){width:22%}.tenants th:nth-child(3){width:13%}
+.tenants th:nth-child(4){width:23%}.tenants th:nth-child(5){width:12%}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:600;font-size:12px}
-.ok{background:#d8f3df;color:#11662c}.warn{background:#fff1c7;color:#7a5600}.bad{background:#fbd9d9;color:#9b1c1c}
+.card.ok,.badge.ok{background:#d8f3df;color:#11662c}.badge.cand{background:#dbe9ff;color:#1c4a9b}
+.card.warn,.badge.warn{background:#fff1c7;color:#7a5600}.card.bad,.badge.bad{background:#fbd9d9;color:#9b1c1c}
+tr.bad td{background:#fff4f4}tr.warn td{background:#fffaeb}
 tr.bad td:first-child{border-left:4px solid #d33}tr.warn td:first-child{border-left:4px solid #e0a800}
 tr.ok td:first-child{border-left:4px solid #2ea44f}
+summary{font-size:17px;font-weight:600;margin:28px 0 8px;cursor:pointer}summary .hosts{font-size:14px;font-weight:400}
 .muted{color:#7a8294}
 """
 
@@ -93,15 +99,27 @@ def load_hosts(store_dir: str) -> dict:
     return hosts
 
 
+def candidate_hosts(groups: dict) -> list:
+    """The hosts that run candidates: the inventory group ``test``; a host also in ``production`` is held to the pin."""
+    return sorted(set(groups.get("test") or []) - set(groups.get("production") or []))
+
+
 def _tenant_down(tenant: dict) -> bool:
     return tenant.get("status") != "running" or tenant.get("health") not in (None, "healthy", "starting")
 
 
-def host_problems(record: dict, pin: dict) -> int:
-    """How much is wrong on a host: a failed last run, drift, tenants down or off the pin (0: healthy, folded)."""
+def _off_pin(tenant: dict, pin: dict) -> bool:
+    return tenant.get("digest") != pin.get("digest")
+
+
+def host_problems(record: dict, pin: dict, on_test: bool = False) -> int:
+    """How much is wrong on a host: a failed last run, drift, tenants down, or (a production host) tenants off the pin.
+
+    0: healthy, folded. A test host runs candidates: off the pin is what it is for.
+    """
     tenants = record.get("tenants") or []
     return (bool(record.get("failure")) + len(record.get("drift") or []) + sum(_tenant_down(t) for t in tenants)
-            + sum(1 for t in tenants if t.get("digest") != pin.get("digest")))  # fmt: skip
+            + (0 if on_test else sum(_off_pin(t, pin) for t in tenants)))  # fmt: skip
 
 
 def _tag_of(digest: Optional[str], pin: dict, history: list) -> str:
@@ -121,15 +139,34 @@ def _since(tenant: dict, now: datetime) -> str:
     return f"down {age(stopped, now)}"
 
 
-def _tenant_row(tenant: dict, pin: dict, history: list, now: datetime) -> str:
+def _image(version: Optional[str], digest: Optional[str]) -> str:
+    """``0.12.4 · <code>sha256:0123456789ab</code>``: the app version its image declares, when it does, and the digest."""
+    code = f"<code>{_e(short_digest(digest))}</code>"
+    return f"{_e(version)} · {code}" if version else code
+
+
+def _test_heading(record: dict, pin: dict) -> str:
+    """What a test host runs: ``test: running candidate 0.12.5 · sha256:…``, or the pin."""
+    tenants = record.get("tenants") or []
+    candidates = {t["digest"]: t.get("version") for t in tenants if t.get("digest") and _off_pin(t, pin)}
+    if candidates:
+        what = "running candidate " + ", ".join(_image(candidates[d], d) for d in sorted(candidates))
+    else:
+        what = "running the pin" if any(t.get("digest") for t in tenants) else "no tenant running"
+    return f"<span class='badge cand'>test: {what}</span>"
+
+
+def _tenant_row(tenant: dict, pin: dict, history: list, now: datetime, on_test: bool) -> str:
     health, status, digest = tenant.get("health"), tenant.get("status"), tenant.get("digest")
     if status != "running":
-        level, state = "bad", status or "absent"
+        health_level, state = "bad", status or "absent"
     else:
-        level, state = HEALTH_CLASS.get(health, "bad"), health or "running"
+        health_level, state = HEALTH_CLASS.get(health, "bad"), health or "running"
     on_pin = bool(digest) and digest == pin.get("digest")
-    if not on_pin and level == "ok":
-        level = "warn"
+    candidate = on_test and bool(digest) and not on_pin
+    level = "warn" if health_level == "ok" and not on_pin and not candidate else health_level  # the row's colour
+    badge = ("ok", "on the pin") if on_pin else ("cand", "candidate") if candidate else ("warn", "not on the pin")
+    version = tenant.get("version") or None
     tag = _tag_of(digest, pin, history)
     change = tenant.get("last_change") or {}
     snaps = tenant.get("snapshots") or {}
@@ -138,20 +175,21 @@ def _tenant_row(tenant: dict, pin: dict, history: list, now: datetime) -> str:
               if change else "<span class='muted'>none recorded</span>")  # fmt: skip
     return (
         f"<tr class='{level}'><td><b>{_e(tenant.get('name'))}</b><br><span class='muted'>{_e(tenant.get('domain'))}</span></td>"
-        f"<td><code>{_e(short_digest(digest))}</code> {_e(tag)}<br>"
-        f"<span class='badge {'ok' if on_pin else 'warn'}'>{'on the pin' if on_pin else 'not on the pin'}</span></td>"
-        f"<td><span class='badge {level}'>{_e(state)}</span><br><span class='muted'>{_since(tenant, now)}</span></td>"
+        f"<td>{_image(version, digest)}{' ' + _e(tag) if tag and tag != version else ''}<br>"
+        f"<span class='badge {badge[0]}'>{badge[1]}</span></td>"
+        f"<td><span class='badge {health_level}'>{_e(state)}</span><br><span class='muted'>{_since(tenant, now)}</span></td>"
         f"<td>{deploy}</td>"
         f"<td>{_e(snaps.get('count', 0))}<br><span class='muted'>newest {age(snaps.get('newest_at'), now)} ago</span></td></tr>"
     )  # fmt: skip
 
 
-def render(hosts: dict, pin: dict, history: list, evidence_dir: str, page_dir: str, now: datetime) -> str:
-    """The page, from the stored host states, the pin and its history."""
-    pin, history = pin or {}, history or []
+def render(hosts: dict, pin: dict, history: list, evidence_dir: str, page_dir: str, now: datetime,
+           test_hosts: Iterable = ()) -> str:  # fmt: skip
+    """The page, from the stored host states, the pin and its history; ``test_hosts`` run candidates, not the pin."""
+    pin, history, on_test = pin or {}, history or [], set(test_hosts)
     tenants = [t for record in hosts.values() for t in record.get("tenants") or []]
     down = sum(1 for t in tenants if _tenant_down(t))
-    off_pin = sum(1 for t in tenants if t.get("digest") != pin.get("digest"))
+    off_pin = sum(_off_pin(t, pin) for host, r in hosts.items() if host not in on_test for t in r.get("tenants") or [])
     drifted = sum(1 for record in hosts.values() if record.get("drift"))
     failed = sum(1 for record in hosts.values() if record.get("failure"))
 
@@ -184,19 +222,24 @@ def render(hosts: dict, pin: dict, history: list, evidence_dir: str, page_dir: s
         "</div>",
     ]  # fmt: skip
     # Problems first (the most first), then the healthy hosts folded: at 20 hosts the page opens on what is wrong.
-    ranked = sorted(hosts.items(), key=lambda item: (-host_problems(item[1], pin), item[0]))
-    healthy = [host for host, record in ranked if not host_problems(record, pin)]
+    # Then the test hosts (what they run is the candidate a release is about), then the rest.
+    problems = {host: host_problems(record, pin, host in on_test) for host, record in hosts.items()}
+    ranked = sorted(hosts.items(), key=lambda item: (-problems[item[0]], item[0] not in on_test, item[0]))
+    healthy = [host for host, _record in ranked if not problems[host] and host not in on_test]
     for host, record in ranked:
         seen = record.get("observed_at")
         if healthy and host == healthy[0]:
-            parts.append(f"<details><summary>{len(healthy)} healthy host(s): {_e(', '.join(healthy))}</summary>")
-        parts.append(f"<h2 id='{_e(host)}'>{_e(host)} <span class='muted'>seen {age(seen, now)} ago</span></h2>")
+            parts.append(f"<details><summary>{len(healthy)} healthy host(s): "
+                         f"<span class='hosts'>{_e(', '.join(healthy))}</span></summary>")  # fmt: skip
+        parts.append(f"<h2 id='{_e(host)}'>{_e(host)} {_test_heading(record, pin) + ' ' if host in on_test else ''}"
+                     f"<span class='muted'>seen {age(seen, now)} ago</span></h2>")  # fmt: skip
         if record.get("failure"):
             parts.append(f"<p><span class='badge bad'>last run failed</span> {_e(record['failure'])}</p>")
         parts.append(
-            "<table><tr><th>Tenant</th><th>Digest</th><th>Health</th><th>Last deploy</th><th>Snapshots</th></tr>"
+            "<table class='tenants'><tr><th>Tenant</th><th>Version · digest</th><th>Health</th><th>Last deploy</th>"
+            "<th>Snapshots</th></tr>"
         )
-        parts.extend(_tenant_row(t, pin, history, now) for t in record.get("tenants") or [])
+        parts.extend(_tenant_row(t, pin, history, now, host in on_test) for t in record.get("tenants") or [])
         parts.append("</table>")
         if record.get("drift"):
             parts.append(

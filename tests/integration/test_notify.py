@@ -123,7 +123,7 @@ def test_no_secret_value_in_any_message(notified):
 
 def test_the_fleet_page_shows_every_tenant_and_renders_in_chromium(ws, notified):
     page = ws.directory / ".release_state/fleet/index.html"
-    text = page.read_text()
+    text = page.read_text(encoding="utf-8")
     pin = ws.pin()["release_pin"]
     for node, tenants in TENANTS.items():
         assert f"<h2 id='{node}'>{node} " in text

@@ -209,6 +209,7 @@ class FakeEngine:
             "digest_source": "RepoDigests",
             "env": dict(container.env),
             "image_env": dict(IMAGE_ENV),
+            "image_labels": {"org.opencontainers.image.version": APPS[container.image].version},
             "labels": dict(container.labels),
             "mounts": [f"{container.bind[0]}:{container.bind[1]}"],
             "published_ports": [f"{container.port[1]}:{container.port[2]}:{container.port[0]}"],

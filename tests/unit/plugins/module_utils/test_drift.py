@@ -149,6 +149,18 @@ def test_image_with_several_repositories_picks_the_expected_one():
     assert facts_for("rec-tag", V2, mutate=extra)["digest"] == V2
 
 
+def test_the_image_labels_are_the_images_own_not_the_containers():
+    """The version an image declares is read from the image; a label set on the container at create time is not it."""
+
+    def label(container, image):
+        image.setdefault("Config", {})["Labels"] = {"org.opencontainers.image.version": "0.12.4"}
+        container["Config"]["Labels"]["org.opencontainers.image.version"] = "set by hand"
+
+    assert facts_for("rec-healthy", mutate=label)["image_labels"] == {"org.opencontainers.image.version": "0.12.4"}
+    assert facts_for("rec-healthy")["image_labels"] == {}, "an image without labels (Docker says null)"
+    assert facts_for("rec-healthy", image_present=False)["image_labels"] == {}, "an image no longer on the host"
+
+
 def test_missing_container():
     expectation = parse_expectation({"name": "gone", "image": f"{REPO}@{V1}"}, 0)
     assert compare(expectation, None) == [{"field": "exists", "expected": True, "actual": False}]

@@ -55,6 +55,19 @@ def test_a_second_run_changes_nothing(host):
     assert not [c for c in host.engine.calls[calls:] if c[0] not in ("inspect",)], "a converged host was touched"
 
 
+def test_the_status_says_the_version_each_tenants_image_declares_in_the_apps_version_label(host):
+    label = "org.opencontainers.image.version"
+    audit = str(host.tmp / "audit.jsonl")
+    assert not host.run(V1).get("failed")
+    unchanged = host.rollout(V1, version_label=label)
+    assert [t["outcome"] for t in unchanged.execute()["tenants"]] == ["unchanged", "unchanged"]
+    assert [t["version"] for t in unchanged.status(audit)] == ["1.0.0", "1.0.0"], "as the run saw them"
+    upgrade = host.rollout(V2, version_label=label)
+    assert [t["outcome"] for t in upgrade.execute()["tenants"]] == ["replaced", "replaced"]
+    assert [t["version"] for t in upgrade.status(audit)] == ["2.0.0", "2.0.0"]
+    assert [t["version"] for t in host.rollout(V2).status(audit)] == [None, None], "an app with no version label"
+
+
 def test_upgrade_snapshots_before_the_replace_migrates_and_keeps_the_data(host):
     on_v1_with_data(host)
     result = host.run(V2)

@@ -12,12 +12,14 @@ import pytest
 from ansible_collections.pinned.release.plugins.module_utils._status import host_status, last_changes
 from ansible_collections.pinned.release.plugins.plugin_utils._fleet_page import (
     age,
+    candidate_hosts,
+    host_problems,
     load_hosts,
     render,
     store_host,
 )
 
-D1, D2 = ("sha256:" + c * 64 for c in "12")
+D1, D2, D3 = ("sha256:" + c * 64 for c in "123")
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 PIN = {"image": f"repo@{D2}", "repository": "repo", "digest": D2, "tag": "0.12.4", "pinned_at": "2026-11-26T09:00:00Z",
        "reason": "promote 0.12.4"}  # fmt: skip
@@ -87,6 +89,9 @@ def test_each_tenant_row_is_coloured_by_health_and_pin(tmp_path):
     assert "<b>7</b>tenants" in text
     assert "<b>4</b>down or unhealthy" in text
     assert "<b>2</b>not on the pin" in text
+    assert "not on the pin</span></td><td><span class='badge ok'>healthy</span>" in text, (
+        "the row warns, not its health"
+    )
     assert "exited</span><br><span class='muted'>down 15 min</span>" in text, (
         "an exited tenant is down since it stopped"
     )
@@ -110,7 +115,7 @@ def test_problems_come_first_and_healthy_hosts_are_folded(tmp_path):
     order = re.findall(r"<h2 id='(prod\d+)'>", text)
     assert order[:3] == ["prod13", "prod07", "prod15"], "the most wrong first"
     folded = text[text.index("<details>") : text.index("</details>")]
-    assert "<summary>17 healthy host(s): prod01, prod02," in folded
+    assert "<summary>17 healthy host(s): <span class='hosts'>prod01, prod02," in folded
     assert all(f"id='prod{i:02d}'" in folded for i in (1, 2, 20))
     assert "id='prod07'" not in folded
     assert "<script" not in text
@@ -141,6 +146,75 @@ def test_the_page_links_evidence_escapes_text_and_needs_nothing_else(tmp_path):
     assert "https://" not in text
     assert "<link" not in text.lower()
     assert "@import" not in text
+
+
+def digest_cell(text: str, name: str) -> str:
+    """The digest cell of tenant ``name``'s row."""
+    row = re.search(rf"<tr class='\w+'><td><b>{name}</b>.*?</tr>", text).group(0)
+    return re.findall(r"<td>(.*?)</td>", row)[1]
+
+
+@pytest.mark.parametrize(
+    ("version", "digest", "cell"),
+    [("0.12.4", D2, f"0.12.4 · <code>{D2[:19]}</code><br>"),  # the tag says the same: once is enough
+     ("0.12.0", D1, f"0.12.0 · <code>{D1[:19]}</code><br>"),
+     ("0.12.5-rc1", D3, f"0.12.5-rc1 · <code>{D3[:19]}</code><br>"),  # a digest never pinned has no tag
+     ("main", D2, f"main · <code>{D2[:19]}</code> 0.12.4<br>"),
+     (None, D2, f"<code>{D2[:19]}</code> 0.12.4<br>"),  # no version label: nothing extra
+     ("", D2, f"<code>{D2[:19]}</code> 0.12.4<br>"),
+     ("<i>1</i>", D2, f"&lt;i&gt;1&lt;/i&gt; · <code>{D2[:19]}</code> 0.12.4<br>")],
+)  # fmt: skip
+def test_the_app_version_stands_beside_the_digest(tmp_path, version, digest, cell):
+    hosts = {"prod1": {"host": "prod1", "tenants": [tenant("acme", digest=digest, version=version)]}}
+    assert digest_cell(page(tmp_path, hosts), "acme").startswith(cell)
+
+
+@pytest.mark.parametrize(
+    ("groups", "expected"),
+    [({"test": ["test1"], "production": ["prod1", "prod2"]}, ["test1"]),
+     ({"test": ["test2", "test1"]}, ["test1", "test2"]),
+     ({"test": ["test1", "prod1"], "production": ["prod1"]}, ["test1"]),  # also production: held to the pin
+     ({"production": ["prod1"]}, []),
+     ({}, [])],
+)  # fmt: skip
+def test_the_test_hosts_are_the_inventory_group_test(groups, expected):
+    assert candidate_hosts(groups) == expected
+
+
+CANDIDATE, ON_PIN, OFF_PIN = ("<span class='badge cand'>candidate</span>", "<span class='badge ok'>on the pin</span>",
+                               "<span class='badge warn'>not on the pin</span>")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("host", "tenants", "problems", "row", "pin_badge", "heading"),
+    [("test1", [tenant("t1a", digest=D3, version="0.12.5")], 0, "ok", CANDIDATE,
+      f"test: running candidate 0.12.5 · <code>{D3[:19]}</code>"),
+     ("test1", [tenant("t1a", digest=D3), tenant("t1b", digest=D3)], 0, "ok", CANDIDATE,
+      f"test: running candidate <code>{D3[:19]}</code>"),
+     ("test1", [tenant("t1a")], 0, "ok", ON_PIN, "test: running the pin"),
+     ("test1", [tenant("t1a", digest=D3, health="unhealthy")], 1, "bad", CANDIDATE,  # a failing candidate is down
+      f"test: running candidate <code>{D3[:19]}</code>"),
+     ("prod1", [tenant("p1a", digest=D3, version="0.12.5")], 1, "warn", OFF_PIN, None),
+     ("prod1", [tenant("p1a", digest=None, status="absent")], 2, "bad", OFF_PIN, None)],
+)  # fmt: skip
+def test_a_test_host_runs_a_candidate_a_production_host_off_the_pin_is_a_problem(tmp_path, host, tenants, problems, row,
+                                                                                 pin_badge, heading):  # fmt: skip
+    record = {"host": host, "observed_at": "2026-11-26T11:58:00Z", "tenants": tenants}
+    hosts = {host: record, "prod9": {"host": "prod9", "tenants": [tenant("p9a")]}}
+    text = render(hosts, PIN, HISTORY, "", str(tmp_path / "fleet"), NOW, test_hosts=["test1"])
+    assert host_problems(record, PIN, on_test=host == "test1") == problems
+    assert {name: level for level, name in rows(text)}[tenants[0]["name"]] == row
+    assert f"{pin_badge}</td>" in text
+    off_pin = sum(t.get("digest") != D2 for t in tenants) if host == "prod1" else 0
+    assert f"<b>{off_pin}</b>not on the pin" in text, "a test host's candidate is not off the pin"
+    if heading:
+        assert f"<h2 id='test1'>test1 <span class='badge cand'>{heading}</span>" in text
+    else:
+        assert "test: running" not in text
+    assert re.findall(r"<h2 id='(\w+)'>", text) == [host, "prod9"], "problems first, then test hosts, then healthy"
+    assert "<summary>1 healthy host(s): <span class='hosts'>prod9</span></summary>" in text, (
+        "only the healthy production host is folded"
+    )
 
 
 def test_last_changes_takes_the_newest_record_of_each_tenant_from_the_tail(tmp_path):
@@ -202,3 +276,44 @@ def test_a_tenant_docker_still_calls_starting_is_healthy_when_the_app_answers(tm
     engine = Engine({"openwebui-acme": {"image": "i", "digest": D2, "status": "running", "health": "starting"}})
     (status,) = host_status(engine, [spec], str(tmp_path / "audit.jsonl"), answers_health=lambda s, f: answers)
     assert status["health"] == health
+
+
+OCI_VERSION = "org.opencontainers.image.version"
+
+
+@pytest.mark.parametrize(
+    ("image_labels", "version_label", "version"),
+    [({OCI_VERSION: "0.12.4"}, OCI_VERSION, "0.12.4"),
+     ({OCI_VERSION: "v0.6.5"}, OCI_VERSION, "v0.6.5"),
+     ({OCI_VERSION: "2.0.0-rc.1+build.7"}, OCI_VERSION, "2.0.0-rc.1+build.7"),
+     ({OCI_VERSION: "main"}, OCI_VERSION, "main"),  # a branch build says so: shown as it is
+     ({OCI_VERSION: " 0.12.4\n"}, OCI_VERSION, "0.12.4"),
+     ({"org.opencontainers.image.title": "Open WebUI"}, OCI_VERSION, None),  # no version label
+     ({}, OCI_VERSION, None),
+     (None, OCI_VERSION, None),
+     ({OCI_VERSION: ""}, OCI_VERSION, None),  # LABEL ...version=${VERSION} with the build argument unset
+     ({OCI_VERSION: "1.0 beta"}, OCI_VERSION, None),
+     ({OCI_VERSION: "<b>1.0</b>"}, OCI_VERSION, None),
+     ({OCI_VERSION: "1." + "9" * 80}, OCI_VERSION, None),
+     ({OCI_VERSION: "0.12.4\n0.12.5"}, OCI_VERSION, None),
+     ({OCI_VERSION: "0.12.4", "com.example.app-version": "7.1"}, "com.example.app-version", "7.1"),  # the app's own label
+     ({OCI_VERSION: "0.12.4"}, None, None)],  # an app profile without a version label
+)  # fmt: skip
+def test_a_tenant_shows_the_version_its_image_declares_in_the_apps_version_label(tmp_path, image_labels, version_label,
+                                                                                  version):  # fmt: skip
+    spec = {"name": "acme", "container": "openwebui-acme", "domain": "acme.example", "dir": str(tmp_path / "acme")}
+    engine = Engine({"openwebui-acme": {"image": "i", "digest": D2, "status": "running", "health": "healthy",
+                                        "image_labels": image_labels}})  # fmt: skip
+    (status,) = host_status(engine, [spec], str(tmp_path / "audit.jsonl"), version_label=version_label)
+    assert status["version"] == version
+
+
+def test_a_tenant_without_a_container_or_whose_engine_fails_has_no_version(tmp_path):
+    class Failing:
+        def container(self, name: str):
+            raise RuntimeError("docker: connection refused")
+
+    spec = {"name": "acme", "container": "openwebui-acme", "domain": "acme.example", "dir": str(tmp_path / "acme")}
+    for engine in (Engine({}), Failing()):
+        (status,) = host_status(engine, [spec], str(tmp_path / "audit.jsonl"), version_label=OCI_VERSION)
+        assert status["version"] is None

@@ -636,28 +636,50 @@ SCALE_OPERATIONS = ("rollout", "idempotent re-run", "drift", "rollback")
 # 2 s would spend the 2 CPUs the lab's 20 nodes share on healthcheck execs, which real hosts, each with its own, do not.
 
 
-def peak_rss_mib(command: list, env: dict, cwd: Path) -> tuple:
-    """(returncode, output, wall seconds, peak MiB): the command and every process it starts (Ansible's forks, their
-    SSH clients), their resident memory summed every 0.1 s; the peak is the controller's memory for that run."""
-    page = os.sysconf("SC_PAGE_SIZE")
+def proportional_mib(pid: int) -> float:
+    """A process's proportional set size in MiB: its own pages, and its share of those it shares (Ansible's forks share
+    most of theirs with the process they were forked from, so summing their resident sizes would count them again)."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def machine_cpu_seconds() -> float:
+    """CPU seconds every CPU of this machine has spent working since boot (the lab's nodes are containers on it)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def measured_run(command: list, env: dict, cwd: Path) -> dict:
+    """Run a command; its output, wall seconds, the controller's peak memory (MiB: the command and every process of its
+    group, Ansible's forks and their SSH clients, proportional set sizes summed every 0.1 s), the controller's CPU
+    seconds (the command and the children it waited for) and the rest of the machine's (the lab's nodes)."""
     with tempfile.TemporaryFile("w+") as log:
-        start = time.perf_counter()
+        cpu_before, start = machine_cpu_seconds(), time.perf_counter()
         proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        peak = 0
-        while proc.poll() is None:
-            total = 0
+        peak, status, usage = 0.0, None, None
+        while status is None:
+            total = 0.0
             for stat in Path("/proc").glob("[0-9]*/stat"):
                 try:
-                    fields = stat.read_text().rsplit(")", 1)[1].split()
-                    if int(fields[2]) == proc.pid:  # the process group Popen started
-                        total += int(fields[21]) * page
+                    if int(stat.read_text().rsplit(")", 1)[1].split()[2]) == proc.pid:  # the group Popen started
+                        total += proportional_mib(int(stat.parent.name))
                 except (OSError, IndexError, ValueError):
                     continue  # a process that ended meanwhile
             peak = max(peak, total)
-            time.sleep(0.1)
-        wall = time.perf_counter() - start
+            pid, code, rusage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                status, usage = os.waitstatus_to_exitcode(code), rusage
+                proc.returncode = status
+            else:
+                time.sleep(0.1)
+        wall, machine = time.perf_counter() - start, machine_cpu_seconds() - cpu_before
+        controller = usage.ru_utime + usage.ru_stime
         log.seek(0)
-        return proc.returncode, log.read(), wall, peak / 2**20
+        return {"returncode": status, "output": log.read(), "wall": wall, "peak_mib": peak,
+                "controller_cpu": controller, "hosts_cpu": max(machine - controller, 0.0)}  # fmt: skip
 
 
 def scale_workspace(size: int, scratch: Path) -> Workspace:
@@ -704,18 +726,25 @@ def bench_scale(scratch: Path) -> None:
                 "rollback": ("playbooks/rollback.yml", "-e", "reason='bench'", "-e", SCALE_WAVES),
             }
             for operation, (playbook, *args) in steps.items():
-                code, output, wall, peak = peak_rss_mib(space.command(playbook, *args), env, ROOT)
-                if code != 0:
-                    raise SystemExit(f"bench: {operation} on {size} hosts failed:\n{output[-4000:]}")
-                samples[operation].append((wall, peak))
+                run = measured_run(space.command(playbook, *args), env, ROOT)
+                if run["returncode"] != 0:
+                    raise SystemExit(f"bench: {operation} on {size} hosts failed:\n{run['output'][-4000:]}")
+                samples[operation].append(run)
         curve[size] = {}
-        for operation, pairs in samples.items():
-            walls, peaks = [w for w, _ in pairs], [p for _, p in pairs]
+        for operation, runs in samples.items():
             key = operation.split()[0]
-            wall = record(f"scale.{key}.{size}", "scale", f"{operation}, {size} hosts x {SCALE_TENANTS} (wall)", walls)
-            peak = record(f"scale.{key}.{size}.rss", "scale", "  ... controller peak memory", peaks, unit="MiB")
-            curve[size][operation] = {"wall_s": wall["median"], "per_host_s": wall["median"] / size,
-                                      "peak_mib": peak["median"]}  # fmt: skip
+            label = f"{operation}, {size} hosts x {SCALE_TENANTS}"
+            figures = {
+                "wall_s": record(f"scale.{key}.{size}", "scale", f"{label} (wall)", [r["wall"] for r in runs]),
+                "peak_mib": record(f"scale.{key}.{size}.memory", "scale", "  ... controller peak memory (PSS)",
+                                   [r["peak_mib"] for r in runs], unit="MiB"),
+                "controller_cpu_s": record(f"scale.{key}.{size}.controller_cpu", "scale", "  ... controller CPU",
+                                           [r["controller_cpu"] for r in runs]),
+                "hosts_cpu_s": record(f"scale.{key}.{size}.hosts_cpu", "scale", "  ... the lab nodes' CPU",
+                                      [r["hosts_cpu"] for r in runs]),
+            }  # fmt: skip
+            curve[size][operation] = {name: figure["median"] for name, figure in figures.items()}
+            curve[size][operation]["per_host_s"] = curve[size][operation]["wall_s"] / size
     results["scale"] = curve
     smallest = min(SCALE_SIZES)
     for operation, limit in (("rollout", 2.5), ("drift", 2.0)):

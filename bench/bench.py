@@ -645,6 +645,25 @@ def proportional_mib(pid: int) -> float:
     return 0.0
 
 
+def descendants(root: int) -> list:
+    """``root`` and every process below it. By parent, not by process group: Ansible's workers start sessions of
+    their own, so a process-group sum sees only ansible-playbook itself (57 MiB where the forks bring it to 500)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    found = []
+    for pid in parents:
+        ancestor = pid
+        while ancestor > 1 and ancestor != root:
+            ancestor = parents.get(ancestor, 0)
+        if ancestor == root:
+            found.append(pid)
+    return found
+
+
 def machine_cpu_seconds() -> float:
     """CPU seconds every CPU of this machine has spent working since boot (the lab's nodes are containers on it)."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -653,8 +672,8 @@ def machine_cpu_seconds() -> float:
 
 
 def measured_run(command: list, env: dict, cwd: Path) -> dict:
-    """Run a command; its output, wall seconds, the controller's peak memory (MiB: the command and every process of its
-    group, Ansible's forks and their SSH clients, proportional set sizes summed every 0.1 s), the controller's CPU
+    """Run a command; its output, wall seconds, the controller's peak memory (MiB: the command and every process below
+    it, Ansible's forks and their SSH clients, proportional set sizes summed every 0.1 s), the controller's CPU
     seconds (the command and the children it waited for) and the rest of the machine's (the lab's nodes)."""
     with tempfile.TemporaryFile("w+") as log:
         cpu_before, start = machine_cpu_seconds(), time.perf_counter()
@@ -662,11 +681,10 @@ def measured_run(command: list, env: dict, cwd: Path) -> dict:
         peak, status, usage = 0.0, None, None
         while status is None:
             total = 0.0
-            for stat in Path("/proc").glob("[0-9]*/stat"):
+            for pid in descendants(proc.pid):
                 try:
-                    if int(stat.read_text().rsplit(")", 1)[1].split()[2]) == proc.pid:  # the group Popen started
-                        total += proportional_mib(int(stat.parent.name))
-                except (OSError, IndexError, ValueError):
+                    total += proportional_mib(pid)
+                except OSError:
                     continue  # a process that ended meanwhile
             peak = max(peak, total)
             pid, code, rusage = os.wait4(proc.pid, os.WNOHANG)

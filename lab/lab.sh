@@ -49,10 +49,9 @@ done
 
 # ---------------------------------------------------------------- cells
 fleet_size() { # production nodes of the fleet: PINNED_LAB_PRODUCTION_NODES, else the size it was brought up with
-  local size=${PINNED_LAB_PRODUCTION_NODES:-$(cat "$LAB_HOME/cells/fleet/size" 2>/dev/null || echo 0)}
-  if ! [[ $size =~ ^[0-9]+$ ]] || [ "$size" -gt "$MAX_FLEET_PRODUCTION" ]; then
-    die "PINNED_LAB_PRODUCTION_NODES takes a number from 1 to $MAX_FLEET_PRODUCTION, got '$size'"
-  fi
+  local size=${PINNED_LAB_PRODUCTION_NODES-$(cat "$LAB_HOME/cells/fleet/size" 2>/dev/null || echo 0)}
+  # Two digits at most, checked before any arithmetic: bash would wrap a longer number around.
+  [[ $size =~ ^[0-9]{1,2}$ ]] || die "the fleet takes 1 to $MAX_FLEET_PRODUCTION production nodes, got '$size'"
   echo "$((10#$size))"
 }
 
@@ -84,6 +83,8 @@ use_cell() { # K: NODES, NODE_PREFIX, RELEASE_TAG, CELL_DIR of cell K (or of the
     CELL_INVENTORY=$CELL_DIR/inventory/hosts.ini
   fi
 }
+# `up --production-nodes N` sizes the fleet before anything reads its size (PINNED_LAB_CELL=fleet included).
+if [ "${1:-}" = up ] && [ "${2:-}" = --production-nodes ]; then PINNED_LAB_PRODUCTION_NODES=${3:-}; export PINNED_LAB_PRODUCTION_NODES; fi
 use_cell "${PINNED_LAB_CELL:-0}"
 
 cell_count() { cat "$LAB_HOME/cells/count" 2>/dev/null || echo 1; }
@@ -118,8 +119,8 @@ write_fleet_host_vars() {
   rm -f "$dir"/*.yml
   for spec in "${NODES[@]}"; do
     read -r -a fields <<<"$spec"; name=${fields[0]}
-    if [ -f "$ROOT/inventories/lab/host_vars/$name.yml" ]; then
-      ln -sfn "$ROOT/inventories/lab/host_vars/$name.yml" "$dir/$name.yml"
+    if [ -f "$ROOT/inventories/lab/host_vars/$name.yml" ]; then  # a copy: a link would dangle with its checkout
+      cp "$ROOT/inventories/lab/host_vars/$name.yml" "$dir/$name.yml"
       continue
     fi
     { printf -- '---\n# Written by lab/lab.sh up --production-nodes: two stand-in tenants.\nrelease_tenants:\n'
@@ -582,17 +583,20 @@ cmd_up() { # [--cells N | --production-nodes N]
   local cells=${PINNED_LAB_CELLS:-} cell spec fields wanted=()
   case "${1:-}" in
     --cells) cells=${2:-} ;;
-    --production-nodes) PINNED_LAB_PRODUCTION_NODES=${2:-}; [ -n "$PINNED_LAB_PRODUCTION_NODES" ] || PINNED_LAB_PRODUCTION_NODES=x ;;
+    --production-nodes) PINNED_LAB_PRODUCTION_NODES=${2:-} ;;
     "") ;;
     *) die "up takes --cells N or --production-nodes N, got '$1'" ;;
   esac
+  [ $# -le 2 ] || die "up takes one of --cells N and --production-nodes N, got: $*"
   cells=${cells:-$(cell_count)}
   if ! [[ $cells =~ ^[1-9][0-9]*$ ]] || [ "$cells" -gt "$MAX_CELLS" ]; then
     die "--cells takes a number from 1 to $MAX_CELLS, got '$cells'"
   fi
-  if [ -n "${PINNED_LAB_PRODUCTION_NODES:-}" ]; then
+  if [ -n "${PINNED_LAB_PRODUCTION_NODES+set}" ]; then
     export PINNED_LAB_PRODUCTION_NODES
-    [ "$(fleet_size)" -gt 0 ] || die "--production-nodes takes a number from 1 to $MAX_FLEET_PRODUCTION, got '$PINNED_LAB_PRODUCTION_NODES'"
+    local size
+    size=$(fleet_size) || exit 1
+    [ "$size" -gt 0 ] || die "the fleet takes 1 to $MAX_FLEET_PRODUCTION production nodes, got '$PINNED_LAB_PRODUCTION_NODES'"
     wanted=(fleet)
   elif [ -n "${PINNED_LAB_CELL:-}" ] && [ "${1:-}" != --cells ]; then
     # A test (PINNED_LAB_CELL=K, no --cells) brings its own cell back only: starting another cell's nodes would
@@ -653,11 +657,15 @@ cmd_down() {
     done
   done
   rm -f "$LAB_HOME/cells/count"
-  local container
+  local container volume
   for container in $(docker ps -a --filter label=pinned-release-lab.cell=fleet --format '{{.Names}}' 2>/dev/null); do
     docker rm -f "$container" >/dev/null && say "node ${container#pinned-lab-}: removed"
-    if [ "$purge" = --purge ]; then docker volume rm -f "$container-docker" >/dev/null 2>&1 || true; fi
   done
+  if [ "$purge" = --purge ]; then  # by name: a node removed earlier left its volume behind
+    for volume in $(docker volume ls -q --filter name='^pinned-lab-fleet-' 2>/dev/null); do
+      docker volume rm -f "$volume" >/dev/null 2>&1 || true
+    done
+  fi
   rm -f "$LAB_HOME/cells/fleet/size"
   stop_gateway_forwarder
   stop_oidc_provider
@@ -828,7 +836,7 @@ cmd_deps() {
 }
 
 case "${1:-}" in
-  up) cmd_up "${2:-}" "${3:-}" ;;
+  up) shift; cmd_up "$@" ;;
   deps) cmd_deps ;;
   reset-tenants) cmd_reset_tenants "${2:-}" ;;
   deps-venv) # Debian's python3 keeps venv's pip in a separate package

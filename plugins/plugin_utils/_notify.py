@@ -302,6 +302,9 @@ def _rollout(facts: dict) -> tuple:
     has just run) and ``budget`` (its failure budget) say where it stands; without them a failure stopped it."""
     hosts = facts.get("hosts") or {}
     failures = {h: f for h, f in (facts.get("failures") or {}).items() if f}
+    # Hosts Ansible dropped from the play (unreachable, or failed before the role could say why) failed too.
+    for host in facts.get("dropped") or []:
+        failures.setdefault(host, "unreachable, or failed before its rollout could report (see the run's output)")
     waves = [list(wave) for wave in facts.get("waves") or []]
     batch = list(facts.get("batch") or [])
     everyone = [h for wave in waves for h in wave] or sorted(set(hosts) | set(failures))

@@ -13,7 +13,9 @@ from __future__ import annotations
 import re
 
 DEFAULT_WAVES = (1, 5)  # a canary host, then 5 hosts at a time
-_PERCENT = re.compile(r"^\s*(\d+)\s*%\s*$")
+MAX_WAVE_HOSTS = 10000  # Ansible counts a wave out host by host: a huge number would hang it ("100%" is every host)
+_COUNT = re.compile(r"^\s*([0-9]+)\s*$")  # ASCII digits only: str.isdigit() takes "²", which int() refuses
+_PERCENT = re.compile(r"^\s*([0-9]+)\s*%\s*$")
 _EXAMPLE = """-e '{"release_waves": [1, "25%", "100%"]}'"""
 
 
@@ -24,13 +26,16 @@ class RolloutShapeError(ValueError):
 def _wave(position: int, item: object) -> int | str:
     if isinstance(item, bool):
         item = str(item)
+    if isinstance(item, str) and _COUNT.match(item):
+        item = int(item)
+    if isinstance(item, int) and item > MAX_WAVE_HOSTS:
+        raise RolloutShapeError(
+            f'release_waves: wave {position} ({item}) is more than {MAX_WAVE_HOSTS} hosts: give "100%" for every host'
+        )
     if isinstance(item, int) and item >= 1:
         return item
     if isinstance(item, str):
-        text = item.strip()
-        if text.isdigit() and int(text) >= 1:
-            return int(text)
-        match = _PERCENT.match(text)
+        match = _PERCENT.match(item)
         if match and 1 <= int(match.group(1)) <= 100:
             return f"{int(match.group(1))}%"
     raise RolloutShapeError(
@@ -56,7 +61,7 @@ def failure_budget(value: object) -> int:
     if value is None or value == "":
         return 0
     text = str(value).strip().rstrip("%").strip() if not isinstance(value, bool) else "?"
-    if not text.isdigit() or int(text) > 100:
+    if not _COUNT.match(text) or int(text) > 100:
         raise RolloutShapeError(
             f"release_max_fail_percentage: {value!r} is not a whole number from 0 to 100 (the share of a wave's hosts "
             "that may fail before the rollout stops; 0 stops it at the first failed host)"
@@ -85,6 +90,6 @@ def wave_batches(waves: object, hosts: list) -> list:
 
 
 def wave_stops_rollout(failed: int, batch_size: int, budget: object) -> bool:
-    """Whether a wave with ``failed`` hosts failed stops the rollout: Ansible's rule, more than the budget's share of
-    the wave (with a budget of 0, one failed host)."""
-    return batch_size > 0 and failed / batch_size > failure_budget(budget) / 100.0
+    """Whether a wave with ``failed`` hosts failed stops the rollout, as Ansible decides: more than the budget's share
+    of the wave (with a budget of 0, one failed host), or every host of the wave, whatever the budget."""
+    return batch_size > 0 and (failed >= batch_size or failed / batch_size > failure_budget(budget) / 100.0)

@@ -14,13 +14,16 @@ from pathlib import Path
 
 import yaml
 
-from tests.support.lab import CELL_INVENTORY, NODES, ROOT, lab_script, node_sh, registry_digest
+from tests.support.lab import CELL_INVENTORY, NODES, ROOT, lab_script, node_sh, read_topology, registry_digest
 
-# Each node's tenants, from its cell's host_vars (the lab's own, or those lab/lab.sh wrote for the fleet's nodes).
-TENANTS = {
-    node: yaml.safe_load((CELL_INVENTORY.parent / f"host_vars/{node}.yml").read_text())["release_tenants"]
-    for node in NODES
-}
+
+def host_vars_file(node: str, inventory: Path = CELL_INVENTORY) -> Path:
+    """A node's host_vars: this checkout's lab inventory has it, or lab/lab.sh wrote it for a node of the fleet."""
+    own = ROOT / f"inventories/lab/host_vars/{node}.yml"
+    return own if own.exists() else inventory.parent / f"host_vars/{node}.yml"
+
+
+TENANTS = {node: yaml.safe_load(host_vars_file(node).read_text())["release_tenants"] for node in NODES}
 LAB_VARS = yaml.safe_load((ROOT / "inventories/lab/group_vars/all/release.yml").read_text())
 # Every secret of the lab: the tenants' keys and the test admin's password.
 SECRETS = sorted(
@@ -170,7 +173,9 @@ def make_workspace(
         ROOT / "inventories/lab", directory, ignore=shutil.ignore_patterns("release_pin.yml", ".release_state", "*.md")
     )
     shutil.copy(inventory, directory / "hosts.ini")  # the cell's hosts (their ports, its :release)
-    shutil.copytree(inventory.parent / "host_vars", directory / "host_vars", dirs_exist_ok=True)  # and their tenants
+    for node in read_topology(inventory):  # and the tenants of the fleet's nodes this checkout does not have
+        if not (directory / f"host_vars/{node}.yml").exists():
+            shutil.copy(host_vars_file(node, inventory), directory / f"host_vars/{node}.yml")
     return Workspace(directory, app=app, cell=cell)
 
 

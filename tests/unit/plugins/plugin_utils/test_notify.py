@@ -230,6 +230,13 @@ def _waves_facts(reached: list, failed: dict, batch: list, budget: int = 0) -> d
         # a host of the wave that went unreachable is not in the batch: still that wave, its size the wave's
         (_waves_facts(FLEET[:6], {"prod4": "prod4: failed"}, ["prod2", "prod3", "prod4", "prod5"], budget=20),
          "warning", f"Rollout of {REPO}:0.12.4 going on after wave 2 of 3: failed on prod4, within its failure budget (20% of a wave)", []),
+        # prod3 went unreachable: Ansible dropped it from the batch, and the role could not say why
+        (dict(_waves_facts(FLEET[:6], {}, ["prod2", "prod4", "prod5", "prod6"]), dropped=["prod3"]),
+         "failed", f"Rollout of {REPO}:0.12.4 STOPPED in wave 2 of 3: failed on prod3",
+         ["put back (1): prod3", "prod3: 1 replaced, 0 up to date, 0 put back, 0 DOWN, 0 not attempted; FAILED: unreachable"]),
+        # a whole wave failed: Ansible ends the play whatever the budget
+        (_waves_facts(FLEET[:1], {"prod1": "prod1: failed"}, WAVES[0], budget=100),
+         "failed", f"Rollout of {REPO}:0.12.4 STOPPED in wave 1 of 3: failed on prod1", []),
         (dict(_waves_facts(FLEET[:6], {"prod4": "prod4: failed"}, WAVES[1]), budget="garbage"),
          "failed", f"Rollout of {REPO}:0.12.4 STOPPED in wave 2 of 3: failed on prod4", []),
     ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from ansible.errors import AnsibleFilterError
+
 from ansible_collections.pinned.release.plugins.filter.rollout import FilterModule
 from ansible_collections.pinned.release.plugins.plugin_utils._waves import (
     RolloutShapeError,
@@ -45,13 +46,18 @@ def test_waves_are_taken_as_serial_takes_them(value, waves):
         ([None], "wave 1 (None)"),
         ([], "the list is empty"),
         ({"a": 1}, "wave 1 ({'a': 1})"),
+        (["²"], "wave 1 ('²')"),  # str.isdigit() says yes, int() says no
+        ([100000000000000], 'wave 1 (100000000000000) is more than 10000 hosts: give "100%"'),
+        (["10001"], "wave 1 (10001) is more than 10000 hosts"),
     ],
 )
 def test_a_wave_ansible_would_misread_is_refused_in_one_line(value, named):
     with pytest.raises(RolloutShapeError) as caught:
         rollout_waves(value)
     message = str(caught.value)
-    assert message.startswith("release_waves: ") and named in message and "\n" not in message
+    assert message.startswith("release_waves: ")
+    assert named in message
+    assert "\n" not in message
 
 
 @pytest.mark.parametrize(
@@ -83,7 +89,7 @@ def test_the_failure_budget_is_a_whole_percentage(value, budget):
     assert failure_budget(value) == budget
 
 
-@pytest.mark.parametrize("value", [-1, 101, "abc", 2.5, True, "10.5", [10]])
+@pytest.mark.parametrize("value", [-1, 101, "abc", 2.5, True, "10.5", [10], "²"])
 def test_a_failure_budget_out_of_range_is_refused_in_one_line(value):
     with pytest.raises(RolloutShapeError, match=r"^release_max_fail_percentage: .* from 0 to 100"):
         failure_budget(value)
@@ -97,7 +103,9 @@ def test_a_failure_budget_out_of_range_is_refused_in_one_line(value):
         (1, 5, 20, False),  # 20% of 5 is one host: more than that stops it
         (2, 5, 20, True),
         (1, 1, 50, True),  # the canary is a wave of one
-        (14, 14, 100, False),
+        (13, 14, 100, False),
+        (14, 14, 100, True),  # every host of a wave failed: Ansible ends the play whatever the budget
+        (1, 1, 100, True),
     ],
 )
 def test_a_wave_stops_the_rollout_past_its_budget_as_ansible_decides(failed, size, budget, stops):
@@ -111,5 +119,5 @@ def test_the_filters_say_which_filter_and_input_failed():
     assert filters["wave_batches"]([1], ["a", "b"]) == [["a"], ["b"]]
     with pytest.raises(AnsibleFilterError, match=r"^release_waves: wave 1 \('x'\)"):
         filters["rollout_waves"](["x"])
-    with pytest.raises(AnsibleFilterError, match="^wave_batches: the hosts"):
+    with pytest.raises(AnsibleFilterError, match=r"^wave_batches: the hosts"):
         filters["wave_batches"]([1], "prod1")

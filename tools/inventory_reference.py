@@ -49,6 +49,7 @@ PLAYBOOK_VARIABLES = {
         "The failure budget: the share of a wave's hosts (0-100) that may fail before the rollout stops; default 0, "
         "the first failed host stops it. Ansible reads it from -e, not from inventory.",
     ),
+    "release_serial": ("production_deploy (refused)", "Renamed release_waves; a run that still sets it is refused."),
     "release_registry": (
         "promote.yml",
         "Registry access (username, password from the vault, ca_path) for resolving, pinning and re-pinning.",

@@ -134,24 +134,38 @@ def test_a_failed_host_in_a_wave_stops_the_next_waves_and_the_notification_says_
     assert "within its failure budget (50% of a wave)" in finished["title"]
 
 
-def test_waves_set_in_inventory_are_refused_before_the_batch_they_would_get_wrong(fleet):
-    """Ansible reads serial from -e only: in group_vars, [1, "50%"] (1, 4, 3 hosts) meets the default [1, 5]."""
+@pytest.mark.parametrize(
+    ("in_inventory", "sees"),
+    [
+        ({"release_waves": [1, "50%"]}, "waves [1, '50%'], failure budget 0%"),
+        ({"release_max_fail_percentage": 50}, "waves [1, 5], failure budget 50%"),
+    ],
+)
+def test_a_rollout_shape_set_in_inventory_is_refused_before_anything_changes(fleet, in_inventory, sees):
+    """Ansible reads serial and max_fail_percentage from -e only: set in group_vars, they would be ignored by it while
+    the role (and the notification) took them as given."""
     reconnect(fleet)
-    (fleet.directory / "group_vars/all/waves.yml").write_text(yaml.safe_dump({"release_waves": [1, "50%"]}))
+    (fleet.directory / "group_vars/all/shape.yml").write_text(yaml.safe_dump(in_inventory))
     try:
         run = fleet.play("playbooks/deploy.yml", "-l", "production")
     finally:
-        (fleet.directory / "group_vars/all/waves.yml").unlink()
+        (fleet.directory / "group_vars/all/shape.yml").unlink()
     assert run.returncode != 0
-    assert "this batch (prod2, prod3, prod4, prod5, prod6) is not one of the waves release_waves asks for" in run.text
-    assert "give release_waves with -e, not in inventory" in run.text
-    pin = fleet.pin()["release_pin"]["digest"]
-    assert digests_on(fleet, [CUT_OFF])[CUT_OFF] != pin  # prod3 was in the refused batch: untouched
+    assert (
+        f'the play runs "Roll the pin out to production in waves [1, 5], failure budget 0%", but this host sees {sees}'
+        in run.text
+    ), run.output[-2000:]
+    assert "give release_waves and release_max_fail_percentage with -e, not in inventory" in run.text
+    assert (
+        digests_on(fleet, [CUT_OFF])[CUT_OFF] != fleet.pin()["release_pin"]["digest"]
+    )  # prod3 is still not on the pin
+    assert "TASK [pinned.release.tenant" not in run.output  # refused on the first batch, before any host changed
 
 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
+        ('{"release_serial": [1, 5]}', "release_serial is now release_waves: rename it"),
         ('{"release_waves": [1, 0]}', "release_waves: wave 2 (0) is neither a number of hosts (1 or more) nor a percentage"),
         ('{"release_waves": ["25x"]}', "release_waves: wave 1 ('25x') is neither"),
         ("release_max_fail_percentage=150", "release_max_fail_percentage: '150' is not a whole number from 0 to 100"),

@@ -5,8 +5,8 @@ Runs on the lab (make lab). Prints a table and writes bench/results.json and ben
 BENCH_RUNS (default 3) is how many times each figure is measured; the table shows the median,
 min and max (the real-app upgrade and rollback run once). BENCH_ONLY=resolve,drift,fleet,rollout,openwebui
 limits the sections; scale (the cost curve on the lab's fleet, 3, 10 and 20 production hosts: BENCH_SCALE_HOSTS)
-runs only when named, and writes bench/scale.{json,png} beside the results. It resets the lab nodes' tenants (lab/lab.sh reset-tenants) before and after, and puts
-:release back on v1 (stand-in) and 0.12.0 (Open WebUI).
+runs only when named, and writes bench/scale.{json,png} beside the results. It resets the lab nodes' tenants
+(lab/lab.sh reset-tenants) before and after, and puts :release back on v1 (stand-in) and 0.12.0 (Open WebUI).
 """
 
 from __future__ import annotations

@@ -181,8 +181,9 @@ def test_the_test_hosts_are_the_inventory_group_test(groups, expected):
     assert candidate_hosts(groups) == expected
 
 
-CANDIDATE, ON_PIN, OFF_PIN = ("<span class='badge cand'>candidate</span>", "<span class='badge ok'>on the pin</span>",
-                               "<span class='badge warn'>not on the pin</span>")  # fmt: skip
+CANDIDATE = "<span class='badge cand'>candidate</span>"
+ON_PIN = "<span class='badge ok'>on the pin</span>"
+OFF_PIN = "<span class='badge warn'>not on the pin</span>"
 
 
 @pytest.mark.parametrize(
@@ -299,8 +300,9 @@ OCI_VERSION = "org.opencontainers.image.version"
      ({OCI_VERSION: "0.12.4", "com.example.app-version": "7.1"}, "com.example.app-version", "7.1"),  # the app's own label
      ({OCI_VERSION: "0.12.4"}, None, None)],  # an app profile without a version label
 )  # fmt: skip
-def test_a_tenant_shows_the_version_its_image_declares_in_the_apps_version_label(tmp_path, image_labels, version_label,
-                                                                                  version):  # fmt: skip
+def test_a_tenant_shows_the_version_its_image_declares_in_the_apps_version_label(
+    tmp_path, image_labels, version_label, version
+):
     spec = {"name": "acme", "container": "openwebui-acme", "domain": "acme.example", "dir": str(tmp_path / "acme")}
     engine = Engine({"openwebui-acme": {"image": "i", "digest": D2, "status": "running", "health": "healthy",
                                         "image_labels": image_labels}})  # fmt: skip

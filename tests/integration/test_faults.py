@@ -177,11 +177,11 @@ def test_broken_forced_into_production_stops_at_the_first_host(ws):
     told = ws.told("rollout")[-1]
     assert told["status"] == "failed"
     assert told["title"].startswith("Rollout of")
-    assert "STOPPED: failed on prod1" in told["title"]
+    assert "STOPPED in wave 1 of 2: failed on prod1" in told["title"]  # the canary
     assert "prod1: 0 replaced, 0 up to date, " in told["text"]
     assert " put back, 0 DOWN" in told["text"]
     assert "the data it ran on is kept in /opt/openwebui/acme/data.failed-" in told["text"], "the writes are named"
-    assert "prod2: not reached" in told["text"]
+    assert "not reached (1): prod2" in told["text"]
     force_pin(ws, v1, "fault test: back to v1")
 
 
@@ -249,7 +249,7 @@ def test_host_unreachable_mid_rollout_halts_and_leaves_hosts_consistent(ws):
     assert "UNREACHABLE" in run.text
     told = ws.told("rollout")[-1]
     assert told["status"] == "failed"
-    assert "STOPPED: failed on prod2" in told["title"]
+    assert "STOPPED in wave 2 of 2: failed on prod2" in told["title"]
     assert (
         "prod2: 0 replaced, 0 up to date, 0 put back, 0 DOWN, 0 not attempted; FAILED: prod2 is unreachable"
         in told["text"]

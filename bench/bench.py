@@ -34,19 +34,18 @@ from ansible_collections.pinned.release.plugins.module_utils._registry import RE
 from ansible_collections.pinned.release.plugins.modules.resolve_digest import run_module as resolve  # noqa: E402
 from tests.support.lab import (  # noqa: E402
     APP_REPO,
-    LAB_HOME,
+    FLEET_INVENTORY,
     NODES,
     REGISTRY,
     lab_script,
     node_sh,
-    read_topology,
     registry_digest,
 )
 
 # The lab's topology comes from its inventory (inventories/lab/hosts.ini).
 TEST_NODE = next(name for name, node in NODES.items() if node.group == "test")
 PRODUCTION = tuple(name for name, node in NODES.items() if node.group == "production")
-from tests.support.workflow import TENANTS, Workspace, make_workspace  # noqa: E402
+from tests.support.workflow import TENANTS, Workspace, ensure_fleet, fleet_workspace, make_workspace  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
@@ -626,7 +625,6 @@ def bench_openwebui(scratch: Path) -> None:
 
 
 # ------------------------------------------------------------------ 6. the cost curve: 3, 10 and 20 hosts
-FLEET_INVENTORY = LAB_HOME / "cells/fleet/inventory/hosts.ini"
 SCALE_SIZES = tuple(int(n) for n in os.environ.get("BENCH_SCALE_HOSTS", "3,10,20").split(","))
 SCALE_TENANTS = 5
 SCALE_WAVES = json.dumps({"release_waves": [1, "25%", "100%"]})
@@ -702,15 +700,8 @@ def measured_run(command: list, env: dict, cwd: Path) -> dict:
 
 def scale_workspace(size: int, scratch: Path) -> Workspace:
     """The fleet's test node and its first ``size`` production nodes, SCALE_TENANTS stand-in tenants on each."""
-    space = make_workspace(scratch / f"scale-{size}", inventory=FLEET_INVENTORY, cell="fleet")
-    nodes = read_topology(FLEET_INVENTORY)
-    chosen = ["test1"] + [f"prod{i}" for i in range(1, size + 1)]
-    lines = ["[test]", f"test1 ansible_port={nodes['test1'].ssh_port} lab_http_port={nodes['test1'].http_port}", "",
-             "[production]"]  # fmt: skip
-    lines += [f"{n} ansible_port={nodes[n].ssh_port} lab_http_port={nodes[n].http_port}" for n in chosen[1:]]
-    lines += ["", "[all:vars]", "release_candidate={{ release_app_repository }}:release-fleet"]
-    space.inventory.write_text("\n".join(lines) + "\n")
-    for node in chosen:
+    space = fleet_workspace(scratch / f"scale-{size}", size)
+    for node in space.nodes:
         tenants = [
             {"name": f"s{i}-{node}", "domain": f"s{i}.{node}.scale.lab", "port": 3101 + i,
              "env": {"WEBUI_NAME": f"Scale {node} {i}"}, "secrets": {"WEBUI_SECRET_KEY": f"scale-secret-{node}-{i}"},
@@ -725,7 +716,7 @@ def bench_scale(scratch: Path) -> None:
     largest = max(SCALE_SIZES)
     print(f"\n6. The cost curve: rollout, re-run, drift, rollback at {', '.join(map(str, SCALE_SIZES))} production hosts "
           f"x {SCALE_TENANTS} stand-in tenants (calm1 -> calm2, waves [1, 25%, 100%], forks 25)")  # fmt: skip
-    lab_script("up", cell="fleet", env={"PINNED_LAB_PRODUCTION_NODES": str(largest)})
+    ensure_fleet(largest)
     curve: dict = {}
     for size in SCALE_SIZES:
         lab_script("reset-tenants", cell="fleet")

@@ -583,7 +583,7 @@ cmd_up() { # [--cells N | --production-nodes N]
   local cells=${PINNED_LAB_CELLS:-} cell spec fields wanted=()
   case "${1:-}" in
     --cells) cells=${2:-} ;;
-    --production-nodes) PINNED_LAB_PRODUCTION_NODES=${2:-} ;;
+    --production-nodes) ;;  # its N was taken at the top, before use_cell read the fleet's size
     "") ;;
     *) die "up takes --cells N or --production-nodes N, got '$1'" ;;
   esac

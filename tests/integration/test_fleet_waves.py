@@ -14,45 +14,28 @@ import json
 import pytest
 import yaml
 
-from tests.support.lab import LAB_HOME, lab_script, node_sh, read_topology
+from tests.support.lab import lab_script, node_sh
 from tests.support.receivers import WebhookReceiver
-from tests.support.workflow import assert_no_secret_in, make_workspace
+from tests.support.workflow import assert_no_secret_in, ensure_fleet, fleet_workspace
 
 pytestmark = pytest.mark.exclusive_lab  # the fleet's nodes share the machine's CPUs with every cell
 
 PRODUCTION_NODES = 8
-FLEET_INVENTORY = LAB_HOME / "cells/fleet/inventory/hosts.ini"
 WAVES = json.dumps({"release_waves": [1, "25%", "100%"]})
 CUT_OFF = "prod3"  # in the second wave: it cannot reach the registry, so it cannot pull the release
 FORWARDER = "TCP-LISTEN:5000,bind=127.0.0.1,fork,reuseaddr"  # the node's way to the lab registry (lab/node)
 
 
-def fleet_size() -> int:
-    """The production nodes the fleet has now (a larger one, e.g. the scale bench's 20, is left as it is)."""
-    if not FLEET_INVENTORY.exists():
-        return 0
-    return sum(1 for node in read_topology(FLEET_INVENTORY).values() if node.group == "production")
-
-
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    size = max(PRODUCTION_NODES, fleet_size())
-    lab_script("up", cell="fleet", env={"PINNED_LAB_PRODUCTION_NODES": str(size)})
+    ensure_fleet(PRODUCTION_NODES)
     lab_script("reset-tenants", cell="fleet")
-    space = make_workspace(tmp_path_factory.mktemp("fleet"), inventory=FLEET_INVENTORY, cell="fleet")
-    # This module's hosts: the test node and the first PRODUCTION_NODES production nodes.
-    chosen = {f"prod{i}" for i in range(1, PRODUCTION_NODES + 1)}
-    lines = [line for line in space.inventory.read_text().splitlines()
-             if not line.startswith("prod") or line.split()[0] in chosen]  # fmt: skip
-    space.inventory.write_text("\n".join(lines) + "\n")
-    nodes = read_topology(space.inventory)
-    assert sorted(n for n, node in nodes.items() if node.group == "production") == sorted(chosen)
+    space = fleet_workspace(tmp_path_factory.mktemp("fleet"), PRODUCTION_NODES)
     space.hook = WebhookReceiver()
     target = {"name": "ops-webhook", "type": "webhook", "url": space.hook.url("/hook")}
     (space.directory / "group_vars/all/notify.yml").write_text(
         yaml.safe_dump({"release_notify_targets": [target], "release_notify_timeout": 2})
     )
-    space.nodes = nodes
     yield space
     reconnect(space)
     for run in space.runs:

@@ -61,19 +61,17 @@ def _cell() -> int | str:
     return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
 
 
-def _cell_inventory(cell: int | str) -> Path:
-    """Cell 0 is the lab inventory itself; cell K its copy with ports +10*K (lab/lab.sh up --cells); the fleet the
-    inventory lab/lab.sh up --production-nodes N wrote."""
-    if cell == 0:
-        return ROOT / "inventories/lab/hosts.ini"
-    return LAB_HOME / ("cells/fleet" if cell == "fleet" else f"cells/c{cell}") / "inventory/hosts.ini"
-
-
+# Cell 0 is the lab inventory itself; cell K ("cK") its copy with ports +10*K (lab/lab.sh up --cells); the fleet the
+# inventory lab/lab.sh up --production-nodes N wrote. Each but cell 0 has its own :release tag and node names.
 CELL = _cell()
-CELL_INVENTORY = _cell_inventory(CELL)
+CELL_NAME = "fleet" if CELL == "fleet" else f"c{CELL}"
+FLEET_INVENTORY = LAB_HOME / "cells/fleet/inventory/hosts.ini"
+CELL_INVENTORY = (
+    ROOT / "inventories/lab/hosts.ini" if CELL == 0 else LAB_HOME / f"cells/{CELL_NAME}/inventory/hosts.ini"
+)
 NODES = read_topology(CELL_INVENTORY) if CELL == 0 or CELL_INVENTORY.exists() else {}
-RELEASE_TAG = "release" if CELL == 0 else f"release-{'fleet' if CELL == 'fleet' else f'c{CELL}'}"
-NODE_CONTAINER_PREFIX = "pinned-lab-" if CELL == 0 else f"pinned-lab-{'fleet' if CELL == 'fleet' else f'c{CELL}'}-"
+RELEASE_TAG = "release" if CELL == 0 else f"release-{CELL_NAME}"
+NODE_CONTAINER_PREFIX = "pinned-lab-" if CELL == 0 else f"pinned-lab-{CELL_NAME}-"
 
 
 # One SSH connection per node, reused by every command (50 ms a command instead of 300): the tests run thousands.

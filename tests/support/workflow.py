@@ -14,7 +14,16 @@ from pathlib import Path
 
 import yaml
 
-from tests.support.lab import CELL_INVENTORY, NODES, ROOT, lab_script, node_sh, read_topology, registry_digest
+from tests.support.lab import (
+    CELL_INVENTORY,
+    FLEET_INVENTORY,
+    NODES,
+    ROOT,
+    lab_script,
+    node_sh,
+    read_topology,
+    registry_digest,
+)
 
 
 def host_vars_file(node: str, inventory: Path = CELL_INVENTORY) -> Path:
@@ -66,6 +75,7 @@ class Workspace:
     app: str = "standin"
     hook: object = None  # a tests.support.receivers.WebhookReceiver the release steps notify, when the module asks
     cell: int | str | None = None  # the lab cell whose :release tag release() moves (None: this process's cell)
+    nodes: dict = field(default_factory=dict)  # its hosts, when they are not this process's cell's (NODES)
 
     def told(self, event: str) -> list:
         """What the webhook was told of ``event`` (rollout, rollback, drift, candidate_tested, pin_changed), in order."""
@@ -177,6 +187,27 @@ def make_workspace(
         if not (directory / f"host_vars/{node}.yml").exists():
             shutil.copy(host_vars_file(node, inventory), directory / f"host_vars/{node}.yml")
     return Workspace(directory, app=app, cell=cell)
+
+
+def ensure_fleet(production_nodes: int) -> None:
+    """The lab's fleet with at least ``production_nodes`` production nodes (a larger one is left as it is)."""
+    current = 0
+    if FLEET_INVENTORY.exists():
+        current = sum(1 for node in read_topology(FLEET_INVENTORY).values() if node.group == "production")
+    lab_script("up", cell="fleet", env={"PINNED_LAB_PRODUCTION_NODES": str(max(production_nodes, current))})
+
+
+def fleet_workspace(tmp_path: Path, production_nodes: int) -> Workspace:
+    """A workspace on the fleet's test node and its first ``production_nodes`` production nodes (ensure_fleet first)."""
+    space = make_workspace(tmp_path, inventory=FLEET_INVENTORY, cell="fleet")
+    chosen = {f"prod{i}" for i in range(1, production_nodes + 1)}
+    lines = [line for line in space.inventory.read_text().splitlines()
+             if not line.startswith("prod") or line.split()[0] in chosen]  # fmt: skip
+    space.inventory.write_text("\n".join(lines) + "\n")
+    space.nodes = read_topology(space.inventory)
+    found = sorted(n for n, node in space.nodes.items() if node.group == "production")
+    assert found == sorted(chosen), f"the fleet has {found}, not prod1..prod{production_nodes}: ensure_fleet first"
+    return space
 
 
 def reset_nodes() -> None:

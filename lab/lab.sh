@@ -713,6 +713,10 @@ cmd_status() {
       if [ "$state" = running ] && node_ssh "$2" true 2>/dev/null; then
         printf 'node      %-13s up (cell %s, %s, ssh 127.0.0.1:%s, http 127.0.0.1:%s, %s)\n' "${NODE_PREFIX#pinned-lab-}$1" \
           "$cell" "$4" "$2" "$3" "$(node_ssh "$2" "$NODE_FIGURES")"
+      elif [ "$cell" = fleet ]; then
+        # The fleet is started on demand (make lab does not start it): down is reported, not a failure.
+        printf 'node      %-13s %s (fleet, on demand: lab/lab.sh up --production-nodes %s)\n' \
+          "${NODE_PREFIX#pinned-lab-}$1" "$state" "$(fleet_size)"
       else
         printf 'node      %-13s %s\n' "${NODE_PREFIX#pinned-lab-}$1" "$state"; rc=1
       fi

@@ -10,11 +10,12 @@ read a play's serial, is refused before the first batch it would get wrong chang
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 import yaml
 
-from tests.support.lab import lab_script, node_sh
+from tests.support.lab import ROOT, lab_script, node_sh
 from tests.support.receivers import WebhookReceiver
 from tests.support.workflow import assert_no_secret_in, ensure_fleet, fleet_workspace
 
@@ -160,3 +161,18 @@ def test_a_rollout_shape_ansible_would_misread_is_refused_in_one_line(fleet, ext
     assert message in run.text, run.output[-2000:]
     assert "Traceback" not in run.output
     assert "probably a bug" not in run.output
+
+
+def test_a_stopped_fleet_leaves_the_lab_up_and_the_next_fleet_test_starts_it_again(fleet):
+    """make lab does not start the fleet (a restarted machine has it exited): status says so and does not fail,
+    or every integration test would fail its lab check; ensure_fleet starts it again."""
+    last = f"pinned-lab-fleet-prod{PRODUCTION_NODES}"
+    subprocess.run(["docker", "stop", "-t", "1", last], check=True, capture_output=True)
+    try:
+        status = subprocess.run([str(ROOT / "lab/lab.sh"), "status"], capture_output=True, text=True, check=False)
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert f"fleet-prod{PRODUCTION_NODES}   exited (fleet, on demand: lab/lab.sh up --production-nodes" in status.stdout
+    finally:
+        ensure_fleet(PRODUCTION_NODES)
+    status = lab_script("status")
+    assert f"fleet-prod{PRODUCTION_NODES}   up (cell fleet" in status.stdout

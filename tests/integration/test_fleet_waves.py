@@ -171,7 +171,10 @@ def test_a_stopped_fleet_leaves_the_lab_up_and_the_next_fleet_test_starts_it_aga
     try:
         status = subprocess.run([str(ROOT / "lab/lab.sh"), "status"], capture_output=True, text=True, check=False)
         assert status.returncode == 0, status.stdout + status.stderr
-        assert f"fleet-prod{PRODUCTION_NODES}   exited (fleet, on demand: lab/lab.sh up --production-nodes" in status.stdout
+        assert (
+            f"fleet-prod{PRODUCTION_NODES}   exited (fleet, on demand: lab/lab.sh up --production-nodes"
+            in status.stdout
+        )
     finally:
         ensure_fleet(PRODUCTION_NODES)
     status = lab_script("status")

@@ -26,6 +26,7 @@ from ansible_collections.pinned.release.plugins.plugin_utils._controller import 
 from ansible_collections.pinned.release.plugins.plugin_utils._notify import (
     EVENTS,
     compose,
+    due,
     inventory_secrets,
     one_line,
     parse_targets,
@@ -77,6 +78,9 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         _spec, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        if not due(args["event"], args["facts"]):
+            result.update(changed=False, due=False, sent=[], not_sent=[])
+            return result
         targets, problems = parse_targets(args["targets"])
         timeout, timeout_problem = parse_timeout(args["timeout"])
         problems += [timeout_problem] if timeout_problem else []
@@ -87,7 +91,7 @@ class ActionModule(ActionBase):
             args["event"], args["facts"], operator(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), mask
         )
         chosen = [t for t in targets if args["event"] in t.events]
-        result.update(changed=False, message=message, sent=[], not_sent=[])
+        result.update(changed=False, due=True, message=message, sent=[], not_sent=[])
         warnings = [one_line(mask.text(p)) for p in problems]
         if self._task.check_mode:
             result["would_send"] = [t.name for t in chosen]

@@ -20,6 +20,8 @@ description:
     each within O(timeout) seconds.
   - The message is masked against every secret value of the inventory (the play hosts' C(release_tenants) secrets,
     C(release_registry), C(release_checklist_variables), and the targets' own URLs and passwords).
+  - A rollout in waves is told after its last wave and after a wave that lost a host (failed, or dropped by
+    Ansible); a wave that went well in between sends nothing (RV(due) is false).
   - Runs on the controller (an action plugin); the C(notify) role calls it once per event.
 author:
   - pinned.release maintainers (@pinned-release)
@@ -43,8 +45,9 @@ options:
     description:
       - "The step's result - C(candidate_tested): the evidence record (C(image), C(digest), C(passed), C(hosts),
         C(evidence)); C(pin_changed): the M(pinned.release.pin_digest) result (C(previous), C(current));
-        C(rollout): C(image), C(hosts) (each host's C(tenant_result), null when not reached) and C(failures)
-        (host - why); C(rollback): C(target), C(reason), C(summary), C(failed_hosts); C(drift): C(report) (the drift
+        C(rollout): C(image), C(hosts) (each host's C(tenant_result), null when not reached), C(failures)
+        (host - why), and for a rollout in waves C(waves) (the hosts of each wave), C(batch) (the wave that has just
+        run), C(dropped) (hosts Ansible dropped) and C(budget) (the failure budget); C(rollback): C(target), C(reason), C(summary), C(failed_hosts); C(drift): C(report) (the drift
         report) and C(report_path)."
     type: dict
     default: {}
@@ -86,6 +89,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+due:
+  description: Whether the event is told now (false for a rollout wave that went well before the last one).
+  returned: always
+  type: bool
 message:
   description: The message as sent (C(event), C(status), C(title), C(text), C(operator), C(at)); secrets masked.
   returned: always

@@ -23,6 +23,7 @@ from ansible_collections.pinned.release.plugins.plugin_utils._reports import dri
 from ansible_collections.pinned.release.plugins.plugin_utils._waves import (
     RolloutShapeError,
     failure_budget,
+    rollout_report_due,
     wave_stops_rollout,
 )
 
@@ -385,6 +386,14 @@ COMPOSERS = {
     "rollback": _rollback,
     "drift": _drift,
 }
+
+
+def due(event: str, facts: dict) -> bool:
+    """Whether an event is told now: every event but a rollout wave that went well before the last one."""
+    if event != "rollout" or not (facts or {}).get("waves"):
+        return True
+    waves = [list(wave) for wave in facts["waves"]]
+    return rollout_report_due(waves, list(facts.get("batch") or []), facts.get("failures"))
 
 
 def compose(event: str, facts: dict, operator: str, at: str, mask: SecretMask) -> dict:

@@ -11,6 +11,7 @@ every host at once, without a canary; so both are refused here, in one line.
 from __future__ import annotations
 
 import re
+from typing import Optional
 
 DEFAULT_WAVES = (1, 5)  # a canary host, then 5 hosts at a time
 MAX_WAVE_HOSTS = 10000  # Ansible counts a wave out host by host: a huge number would hang it ("100%" is every host)
@@ -93,3 +94,17 @@ def wave_stops_rollout(failed: int, batch_size: int, budget: object) -> bool:
     """Whether a wave with ``failed`` hosts failed stops the rollout, as Ansible decides: more than the budget's share
     of the wave (with a budget of 0, one failed host), or every host of the wave, whatever the budget."""
     return batch_size > 0 and (failed >= batch_size or failed / batch_size > failure_budget(budget) / 100.0)
+
+
+def rollout_report_due(waves: list, batch: list, failures: Optional[dict]) -> bool:
+    """Whether the rollout is told now: after its last wave, and after a wave that lost a host (one failed, or Ansible
+    dropped it: the batch is then shorter than its wave). Waves that went well in between are not told.
+
+    ``waves`` are the host lists of wave_batches, ``batch`` the hosts of the wave that has just run, ``failures``
+    each host's failure ('' or none for a host that did not fail)."""
+    number = next((n for n, hosts in enumerate(waves) if batch and batch[0] in hosts), None)
+    if number is None or number == len(waves) - 1:
+        return True
+    wave = waves[number]
+    failed = {host for host, failure in (failures or {}).items() if failure}
+    return len(batch) < len(wave) or any(host in failed for host in batch)

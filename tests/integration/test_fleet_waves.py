@@ -82,6 +82,7 @@ def test_a_failed_host_in_a_wave_stops_the_next_waves_and_the_notification_says_
     v1 = fleet.cycle("v1", "-e", WAVES)
     hosts = [f"prod{i}" for i in range(1, PRODUCTION_NODES + 1)]
     assert set(digests_on(fleet, hosts).values()) == {v1}
+    assert len(fleet.told("rollout")) == 1, "waves that went well before the last are not told"
     first = fleet.told("rollout")[-1]
     assert first["status"] == "ok"
     assert first["title"].endswith(f"finished on {PRODUCTION_NODES} host(s)")
@@ -105,11 +106,13 @@ def test_a_failed_host_in_a_wave_stops_the_next_waves_and_the_notification_says_
     assert "not reached (5): prod4, prod5, prod6, prod7, prod8" in lines, told["text"]
 
     # With a budget of 50% a wave of two may lose one host: the rollout goes on and says so, then finishes.
+    told_before = len(fleet.told("rollout"))
     run = fleet.play("playbooks/deploy.yml", "-l", "production", "-e", WAVES, "-e", "release_max_fail_percentage=50")
     assert run.returncode != 0, "prod3 failed, so the run fails even within the budget"
     on = digests_on(fleet, hosts)
     assert on[CUT_OFF] == v1, on
     assert {on[h] for h in hosts if h != CUT_OFF} == {v2}, on
+    assert len(fleet.told("rollout")) == told_before + 2, "told after the wave that lost prod3 and after the last"
     going_on, finished = fleet.told("rollout")[-2:]
     assert going_on["status"] == "warning"
     assert "going on after wave 2 of 3: failed on prod3" in going_on["title"]

@@ -14,6 +14,7 @@ from ansible_collections.pinned.release.plugins.plugin_utils._notify import (
     SlackTarget,
     WebhookTarget,
     compose,
+    due,
     parse_targets,
     parse_timeout,
     secret_values,
@@ -248,6 +249,22 @@ def test_a_rollout_in_waves_says_which_hosts_are_done_put_back_and_not_reached(f
         assert line in message["text"]
     not_reached = {h for h, result in facts["hosts"].items() if result is None}
     assert not [line for line in message["text"].splitlines() if line.split(":")[0] in not_reached]  # no host line
+
+
+@pytest.mark.parametrize(
+    ("event", "facts", "told"),
+    [
+        ("rollout", _waves_facts(FLEET[:1], {}, WAVES[0]), False),  # the canary went well
+        ("rollout", _waves_facts(FLEET[:6], {}, WAVES[1]), False),
+        ("rollout", _waves_facts(FLEET[:6], {"prod4": "prod4: failed"}, WAVES[1], budget=20), True),
+        ("rollout", _waves_facts(FLEET, {}, WAVES[2]), True),
+        ("rollout", {"image": f"{REPO}@{D2}", "hosts": {"prod1": DONE}}, True),  # no waves: one batch
+        ("drift", {}, True),
+        ("rollback", {}, True),
+    ],
+)
+def test_only_a_rollout_wave_that_went_well_before_the_last_is_not_told(event, facts, told):
+    assert due(event, facts) is told
 
 
 def test_a_secret_that_reaches_a_result_never_reaches_a_message():

@@ -10,6 +10,7 @@ from ansible_collections.pinned.release.plugins.filter.rollout import FilterModu
 from ansible_collections.pinned.release.plugins.plugin_utils._waves import (
     RolloutShapeError,
     failure_budget,
+    rollout_report_due,
     rollout_waves,
     wave_batches,
     wave_stops_rollout,
@@ -110,6 +111,28 @@ def test_a_failure_budget_out_of_range_is_refused_in_one_line(value):
 )
 def test_a_wave_stops_the_rollout_past_its_budget_as_ansible_decides(failed, size, budget, stops):
     assert wave_stops_rollout(failed, size, budget) is stops
+
+
+WAVES_OF_8 = [["prod1"], ["prod2", "prod3"], ["prod4", "prod5", "prod6", "prod7", "prod8"]]
+
+
+@pytest.mark.parametrize(
+    ("waves", "batch", "failures", "due"),
+    [
+        (WAVES_OF_8, ["prod1"], {}, False),  # the canary went well: nothing to say yet
+        (WAVES_OF_8, ["prod2", "prod3"], {"prod1": ""}, False),  # an empty failure is none
+        (WAVES_OF_8, ["prod4", "prod5", "prod6", "prod7", "prod8"], {}, True),  # the last wave: the end
+        (WAVES_OF_8, ["prod2", "prod3"], {"prod3": "pull failed"}, True),  # a failed host: people must know now
+        (WAVES_OF_8, ["prod2"], {}, True),  # prod3 was dropped (unreachable): the wave is shorter than planned
+        (WAVES_OF_8, ["prod2", "prod3"], {"prod1": "old failure"}, False),  # a failure of an earlier wave was told
+        ([], ["prod1", "prod2"], {}, True),  # no waves given: one batch, the end
+        ([["prod1", "prod2"]], ["prod1", "prod2"], None, True),
+        (WAVES_OF_8, [], {}, True),  # nothing ran (every host dropped): say so
+        (WAVES_OF_8, ["elsewhere"], {}, True),  # a batch no wave holds: say rather than stay silent
+    ],
+)
+def test_a_rollout_is_told_after_its_last_wave_and_after_a_wave_that_lost_a_host(waves, batch, failures, due):
+    assert rollout_report_due(waves, batch, failures) is due
 
 
 def test_the_filters_say_which_filter_and_input_failed():

@@ -79,7 +79,10 @@ def variables_read() -> set:
 def cell(text) -> str:
     if isinstance(text, list):
         text = " ".join(text)
-    text = re.sub(r"[COVIR]\(([^)]*)\)", r"`\1`", str(text))
+    # Ansible's doc markup: plugins (P(fqcn#type)) and modules (M(fqcn)) by name and kind, the rest as code.
+    text = re.sub(r"P\(([^)#]*)#([a-z]+)\)", r"the `\1` \2", str(text))
+    text = re.sub(r"M\(([^)]*)\)", r"the `\1` module", text)
+    text = re.sub(r"(?:RV|[COVIRE])\(([^)]*)\)", r"`\1`", text)
     return text.replace("|", "\\|").replace("\n", " ")
 
 

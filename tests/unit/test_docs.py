@@ -158,3 +158,21 @@ def test_controller_state_inside_an_inventory_folder_is_not_read_as_inventory(in
     assert graph.returncode == 0, graph.stderr
     assert "Skipping" not in graph.stderr, graph.stderr
     assert "passed" not in graph.stdout, graph.stdout
+
+
+@pytest.mark.parametrize(
+    ("markup", "markdown"),
+    [
+        ("see P(pinned.release.failure_budget#filter)", "see the `pinned.release.failure_budget` filter"),
+        ("M(pinned.release.tenant_rollout) runs", "the `pinned.release.tenant_rollout` module runs"),
+        ("O(tenant_batch), C(a|b), RV(due), E(HOME)", "`tenant_batch`, `a\\|b`, `due`, `HOME`"),
+        (["two", "lines\nhere"], "two lines here"),
+    ],
+)
+def test_the_inventory_reference_renders_ansible_doc_markup(markup, markdown):
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import inventory_reference
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    assert inventory_reference.cell(markup) == markdown

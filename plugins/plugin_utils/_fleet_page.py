@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import os
+from collections import Counter
 from datetime import datetime, timezone
 from typing import Iterable, Optional
 
@@ -156,7 +157,8 @@ def _test_heading(record: dict, pin: dict) -> str:
     return f"<span class='badge cand'>test: {what}</span>"
 
 
-def _tenant_row(tenant: dict, pin: dict, history: list, now: datetime, on_test: bool) -> str:
+def _tenant_row(tenant: dict, pin: dict, history: list, now: datetime, on_test: bool, drift_rows: int = 0) -> str:
+    """One tenant's row; ``drift_rows``: how many of the host's drift rows are about its container."""
     health, status, digest = tenant.get("health"), tenant.get("status"), tenant.get("digest")
     if status != "running":
         health_level, state = "bad", status or "absent"
@@ -164,8 +166,10 @@ def _tenant_row(tenant: dict, pin: dict, history: list, now: datetime, on_test: 
         health_level, state = HEALTH_CLASS.get(health, "bad"), health or "running"
     on_pin = bool(digest) and digest == pin.get("digest")
     candidate = on_test and bool(digest) and not on_pin
-    level = "warn" if health_level == "ok" and not on_pin and not candidate else health_level  # the row's colour
+    # The row's colour: its health, and a healthy tenant off the pin or drifted warns.
+    level = "warn" if health_level == "ok" and ((not on_pin and not candidate) or drift_rows) else health_level
     badge = ("ok", "on the pin") if on_pin else ("cand", "candidate") if candidate else ("warn", "not on the pin")
+    drift_badge = f" <span class='badge bad'>drift ({drift_rows})</span>" if drift_rows else ""
     version = tenant.get("version") or None
     tag = _tag_of(digest, pin, history)
     change = tenant.get("last_change") or {}
@@ -176,7 +180,8 @@ def _tenant_row(tenant: dict, pin: dict, history: list, now: datetime, on_test: 
     return (
         f"<tr class='{level}'><td><b>{_e(tenant.get('name'))}</b><br><span class='muted'>{_e(tenant.get('domain'))}</span></td>"
         f"<td>{_image(version, digest)}{' ' + _e(tag) if tag and tag != version else ''}<br>"
-        f"<span class='badge {badge[0]}'>{badge[1]}</span></td>"
+        f"<span class='badge {badge[0]}'>{badge[1]}</span>"
+        f"{drift_badge}</td>"
         f"<td><span class='badge {health_level}'>{_e(state)}</span><br><span class='muted'>{_since(tenant, now)}</span></td>"
         f"<td>{deploy}</td>"
         f"<td>{_e(snaps.get('count', 0))}<br><span class='muted'>newest {age(snaps.get('newest_at'), now)} ago</span></td></tr>"
@@ -239,7 +244,9 @@ def render(hosts: dict, pin: dict, history: list, evidence_dir: str, page_dir: s
             "<table class='tenants'><tr><th>Tenant</th><th>Version · digest</th><th>Health</th><th>Last deploy</th>"
             "<th>Snapshots</th></tr>"
         )
-        parts.extend(_tenant_row(t, pin, history, now, host in on_test) for t in record.get("tenants") or [])
+        drifted = Counter(row.get("container") for row in record.get("drift") or [])
+        parts.extend(_tenant_row(t, pin, history, now, host in on_test, drifted[t.get("container")])
+                     for t in record.get("tenants") or [])  # fmt: skip
         parts.append("</table>")
         if record.get("drift"):
             parts.append(

@@ -105,6 +105,21 @@ def test_each_tenant_row_is_coloured_by_health_and_pin(tmp_path):
     assert "seen 2 min ago" in text
 
 
+def test_a_drifted_tenant_row_says_drift_and_is_not_green(tmp_path):
+    drift = [
+        {"container": "openwebui-acme", "field": "env WEBUI_URL", "expected": "https://acme", "actual": "-"},
+        {"container": "openwebui-acme", "field": "memory", "expected": "1g", "actual": "2g"},
+        {"container": "openwebui-ghost", "field": "unexpected", "expected": "not running", "actual": "running"},
+    ]
+    hosts = {"prod1": {"host": "prod1", "observed_at": "2026-11-26T11:58:00Z", "drift": drift,
+                       "drift_checked_at": "2026-11-26T11:00:00Z",
+                       "tenants": [tenant("acme"), tenant("globex"), tenant("hooli", status="exited")]}}  # fmt: skip
+    text = page(tmp_path, hosts)
+    assert rows(text) == [("warn", "acme"), ("ok", "globex"), ("bad", "hooli")]
+    assert "<span class='badge bad'>drift (2)</span>" in text, "the row names how many drift rows are its own"
+    assert text.count("badge bad'>drift (") == 1
+
+
 def test_problems_come_first_and_healthy_hosts_are_folded(tmp_path):
     hosts = {f"prod{i:02d}": {"host": f"prod{i:02d}", "observed_at": "2026-11-26T11:58:00Z",
                               "tenants": [tenant(f"t{i}a"), tenant(f"t{i}b")]} for i in range(1, 21)}  # fmt: skip

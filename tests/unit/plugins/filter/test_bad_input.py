@@ -19,7 +19,6 @@ FILTERS = {
 }
 
 ROWS = [
-    ("tenant_specs", [{"name": ["a"]}], ({}, "repo:tag"), "tenant_specs"),
     ("tenant_problems", [], ({}, None, 5), "settings must be a mapping"),
     ("rollout_lines", "x", (), "rollout_lines"),
     ("drift_report", 5, ("x",), "drift_report"),

@@ -69,17 +69,18 @@ class ActionModule(ActionBase):
             host_plan(host, found or {}, args["container_prefix"]) for host, found in sorted(args["results"].items())
         ]
         vault = self._vault(args["vault_id"])
-        encrypt = None
-        if vault is not None:
+
+        def encrypt(text: str) -> str:
             vault_id, secret = vault
-            encrypt = lambda text: VaultLib([vault]).encrypt(text, secret=secret, vault_id=vault_id).decode()  # noqa: E731
+            return VaultLib([vault]).encrypt(text, secret=secret, vault_id=vault_id).decode()
+
         writes = Writes()
         try:
             check_vault(plans, vault is not None, args["secrets_in_clear"])
             for plan in plans:
                 layout = host_layout(os.path.join(args["inventory_dir"], "host_vars"), plan["host"])
                 host = host_writes(plan, layout, args["report_dir"], args["existing"], self._read_vars,
-                                   self._inventory_declares(task_vars, plan["host"]), encrypt)  # fmt: skip
+                                   self._inventory_declares(task_vars, plan["host"]), encrypt if vault is not None else None)  # fmt: skip
                 writes.moves += host.moves
                 writes.files += host.files
             changed = writes.changed()

@@ -171,8 +171,9 @@ def test_a_new_host_gets_its_secrets_first_then_its_tenants_then_its_report(inve
          "release_tenants for prod9 is declared in the inventory's hosts file or group_vars"),
     ],
 )  # fmt: skip
-def test_a_declaration_adoption_would_hide_or_overwrite_is_refused(inventory, layout, existing, inventory_declares,
-                                                                    error):  # fmt: skip
+def test_a_declaration_adoption_would_hide_or_overwrite_is_refused(
+    inventory, layout, existing, inventory_declares, error
+):
     for path, text in layout.items():
         (inventory / path).parent.mkdir(parents=True, exist_ok=True)
         (inventory / path).write_text(text)

@@ -16,7 +16,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs/inventory-reference.md"
-ROLES = ["tenant", "test_deploy", "production_deploy", "rollback"]
+ROLES = ["tenant", "test_deploy", "production_deploy", "rollback", "promote", "adopt"]
 RELEASE_VAR = re.compile(r"(?<![\w.$])release_[a-z_]+")
 
 # Read by playbooks, or meaning more than the one role option they feed.
@@ -27,7 +27,7 @@ PLAYBOOK_VARIABLES = {
         "Folder of the inventory; anchors the pin and state paths (the implicit localhost has no inventory_dir).",
     ),
     "release_pin_file": (
-        "promote.yml, rollback, production_deploy",
+        "rollback, production_deploy",
         "The pin file, a group_vars file of the production group: written only by promote.yml and rollback.yml.",
     ),
     "release_pin": ("production_deploy, drift.yml, rollback", "Loaded from the pin file: the pinned image and why."),
@@ -36,9 +36,9 @@ PLAYBOOK_VARIABLES = {
         "drift.yml, rollback, notify",
         "Controller folder for drift reports, the fleet page and state.",
     ),
-    "release_evidence_dir": ("test_deploy, promote.yml", "Controller folder of the test records, one per digest."),
-    "release_pin_targets": ("promote.yml", "Legacy scripts whose repo@sha256 pins promote.yml rewrites too."),
-    "release_pin_on_unpinned": ("promote.yml", {"module": "pin_digest", "option": "on_unpinned"}),
+    "release_evidence_dir": ("test_deploy", "Controller folder of the test records, one per digest."),
+    "release_pin_targets": ("", "Legacy scripts whose repo@sha256 pins promote.yml rewrites too."),
+    "release_pin_on_unpinned": ("", {"module": "pin_digest", "option": "on_unpinned"}),
     "release_waves": (
         "deploy.yml (-e only)",
         "The production rollout's waves, Ansible's serial: host counts and percentages, default [1, 5] (a canary "
@@ -51,7 +51,7 @@ PLAYBOOK_VARIABLES = {
     ),
     "release_serial": ("production_deploy (refused)", "Renamed release_waves; a run that still sets it is refused."),
     "release_registry": (
-        "promote.yml",
+        "",
         "Registry access (username, password from the vault, ca_path) for resolving, pinning and re-pinning.",
     ),
     "release_reason": ("all roles", "Why this run happens; recorded in the lock, audit log and pin history."),

@@ -1,7 +1,8 @@
 # Copyright (c) pinned.release contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Filters for test evidence: evidence_path, evidence_record, evidence_gate (documented in their .yml files)."""
+"""Filters for test evidence: evidence_path, evidence_record, evidence_gate, evidence_candidate (documented in their .yml
+files)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ansible_collections.pinned.release.plugins.plugin_utils._evidence import (
     evidence_gate,
     evidence_path,
     evidence_record,
+    read_candidate,
 )
 from ansible_collections.pinned.release.plugins.plugin_utils._filter_args import expect
 
@@ -42,6 +44,12 @@ def _gate(digest, evidence_dir):
     return evidence_gate(evidence_dir, digest) or ""
 
 
+def _candidate(path):
+    expect("evidence_candidate", "the candidate file", path, "a string")
+    return read_candidate(path)
+
+
 class FilterModule:
     def filters(self):
-        return {"evidence_path": _path, "evidence_record": _record, "evidence_gate": _gate}
+        return {"evidence_path": _path, "evidence_record": _record, "evidence_gate": _gate,
+                "evidence_candidate": _candidate}  # fmt: skip

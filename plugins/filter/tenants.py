@@ -1,17 +1,13 @@
 # Copyright (c) pinned.release contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Filters over the declared tenants: tenant_problems, tenant_specs (documented in their .yml files)."""
+"""Filters over the declared tenants: tenant_problems (documented in its .yml file)."""
 
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.pinned.release.plugins.module_utils._tenants import (
-    settings_problems,
-    tenant_problems,
-    tenant_specs,
-)
+from ansible_collections.pinned.release.plugins.module_utils._tenants import settings_problems, tenant_problems
 
 
 def problems(tenants, app, image=None, settings=None):
@@ -23,13 +19,6 @@ def problems(tenants, app, image=None, settings=None):
     return found
 
 
-def specs(tenants, app, image):
-    try:
-        return tenant_specs(tenants, app, image)
-    except ValueError as exc:
-        raise AnsibleFilterError(f"tenant_specs: {exc}") from exc
-
-
 class FilterModule:
     def filters(self):
-        return {"tenant_problems": problems, "tenant_specs": specs}
+        return {"tenant_problems": problems}

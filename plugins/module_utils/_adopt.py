@@ -3,14 +3,20 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Adoption of containers started by hand: what each one runs, and what the first managed deploy would change.
 
-Pure logic over ``docker inspect`` data and nginx site files; nothing here touches a container.
+Logic over ``docker inspect`` data and nginx site files; ``adoption_facts`` reads them through the engine
+(``_engine.DockerEngine``, a fake in unit tests) and changes no container.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
+from dataclasses import dataclass
 from typing import Optional
+
+from ansible_collections.pinned.release.plugins.module_utils._engine import EngineCallError
+from ansible_collections.pinned.release.plugins.module_utils._tenants import MANAGED_LABEL
 
 # Env names whose values are secrets (fnmatch, case-insensitive); overridable. A value that is a switch (true, false,
 # on, off, yes, no, 0, 1) or empty is never one, whatever its name: WEBUI_AUTH=False, ENABLE_API_KEY=true.
@@ -236,3 +242,105 @@ def fleet_conflicts(entries: list) -> list:
                 conflicts.append(f"{seen[claim]} and {entry['container']} both claim {claim}: adopt one of them")
             seen.setdefault(claim, entry["container"])
     return conflicts
+
+
+class AdoptionError(Exception):
+    """What was asked cannot be read on this host; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class AdoptionQuery:
+    """Which containers to read (the adopt_facts options) and how the app is laid out in them."""
+
+    repository: str
+    names: tuple = ()
+    name_pattern: str = "*"
+    data_path: str = "/app/backend/data"
+    container_port: int = 8080
+    secret_key_env: str = "WEBUI_SECRET_KEY"  # noqa: S105 - the name of the variable, not a secret
+    secret_key_file: str = "/app/backend/.webui_secret_key"  # noqa: S105 - where the app keeps it
+    secret_patterns: tuple = SECRET_ENV_PATTERNS
+    nginx_site_dirs: tuple = ("/etc/nginx/conf.d", "/etc/nginx/sites-enabled")
+
+    @classmethod
+    def from_params(cls, params: dict) -> AdoptionQuery:
+        fields = cls.__dataclass_fields__
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items() if k in fields})
+
+    @property
+    def settings(self) -> dict:
+        """What ``adoption_entry`` reads of the query."""
+        return {"data_path": self.data_path, "container_port": self.container_port,
+                "secret_key_env": self.secret_key_env, "secret_patterns": list(self.secret_patterns)}  # fmt: skip
+
+
+def read_sites(folders: tuple) -> dict:
+    """``{path: text}`` of the files in the nginx site folders (a folder that is not there, or a file that cannot be
+    read, is left out)."""
+    sites = {}
+    for folder in folders:
+        if not os.path.isdir(folder):
+            continue
+        for name in sorted(os.listdir(folder)):
+            path = os.path.join(folder, name)
+            if os.path.isfile(path):
+                try:
+                    with open(path, encoding="utf-8", errors="replace") as handle:
+                        sites[path] = handle.read()
+                except OSError:
+                    continue
+    return sites
+
+
+def _of_the_app(engine, item: dict, query: AdoptionQuery) -> bool:
+    """Whether a container of the listing is one to adopt: unmanaged, named or matching, from the app's repository
+    (as it was started, or by what its image is known as)."""
+    if item["labels"].get(MANAGED_LABEL):
+        return False
+    if query.names:
+        return item["name"] in query.names
+    if not fnmatch.fnmatchcase(item["name"], query.name_pattern):
+        return False
+    if repository_of(item["image"]) == query.repository:
+        return True
+    try:
+        image = engine.inspect_image(item["image_id"] or item["image"])
+    except EngineCallError:
+        return False
+    references = ((image or {}).get("RepoDigests") or []) + ((image or {}).get("RepoTags") or [])
+    return any(repository_of(r) == query.repository for r in references)
+
+
+def _generated_key(engine, container: str, path: str) -> str:
+    """The key the app generated inside the container ('' when it cannot be read there)."""
+    try:
+        return (engine.read_file(container, path) or "").strip()
+    except EngineCallError:
+        return ""
+
+
+def adoption_facts(engine, query: AdoptionQuery, sites: dict) -> dict:
+    """What each unmanaged container of the app on this host runs (``adoption_entry``), and their conflicts.
+
+    ``sites``: the host's nginx site files (``read_sites``)."""
+    domains, site_files, tls_files = nginx_domains(sites), nginx_sites(sites), nginx_tls(sites)
+    listing = engine.listing()
+    missing = [n for n in query.names if n not in {item["name"] for item in listing}]
+    if missing:
+        raise AdoptionError(f"no container named {', '.join(missing)} on this host: check names (docker ps -a)")
+    entries = []
+    for item in listing:
+        if not _of_the_app(engine, item, query):
+            continue
+        container = engine.inspect(item["id"])
+        if container is None:  # removed since the listing: nothing left to adopt
+            continue
+        image = engine.inspect_image(container.get("Image"))
+        env_names = {e.split("=", 1)[0] for e in (container.get("Config") or {}).get("Env") or []}
+        key = ""
+        if query.secret_key_env not in env_names and (container.get("State") or {}).get("Status") == "running":
+            key = _generated_key(engine, item["id"], query.secret_key_file)
+        entries.append(adoption_entry(container, image, query.repository, query.settings, domains, key or None,
+                                      site_files, tls_files))  # fmt: skip
+    entries.sort(key=lambda e: e["container"])
+    return {"changed": False, "containers": entries, "conflicts": fleet_conflicts(entries)}

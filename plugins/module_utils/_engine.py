@@ -122,6 +122,32 @@ class DockerEngine:
             image = None
         return container_facts(data, image, expected)
 
+    def inspect(self, container: str) -> Optional[dict]:
+        """``docker inspect`` of a container (by name or id), whole, or None when there is none."""
+        try:
+            return self._call(f"inspecting container {container}", self.client.inspect_container, container)
+        except NotFound:
+            return None
+
+    def inspect_image(self, image: str) -> Optional[dict]:
+        """``docker image inspect`` of an image (by reference or id), whole, or None when this host does not have it."""
+        try:
+            return self._call(f"inspecting image {image}", self.client.inspect_image, image)
+        except NotFound:
+            return None
+
+    def read_file(self, container: str, path: str) -> Optional[str]:
+        """The text of ``path`` inside the running ``container`` (``cat`` through ``docker exec``; changes nothing), or
+        None when there is no such file (or no such container)."""
+        what = f"reading {path} inside container {container}"
+        try:
+            run = self._call(what, self.client.exec_create, container, ["cat", path], stdout=True, stderr=False)
+            output = self._call(what, self.client.exec_start, run["Id"])
+            code = self._call(what, self.client.exec_inspect, run["Id"]).get("ExitCode")
+        except NotFound:
+            return None
+        return output.decode("utf-8", "replace") if code == 0 else None
+
     def containers_with_label(self, label: str) -> list:
         """[{name, id, labels, status}] of every container (running or not) carrying ``label``."""
         listing = self._call(f"listing containers with label {label}", self.client.containers, all=True,
@@ -129,7 +155,8 @@ class DockerEngine:
         return [_summary(item) for item in listing]
 
     def listing(self) -> list:
-        """[{name, id, labels, status, mounts (sources), ports (host ports, running only)}] of every container."""
+        """[{name, id, labels, status, mounts (sources), ports (host ports, running only), image (as it was started:
+        a reference or an id), image_id}] of every container."""
         return [_summary(item) for item in self._call("listing containers", self.client.containers, all=True)]
 
     def containers_on_port(self, port: int) -> list:
@@ -252,4 +279,5 @@ def _summary(item: dict) -> dict:
     name = (item.get("Names") or ["/?"])[0].lstrip("/")
     return {"name": name, "id": item["Id"], "labels": item.get("Labels") or {}, "status": item.get("State"),
             "mounts": sorted(m["Source"] for m in item.get("Mounts") or [] if m.get("Source")),
-            "ports": sorted({p["PublicPort"] for p in item.get("Ports") or [] if p.get("PublicPort")})}  # fmt: skip
+            "ports": sorted({p["PublicPort"] for p in item.get("Ports") or [] if p.get("PublicPort")}),
+            "image": item.get("Image") or "", "image_id": item.get("ImageID") or ""}  # fmt: skip

@@ -284,16 +284,6 @@ def checked_specs(tenants: list, app: dict, image: str) -> list:
     return [tenant_spec(tenant, app, image) for tenant in tenants]
 
 
-def public_spec(spec: dict) -> dict:
-    """A spec without secret values (safe to show, loop over and log)."""
-    return {**spec, "secret_env": sorted(spec["secret_env"])}
-
-
-def tenant_specs(tenants: list, app: dict, image: str) -> list:
-    """Specs without any secret value: safe to loop over and to show."""
-    return [public_spec(spec) for spec in checked_specs(tenants, app, image)]
-
-
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
 

@@ -163,104 +163,26 @@ conflicts:
   elements: str
 """
 
-import fnmatch
-import os
-
 from ansible_collections.pinned.release.plugins.module_utils._adopt import (
     SECRET_ENV_PATTERNS,
-    adoption_entry,
-    fleet_conflicts,
-    nginx_domains,
-    nginx_sites,
-    nginx_tls,
-    repository_of,
+    AdoptionError,
+    AdoptionQuery,
+    adoption_facts,
+    read_sites,
 )
 from ansible_collections.pinned.release.plugins.module_utils._docker import (
     DOCKER_ARGUMENT_SPEC,
-    DockerException,
     EngineError,
-    NotFound,
     connect,
 )
+from ansible_collections.pinned.release.plugins.module_utils._engine import DockerEngine, EngineCallError
 from ansible_collections.pinned.release.plugins.module_utils._module import PinnedModule
 from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask
-from ansible_collections.pinned.release.plugins.module_utils._tenants import MANAGED_LABEL
 
 
-def read_sites(folders: list) -> dict:
-    sites = {}
-    for folder in folders:
-        if not os.path.isdir(folder):
-            continue
-        for name in sorted(os.listdir(folder)):
-            path = os.path.join(folder, name)
-            if os.path.isfile(path):
-                try:
-                    with open(path, encoding="utf-8", errors="replace") as handle:
-                        sites[path] = handle.read()
-                except OSError:
-                    continue
-    return sites
-
-
-def read_key_file(client, container: str, path: str) -> str:
-    """The key the app generated inside the container ('' when there is none)."""
-    try:
-        run = client.exec_create(container, ["cat", path], stdout=True, stderr=False)
-        output = client.exec_start(run["Id"])
-        code = client.exec_inspect(run["Id"]).get("ExitCode")
-    except DockerException:
-        return ""
-    return output.decode("utf-8", "replace").strip() if code == 0 else ""
-
-
-def wanted(client, item: dict, params: dict) -> bool:
-    name = (item.get("Names") or ["/?"])[0].lstrip("/")
-    if (item.get("Labels") or {}).get(MANAGED_LABEL):
-        return False
-    if params["names"]:
-        return name in params["names"]
-    if not fnmatch.fnmatchcase(name, params["name_pattern"]):
-        return False
-    if repository_of(item.get("Image") or "") == params["repository"]:
-        return True
-    try:
-        image = client.inspect_image(item.get("ImageID") or item.get("Image"))
-    except DockerException:
-        return False
-    references = (image.get("RepoDigests") or []) + (image.get("RepoTags") or [])
-    return any(repository_of(r) == params["repository"] for r in references)
-
-
-def run_module(params: dict, client) -> dict:
-    settings = {key: params[key] for key in ("data_path", "container_port", "secret_key_env", "secret_patterns")}
-    sites = read_sites(params["nginx_site_dirs"])
-    domains, site_files, tls_files = nginx_domains(sites), nginx_sites(sites), nginx_tls(sites)
-    listing = client.containers(all=True)
-    found = {(i.get("Names") or ["/?"])[0].lstrip("/") for i in listing}
-    missing = [n for n in params["names"] if n not in found]
-    if missing:
-        raise EngineError(f"no container named {', '.join(missing)} on this host: check names (docker ps -a)")
-    entries = []
-    for item in listing:
-        if not wanted(client, item, params):
-            continue
-        container = client.inspect_container(item["Id"])
-        try:
-            image = client.inspect_image(container.get("Image"))
-        except NotFound:
-            image = None
-        env_names = {e.split("=", 1)[0] for e in (container.get("Config") or {}).get("Env") or []}
-        key = ""
-        if params["secret_key_env"] not in env_names and (container.get("State") or {}).get("Status") == "running":
-            key = read_key_file(client, item["Id"], params["secret_key_file"])
-        entries.append(
-            adoption_entry(
-                container, image, params["repository"], settings, domains, key or None, site_files, tls_files
-            )
-        )
-    entries.sort(key=lambda e: e["container"])
-    return {"changed": False, "containers": entries, "conflicts": fleet_conflicts(entries)}
+def run_module(params: dict, engine) -> dict:
+    query = AdoptionQuery.from_params(params)
+    return adoption_facts(engine, query, read_sites(query.nginx_site_dirs))
 
 
 def main() -> None:
@@ -289,7 +211,11 @@ def main() -> None:
         supports_check_mode=True,
     )
     module.exit_json(
-        **module.result_of(lambda: run_module(module.params, connect(module.params)), SecretMask([]), (EngineError,))
+        **module.result_of(
+            lambda: run_module(module.params, DockerEngine(connect(module.params))),
+            SecretMask([]),
+            (EngineError, EngineCallError, AdoptionError),
+        )
     )
 
 

@@ -1,12 +1,23 @@
 # Copyright (c) pinned.release contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Adoption on the controller: tenant declarations, the secrets to vault and the report, from adopt_facts results."""
+"""Adoption on the controller: tenant declarations, the secrets to vault and the report, from adopt_facts results;
+the files they go to in the inventory, and writing them (nothing, or every folder first)."""
 
 from __future__ import annotations
 
+import io
+import os
 import re
+from dataclasses import dataclass, field
+from typing import Callable, Optional
 
+import yaml
+from ansible.parsing.vault import VaultHelper
+from ansible.parsing.yaml.dumper import AnsibleDumper
+from ansible.template import is_trusted_as_template
+
+from ansible_collections.pinned.release.plugins.module_utils._fs import write_atomic
 from ansible_collections.pinned.release.plugins.module_utils._tenants import ENV_KEY_RE, TENANT_NAME_MAX
 
 SECRETS_VARIABLE = "vault_adopted_secrets"
@@ -163,3 +174,174 @@ def report(host: str, result: dict, prefix: str) -> str:
     if result.get("conflicts"):
         lines += ["## Conflicts", ""] + [f"- {c}" for c in result["conflicts"]] + [""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+class AdoptionError(Exception):
+    """Adoption cannot go on; the message says what was (not) written and what to do."""
+
+
+HEADER = "# Written by pinned.release adopt.yml from what ran on {host}; see {report}.\n---\n"
+HOST_FILE_EXTENSIONS = (".yml", ".yaml", ".json")
+TENANTS_FILE, SECRETS_FILE = "release_tenants.yml", "adopted_secrets.yml"
+
+
+class AdoptionDumper(type(AnsibleDumper(io.StringIO()))):
+    """Ansible's dumper (vaulted values stay encrypted), writing an ``Unsafe`` value as ``!unsafe``."""
+
+
+AdoptionDumper.add_representer(Unsafe, lambda dumper, value: dumper.represent_scalar("!unsafe", str(value)))
+
+
+def as_read(value: object) -> object:
+    """What a vars file holds, ready to be written back as Ansible read it: a value it never templated (``!unsafe``)
+    stays so; vaulted values stay encrypted."""
+    if isinstance(value, dict):
+        return {key: as_read(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [as_read(item) for item in value]
+    if isinstance(value, str) and VaultHelper.get_ciphertext(value, with_tags=False) is None:
+        return value if is_trusted_as_template(value) else literal(str(value))
+    return value
+
+
+def dump(data: dict, sort_keys: bool = False) -> str:
+    return yaml.dump(data, Dumper=AdoptionDumper, sort_keys=sort_keys, default_flow_style=False)
+
+
+@dataclass(frozen=True)
+class HostLayout:
+    """Where a host's variables are: its folder, a host file to move into it (or None), the files Ansible reads.
+
+    Once ``host_vars/<host>/`` exists Ansible reads only that folder, and ``host_vars/<host>.yml`` no longer: adoption
+    writes into the folder, so a host file is moved into it unchanged, or every variable in it would be lost.
+    """
+
+    folder: str
+    host_file: Optional[str]
+    read: tuple
+
+
+def host_layout(host_vars: str, host: str) -> HostLayout:
+    folder = os.path.join(host_vars, host)
+    host_file = next((folder + ext for ext in HOST_FILE_EXTENSIONS if os.path.isfile(folder + ext)), None)
+    if os.path.isdir(folder):
+        read = tuple(os.path.join(folder, n) for n in sorted(os.listdir(folder)) if n.endswith(HOST_FILE_EXTENSIONS))
+        return HostLayout(folder, None, read)
+    return HostLayout(folder, host_file, (host_file,) if host_file else ())
+
+
+@dataclass
+class Writes:
+    """What adoption writes: host files moved into their folders, then files ``(path, content, mode)``."""
+
+    moves: list = field(default_factory=list)
+    files: list = field(default_factory=list)
+
+    def changed(self) -> bool:
+        """Whether writing would change anything (a move, or a file whose content differs)."""
+        for path, content, _mode in self.files:
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    if handle.read() != content:
+                        return True
+            except OSError:
+                return True
+        return bool(self.moves)
+
+    def write(self) -> None:
+        """Every folder first (a folder that cannot be made stops the run before anything moved), then the moves of
+        host files into their folders, then the files, each atomically."""
+        path, made = "", []
+        try:
+            for path in sorted({os.path.dirname(p) for p, _c, _m in self.files}
+                               | {os.path.dirname(t) for _s, t in self.moves}):  # fmt: skip
+                if not os.path.isdir(path):
+                    os.makedirs(path)
+                    made.append(path)
+        except OSError as exc:
+            for folder in reversed(made):  # an empty host_vars/<host>/ would hide host_vars/<host>.yml from Ansible
+                os.rmdir(folder)
+            raise AdoptionError(
+                f"cannot make the folder {path} ({exc.strerror}): nothing was written; fix it (a file in its place? "
+                "permissions?), then re-run"
+            ) from None
+        try:
+            for path, target in self.moves:
+                os.rename(path, target)
+            for path, content, mode in self.files:
+                write_atomic(path, content, mode)
+        except OSError as exc:
+            raise AdoptionError(
+                f"writing {path} failed ({exc.strerror}); what was written before it stays (the secrets before the "
+                "tenants that name them): fix it, then re-run with -e adopt_existing=merge"
+            ) from None
+
+
+def check_vault(plans: list, has_vault: bool, secrets_in_clear: bool) -> None:
+    """Secrets are written vault-encrypted, or in clear only when asked."""
+    if any(plan["secrets"] for plan in plans) and not has_vault and not secrets_in_clear:
+        raise AdoptionError(
+            "the adopted tenants have secrets and no vault password was given: run with --vault-id adopt@prompt "
+            "(or --vault-password-file FILE), or -e adopt_secrets_in_clear=true to write them unencrypted"
+        )
+
+
+def _existing_tenants(host: str, host_vars: dict, tenants_file: str, existing: str) -> list:
+    """The tenants the host's variables already declare, when adoption may add to them (``existing``: merge)."""
+    declared = []
+    for path, variables in host_vars.items():
+        found = list(variables.get("release_tenants") or [])
+        if found and existing == "refuse":
+            raise AdoptionError(
+                f"{path} already declares release_tenants for {host}: nothing was written; move it aside, or re-run "
+                "with -e adopt_existing=merge to add only the tenants it does not declare"
+            )
+        if found and path != tenants_file:
+            raise AdoptionError(
+                f"{path} declares release_tenants for {host}: merging writes one list to {tenants_file} and Ansible "
+                "would use only one of the two; move that list there, then re-run"
+            )
+        declared += found
+    return declared
+
+
+def host_writes(plan: dict, layout: HostLayout, report_dir: str, existing: str, read_vars: Callable[[str], dict],
+                inventory_declares: bool, encrypt: Optional[Callable[[str], str]]) -> Writes:  # fmt: skip
+    """What adoption writes for one host (``plan``: ``host_plan``).
+
+    ``read_vars(path)``: a vars file as Ansible reads it ({} when absent). ``inventory_declares``: Ansible finds
+    release_tenants for the host somewhere in the inventory (when not in its host_vars: the hosts file or group_vars).
+    ``encrypt``: vault-encrypts a text (None: the secrets are written in clear).
+    """
+    host = plan["host"]
+    tenants_file, secrets_file = os.path.join(layout.folder, TENANTS_FILE), os.path.join(layout.folder, SECRETS_FILE)
+    host_vars = {path: read_vars(path) for path in layout.read}
+    if inventory_declares and not any("release_tenants" in v for v in host_vars.values()):
+        # the list adoption writes in host_vars would hide it, and the next deploy would remove those tenants' sites
+        raise AdoptionError(
+            f"release_tenants for {host} is declared in the inventory's hosts file or group_vars, not in host_vars/"
+            f"{host}/: adoption would write a list there that hides it (the next deploy would remove those tenants' "
+            f"sites); nothing was written: move that list into host_vars/{host}/{TENANTS_FILE}, then re-run "
+            "with -e adopt_existing=merge"
+        )
+    declared = _existing_tenants(host, host_vars, tenants_file, existing)
+    writes = Writes()
+    if layout.host_file:
+        writes.moves.append((layout.host_file, os.path.join(layout.folder, os.path.basename(layout.host_file))))
+    known = {t.get("name") for t in declared if isinstance(t, dict)}
+    tenants = [t for t in plan["tenants"] if t["name"] not in known]
+    kept = read_vars(secrets_file).get(SECRETS_VARIABLE) or {} if plan["secrets"] else {}
+    # A tenant declared before keeps the secrets adopted then; one whose secrets never reached the file (a run that
+    # died between the two files) gets them now.
+    secrets = {name: values for name, values in plan["secrets"].items() if name not in known or name not in kept}
+    report_file = os.path.join(report_dir, f"{host}.md")
+    # The secrets before the tenants that refer to them: a run that dies in between leaves no dangling name.
+    if secrets:
+        clear = dump({SECRETS_VARIABLE: {**kept, **secrets}}, sort_keys=True)
+        writes.files.append((secrets_file, encrypt(clear) if encrypt else clear, 0o600))
+    if tenants:
+        merged = [t for t in declared if isinstance(t, dict)] + tenants
+        text = HEADER.format(host=host, report=report_file) + dump({"release_tenants": merged})
+        writes.files.append((tenants_file, text, 0o644))
+    writes.files.append((report_file, plan["report"], 0o644))
+    return writes

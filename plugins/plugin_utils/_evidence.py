@@ -9,10 +9,11 @@ Built by test_deploy, read by promote (through pin_digest) and production_deploy
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Optional
 
-from ansible_collections.pinned.release.plugins.module_utils._files import read_text
+from ansible_collections.pinned.release.plugins.module_utils._files import FileChangeError, read_text
 from ansible_collections.pinned.release.plugins.module_utils._pins import PinError, check_evidence
 from ansible_collections.pinned.release.plugins.module_utils._reference import ImageReferenceError, parse_digest
 
@@ -127,3 +128,32 @@ def evidence_gate(evidence_dir: str, digest: str) -> Optional[str]:
     except PinError as exc:
         return str(exc)
     return None
+
+
+# What promote needs of the latest tested candidate (test_deploy writes it next to the records).
+CANDIDATE_KEYS = ("repository", "tag", "digest", "evidence", "finished_at")
+
+
+def read_candidate(path: str) -> dict:
+    """The latest tested candidate test_deploy wrote at ``path``, or ``{"error": one line}`` saying what to do."""
+    redo = "run ansible-playbook playbooks/deploy.yml -l test"
+    try:
+        text = read_text(path, "the tested candidate")
+    except FileChangeError as exc:
+        return {"error": f"{exc}: fix it, or {redo} again"}
+    if not (text or "").strip():
+        return {"error": f"nothing tested yet ({path} is missing): {redo}"}
+    try:
+        candidate = json.loads(text)
+    except ValueError as exc:
+        return {"error": f"{path} is not JSON ({exc.msg} at line {exc.lineno}): {redo} again to rewrite it"}
+    if not isinstance(candidate, dict):
+        return {
+            "error": f"{path} holds a {type(candidate).__name__}, not the candidate test_deploy writes: {redo} again"
+        }
+    missing = [key for key in CANDIDATE_KEYS if not isinstance(candidate.get(key), str) or not candidate[key]]
+    if missing:
+        return {
+            "error": f"{path} has no {', '.join(missing)}: it is not the candidate test_deploy writes; {redo} again"
+        }
+    return candidate

@@ -7,6 +7,7 @@ The tests of this module run in order on one lab and build on each other's state
 from __future__ import annotations
 
 import json
+import subprocess
 
 from tests.support.lab import NODES, ROOT, node_sh, registry_digest
 from tests.support.workflow import (
@@ -44,14 +45,37 @@ def test_test_deploy_writes_passing_evidence(ws):
         assert (state["digest"], state["label"], state["health"]) == (v1, v1, "healthy")
 
 
+def git(ws, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(ws.directory), *args], capture_output=True, text=True, check=True).stdout
+
+
 def test_promote_pins_the_tested_digest(ws):
+    """Check mode, then the pin and its commit, then a second run: it would pin, it pins once, and nothing more."""
     v1 = registry_digest("v1")
-    run = ws.play("playbooks/promote.yml")
+    git(ws, "init", "-q")
+    git(ws, "config", "user.name", "pytest")
+    git(ws, "config", "user.email", "pytest@lab")
+    git(ws, "commit", "-q", "--allow-empty", "-m", "base")
+    pin_dir = ws.pin_file.parent
+    before = {p.name: p.read_bytes() for p in pin_dir.iterdir()}
+    check = ws.play("playbooks/promote.yml", "--check", "-e", "promote_git_commit=true")
+    assert check.returncode == 0, check.output[-3000:]
+    assert check.changed() >= 1, "check mode does not say it would pin"
+    assert {p.name: p.read_bytes() for p in pin_dir.iterdir()} == before, "check mode wrote a pin file"
+    assert git(ws, "rev-list", "--count", "HEAD").strip() == "1", "check mode committed"
+    run = ws.play("playbooks/promote.yml", "-e", "promote_git_commit=true")
     assert run.returncode == 0, run.output[-3000:]
     pin = ws.pin()["release_pin"]
     assert pin["digest"] == v1
     assert pin["evidence"]["passed"] is True
-    assert (ws.directory / "group_vars/production/DOCKER_IMAGE_PIN.md").read_text().count(v1) >= 1
+    assert (pin_dir / "DOCKER_IMAGE_PIN.md").read_text().count(v1) >= 1
+    assert git(ws, "log", "-1", "--format=%s").startswith(f"Pin {pin['repository']} to {v1[:19]} (")
+    pin_files = [str(ws.pin_file), str(pin_dir / "DOCKER_IMAGE_PIN.md")]
+    assert git(ws, "status", "--porcelain", "--", *pin_files) == "", "the pin files are not both committed"
+    again = ws.play("playbooks/promote.yml", "-e", "promote_git_commit=true")
+    assert again.returncode == 0, again.output[-3000:]
+    assert again.changed() == 0, f"a second promote changed {again.recap()}"
+    assert git(ws, "rev-list", "--count", "HEAD").strip() == "2", "a second promote committed again"
 
 
 def test_production_rollout_and_what_the_nodes_show(ws):

@@ -19,7 +19,6 @@ FILTERS = {
 }
 
 ROWS = [
-    ("tenant_specs", [{"name": ["a"]}], ({}, "repo:tag"), "tenant_specs"),
     ("tenant_problems", [], ({}, None, 5), "settings must be a mapping"),
     ("rollout_lines", "x", (), "rollout_lines"),
     ("drift_report", 5, ("x",), "drift_report"),
@@ -31,6 +30,7 @@ ROWS = [
     ("evidence_path", "abc", ("/tmp",), "evidence_path"),
     ("evidence_record", 5, ({}, "c", "op", "now"), "evidence_record"),
     ("evidence_gate", 5, ("/tmp",), "evidence_gate"),
+    ("evidence_candidate", ["/tmp/c.json"], (), "evidence_candidate: the candidate file must be a string"),
     ("rollback_target", 5, ([],), "rollback_target"),
     ("rollback_target", None, ("x",), "history"),
     ("rollback_outcome", 5, (None,), "rollback_outcome"),

@@ -6,6 +6,7 @@ those apps directly or through the nginx sites written on disk, and a clock that
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
 import os
@@ -87,6 +88,9 @@ class Container:
     restart_count: int = 0
     stopped_by_hand: bool = False  # docker stop: unless-stopped leaves it down after a daemon restart
     logs: list = field(default_factory=list)
+    started_as: str = ""  # the reference a person typed (a tag), when not the digest reference it runs
+    volume: str = ""  # the data mount is this named volume (its folder is bind[0]), not a bind mount
+    files: dict = field(default_factory=dict)  # path inside the container -> text (what docker exec cat reads)
 
 
 class FakeEngine:
@@ -97,6 +101,8 @@ class FakeEngine:
         self.registry: set = set(APPS)
         self.faults: dict = {}  # (verb, container name, id or image) -> exception to raise, or [exception] once
         self.calls: list = []
+        self.tags: dict = {}  # tag reference -> the digest reference it names on this host
+        self.unpushed: set = set()  # images built or loaded here: no repository digest
         self._ids = itertools.count(1)
         self.held_ports: dict = {}  # host port -> what holds it outside Docker's containers (a stale docker-proxy)
         # verb -> kind of the EngineCallError its next call raises: race and transient as Docker has them (a stop
@@ -149,12 +155,18 @@ class FakeEngine:
             if fault is not None:
                 raise fault
 
-    def run_by_hand(self, name: str, image: str, data_dir: str, port: int, env=None, labels=None) -> Container:
-        """A container started outside the transaction (docker run by a person)."""
+    def run_by_hand(self, name: str, image: str, data_dir: str, port: int, env=None, labels=None, *,
+                    started_as: str = "", host_ip: str = "127.0.0.1", data_path: str = "/app/backend/data",
+                    volume: str = "", files=None) -> Container:  # fmt: skip
+        """A container started outside the transaction (docker run by a person): by ``started_as`` (a tag of
+        ``image``) when given, its data in the named ``volume`` when given."""
         container = Container(f"c{next(self._ids):04d}", name, image, {**IMAGE_ENV, **(env or {})}, dict(labels or {}),
-                              (8080, "127.0.0.1", port), (data_dir, "/app/backend/data"), "unless-stopped")  # fmt: skip
+                              (8080, host_ip, port), (data_dir, data_path), "unless-stopped",
+                              started_as=started_as, volume=volume, files=dict(files or {}))  # fmt: skip
         self.containers[container.id] = container
         self.local_images.add(image)
+        if started_as:
+            self.tags[started_as] = image
         self.start(container.id)
         return container
 
@@ -204,7 +216,7 @@ class FakeEngine:
             "restart_count": container.restart_count,
             "exit_code": container.exit_code,
             "image": container.image,
-            "image_id": "sha256:img-" + container.image[-6:],
+            "image_id": self.image_id(container.image),
             "digest": ref.digest if expected is None or ref.name == expected.name else None,
             "digest_source": "RepoDigests",
             "env": dict(container.env),
@@ -219,12 +231,69 @@ class FakeEngine:
             "mount_details": [{"type": "bind", "source": container.bind[0], "destination": container.bind[1]}],
         }
 
+    @staticmethod
+    def image_id(image: str) -> str:
+        """A local image id per reference (two repositories may serve the same digest)."""
+        return "sha256:img-" + hashlib.sha256(image.encode()).hexdigest()[:12]
+
+    def inspect(self, key: str) -> Optional[dict]:
+        """``docker inspect`` of a container, shaped as Docker gives it (the parts adoption reads)."""
+        self._fault("inspect", key)
+        container = self._find(key)
+        if container is None:
+            return None
+        port, host_ip, host_port = container.port
+        binding = {f"{port}/tcp": [{"HostIp": host_ip, "HostPort": str(host_port)}]}
+        source, destination = container.bind
+        mount = ({"Type": "volume", "Name": container.volume, "Source": source, "Destination": destination}
+                 if container.volume else {"Type": "bind", "Source": source, "Destination": destination})  # fmt: skip
+        return {
+            "Id": container.id,
+            "Name": "/" + container.name,
+            "Image": self.image_id(container.image),
+            "Config": {
+                "Image": container.started_as or container.image,
+                "Labels": dict(container.labels),
+                "Env": [f"{k}={v}" for k, v in container.env.items()],
+            },
+            "State": {"Status": container.status},
+            "Mounts": [mount],
+            "NetworkSettings": {"Ports": binding if container.status == "running" else {}},
+            "HostConfig": {
+                "PortBindings": binding,
+                "RestartPolicy": {"Name": container.restart_policy},
+                "Memory": container.memory,
+            },
+        }
+
+    def inspect_image(self, ref: str) -> Optional[dict]:
+        """``docker image inspect`` by reference, tag or id; None when this host does not have it."""
+        self._fault("inspect_image", ref)
+        image = self.tags.get(ref) or next((i for i in self.local_images if ref in (i, self.image_id(i))), None)
+        if image is None:
+            return None
+        return {"Id": self.image_id(image), "RepoTags": sorted(t for t, i in self.tags.items() if i == image),
+                "RepoDigests": [] if image in self.unpushed else [image],
+                "Config": {"Env": [f"{k}={v}" for k, v in IMAGE_ENV.items()],
+                           "Labels": {"org.opencontainers.image.version": APPS[image].version}}}  # fmt: skip
+
+    def read_file(self, key: str, path: str) -> Optional[str]:
+        self._fault("exec", key)
+        container = self._find(key)
+        if container is None:
+            return None
+        if container.status != "running":
+            raise EngineCallError(f"reading {path} inside container {key}: container {container.id} is not running",
+                                  "race")  # fmt: skip
+        return container.files.get(path)
+
     def containers_with_label(self, label: str) -> list:
         return [c for c in self.listing() if label in c["labels"]]
 
     def listing(self) -> list:
         return [{"name": c.name, "id": c.id, "labels": c.labels, "status": c.status, "mounts": [c.bind[0]],
-                 "ports": [c.port[2]] if c.status == "running" else []} for c in self.containers.values()]  # fmt: skip
+                 "ports": [c.port[2]] if c.status == "running" else [], "image": c.started_as or c.image,
+                 "image_id": self.image_id(c.image)} for c in self.containers.values()]  # fmt: skip
 
     def containers_on_port(self, port: int) -> list:
         return [c for c in self.listing() if c["status"] == "running" and self._find(c["id"]).port[2] == port]

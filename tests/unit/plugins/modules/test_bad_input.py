@@ -81,6 +81,9 @@ HOST_ROWS = [
     ("watch_tenants", watch(containers=[{"name": "alpha"}]), "containers[0] must have a tenant name and a container"),
     ("watch_tenants", watch(containers=[{"name": "beta", "container": "badinput-beta"}]), "tenant 'beta' is not among"),
     ("watch_tenants", watch(minutes="soon"), "minutes"),
+    ("adopt_facts", {"repository": REPO, "names": ["bad-input-absent"]},
+     "no container named bad-input-absent on this host: check names (docker ps -a)"),
+    ("adopt_facts", {"repository": REPO, "container_port": "eighty"}, "container_port"),
 ]  # fmt: skip
 
 

@@ -3,13 +3,20 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+import yaml
 
 from ansible_collections.pinned.release.plugins.module_utils._tenants import TENANT_NAME_RE
 from ansible_collections.pinned.release.plugins.plugin_utils._adopt_inventory import (
+    AdoptionError,
     Unsafe,
+    check_vault,
     declaration,
+    host_layout,
     host_plan,
+    host_writes,
     tenant_name,
 )
 
@@ -110,3 +117,104 @@ def test_what_was_found_on_the_host_is_never_a_template_and_odd_env_names_are_he
 def test_a_certificate_found_in_the_hand_written_site_is_declared():
     tenant, _secrets = declaration({**entry(), "tls": {"cert": "/etc/ssl/a.pem", "key": "/etc/ssl/a.key"}}, "")
     assert (tenant["tls_cert"], tenant["tls_key"]) == ("/etc/ssl/a.pem", "/etc/ssl/a.key")
+
+
+# ---------------------------------------------------------------- the files adoption writes, and writing them
+
+
+def read_vars(path: str) -> dict:
+    """A vars file as the action reads it ({} when absent), here without a vault."""
+    data = yaml.safe_load(open(path).read()) if os.path.exists(path) else {}  # noqa: SIM115
+    return data if isinstance(data, dict) else {}
+
+
+def writes_for(inventory, *containers, existing="refuse", inventory_declares=False, encrypt=None):
+    plan = host_plan("prod9", {"containers": list(containers), "conflicts": []}, "")
+    layout = host_layout(str(inventory / "host_vars"), "prod9")
+    return host_writes(plan, layout, str(inventory / "reports"), existing, read_vars, inventory_declares, encrypt)
+
+
+@pytest.fixture
+def inventory(tmp_path):
+    (tmp_path / "host_vars").mkdir()
+    return tmp_path
+
+
+def test_a_new_host_gets_its_secrets_first_then_its_tenants_then_its_report(inventory):
+    writes = writes_for(inventory, entry(), encrypt=lambda text: "$ANSIBLE_VAULT;" + str(len(text)))
+    folder = inventory / "host_vars/prod9"
+    assert [(path, mode) for path, _c, mode in writes.files] == [
+        (str(folder / "adopted_secrets.yml"), 0o600),
+        (str(folder / "release_tenants.yml"), 0o644),
+        (str(inventory / "reports/prod9.md"), 0o644),
+    ]
+    assert writes.files[0][1].startswith("$ANSIBLE_VAULT;"), "the secrets go through the vault"
+    assert writes.files[1][1].startswith("# Written by pinned.release adopt.yml from what ran on prod9; see ")
+    assert (writes.moves, writes.changed()) == ([], True)
+    in_clear = writes_for(inventory, entry())
+    in_clear.write()
+    assert writes_for(inventory, entry(), existing="merge").changed() is False, "a second merge changes nothing"
+
+
+@pytest.mark.parametrize(
+    ("layout", "existing", "inventory_declares", "error"),
+    [
+        ({"host_vars/prod9/release_tenants.yml": "release_tenants: [{name: initech}]"}, "refuse", False,
+         "{inv}/host_vars/prod9/release_tenants.yml already declares release_tenants for prod9: nothing was written; "
+         "move it aside, or re-run with -e adopt_existing=merge"),
+        ({"host_vars/prod9.yml": "release_tenants: [{name: initech}]"}, "merge", False,
+         "{inv}/host_vars/prod9.yml declares release_tenants for prod9: merging writes one list to "
+         "{inv}/host_vars/prod9/release_tenants.yml and Ansible would use only one of the two"),
+        ({}, "merge", True,
+         "release_tenants for prod9 is declared in the inventory's hosts file or group_vars, not in host_vars/prod9/"),
+        ({"host_vars/prod9.yml": "site_note: x"}, "refuse", True,
+         "release_tenants for prod9 is declared in the inventory's hosts file or group_vars"),
+    ],
+)  # fmt: skip
+def test_a_declaration_adoption_would_hide_or_overwrite_is_refused(
+    inventory, layout, existing, inventory_declares, error
+):
+    for path, text in layout.items():
+        (inventory / path).parent.mkdir(parents=True, exist_ok=True)
+        (inventory / path).write_text(text)
+    with pytest.raises(AdoptionError) as refused:
+        writes_for(inventory, entry(), existing=existing, inventory_declares=inventory_declares)
+    assert str(refused.value).startswith(error.format(inv=inventory)), str(refused.value)
+
+
+def test_a_host_file_is_moved_into_the_folder_and_a_merge_keeps_the_secrets_adopted_before(inventory):
+    (inventory / "host_vars/prod9.yml").write_text("site_note: kept\n")
+    writes = writes_for(inventory, entry())
+    assert writes.moves == [(str(inventory / "host_vars/prod9.yml"), str(inventory / "host_vars/prod9/prod9.yml"))]
+    writes.write()
+    assert (inventory / "host_vars/prod9/prod9.yml").read_text() == "site_note: kept\n"
+    changed_key = {**entry(), "secrets": {"WEBUI_SECRET_KEY": "k-changed"}}
+    globex = entry("globex", domains=("globex.example.com",), port=3002)
+    merged = writes_for(inventory, changed_key, globex, existing="merge")
+    secrets = yaml.safe_load(merged.files[0][1])["vault_adopted_secrets"]
+    assert secrets == {"acme": {"WEBUI_SECRET_KEY": "k-1"}, "globex": {"WEBUI_SECRET_KEY": "k-1"}}
+    tenants = yaml.safe_load(merged.files[1][1].split("---\n", 1)[1])["release_tenants"]
+    assert [t["name"] for t in tenants] == ["acme", "globex"]
+
+
+def test_a_folder_that_cannot_be_made_stops_before_anything_moves(inventory):
+    (inventory / "host_vars/prod9.yml").write_text("site_note: kept\n")
+    (inventory / "reports").write_text("a file where the reports folder goes")
+    writes = writes_for(inventory, entry())
+    with pytest.raises(AdoptionError, match=r"^cannot make the folder .*/reports \(File exists\): nothing was written"):
+        writes.write()
+    assert (inventory / "host_vars/prod9.yml").exists()
+    assert not (inventory / "host_vars/prod9").exists(), "an empty host folder would hide the host file"
+
+
+@pytest.mark.parametrize(
+    ("secrets", "has_vault", "in_clear", "refused"),
+    [(True, False, False, True), (True, True, False, False), (True, False, True, False), (False, False, False, False)],
+)
+def test_secrets_are_vaulted_unless_asked_in_clear(secrets, has_vault, in_clear, refused):
+    plans = [{"secrets": {"acme": {"K": "v"}} if secrets else {}}]
+    if refused:
+        with pytest.raises(AdoptionError, match="no vault password was given: run with --vault-id adopt@prompt"):
+            check_vault(plans, has_vault, in_clear)
+    else:
+        check_vault(plans, has_vault, in_clear)

@@ -12,6 +12,7 @@ from ansible_collections.pinned.release.plugins.plugin_utils._evidence import (
     evidence_path,
     evidence_record,
     host_record,
+    read_candidate,
 )
 
 DIGEST = "sha256:" + "a" * 64
@@ -111,3 +112,36 @@ def test_a_memory_checks_readings_go_into_the_record_and_nothing_else_of_an_outc
         "name": "memory", "passed": True, "detail": "400.0 MB in use",
         "memory_bytes": 419430400, "memory_after_bytes": 429916160, "memory_limit_bytes": 0,
     }]  # fmt: skip
+
+
+CANDIDATE = {"image": f"repo:release@{DIGEST}", "digest": DIGEST, "tag": "release", "repository": "repo",
+             "passed": True, "evidence": f"/e/{DIGEST.replace(':', '-')}.json", "finished_at": "2026-12-04T03:00:00Z"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (None, "nothing tested yet ({path} is missing): run ansible-playbook playbooks/deploy.yml -l test"),
+        ("  \n", "nothing tested yet ({path} is missing): run ansible-playbook playbooks/deploy.yml -l test"),
+        ('{"digest": ', "{path} is not JSON (Expecting value at line 1): run ansible-playbook playbooks/deploy.yml -l test again to rewrite it"),
+        ("[1]", "{path} holds a list, not the candidate test_deploy writes: run ansible-playbook playbooks/deploy.yml -l test again"),
+        (json.dumps({**CANDIDATE, "digest": "", "tag": 5}), "{path} has no tag, digest: it is not the candidate"),
+        (b"\xff\xfe", "the tested candidate {path} is not UTF-8 text: fix it, or run"),
+    ],
+)  # fmt: skip
+def test_a_candidate_that_cannot_be_promoted_is_one_line_saying_what_to_do(tmp_path, content, error):
+    path = tmp_path / "candidate.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    found = read_candidate(str(path))
+    assert list(found) == ["error"]
+    assert found["error"].startswith(error.format(path=path)), found["error"]
+    assert "\n" not in found["error"]
+
+
+def test_the_candidate_test_deploy_wrote_is_read_whole(tmp_path):
+    path = tmp_path / "candidate.json"
+    path.write_text(json.dumps(CANDIDATE, indent=2) + "\n")
+    assert read_candidate(str(path)) == CANDIDATE

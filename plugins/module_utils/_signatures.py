@@ -109,10 +109,14 @@ def parse_identities(raw: Any) -> tuple:
     for index, entry in enumerate(raw):
         where = f"verify_signature.identities[{index}]"
         if not isinstance(entry, dict):
-            raise SignaturePolicyError(f"{where} is not a mapping: give {{issuer, subject}} or {{issuer, subject_regexp}}")
+            raise SignaturePolicyError(
+                f"{where} is not a mapping: give {{issuer, subject}} or {{issuer, subject_regexp}}"
+            )
         unknown = sorted(set(entry) - {"issuer", "subject", "subject_regexp"})
         if unknown:
-            raise SignaturePolicyError(f"{where} has unknown key(s) {', '.join(unknown)}: only issuer, subject, subject_regexp")
+            raise SignaturePolicyError(
+                f"{where} has unknown key(s) {', '.join(unknown)}: only issuer, subject, subject_regexp"
+            )
         issuer, subject, pattern = entry.get("issuer"), entry.get("subject"), entry.get("subject_regexp")
         if not isinstance(issuer, str) or not issuer:
             raise SignaturePolicyError(f"{where} has no issuer: give the OIDC issuer URL the signing certificate names")
@@ -125,7 +129,9 @@ def parse_identities(raw: Any) -> tuple:
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise SignaturePolicyError(f"{where}.subject_regexp {pattern!r} is not a regular expression: {exc}") from exc
+                raise SignaturePolicyError(
+                    f"{where}.subject_regexp {pattern!r} is not a regular expression: {exc}"
+                ) from exc
         identities.append(Identity(issuer=issuer, subject=subject, subject_regexp=pattern))
     return tuple(identities)
 
@@ -134,7 +140,9 @@ def parse_policy(raw: dict) -> SignaturePolicy:
     """verify_signature's options -> a policy (``required`` is the caller's business)."""
     bound = raw.get("max_bundle_bytes") or DEFAULT_MAX_BUNDLE_BYTES
     if not isinstance(bound, int) or bound < 1024:
-        raise SignaturePolicyError(f"verify_signature.max_bundle_bytes must be a number of bytes of at least 1024, got {bound!r}")
+        raise SignaturePolicyError(
+            f"verify_signature.max_bundle_bytes must be a number of bytes of at least 1024, got {bound!r}"
+        )
     return SignaturePolicy(
         identities=parse_identities(raw.get("identities")),
         trusted_root=raw.get("trusted_root") or None,
@@ -207,23 +215,35 @@ def fetch_bundles(client: RegistryClient, ref: ImageReference, digest: str, max_
     for entry in entries[:MAX_BUNDLES]:
         manifest_digest = str(entry.get("digest", ""))
         if not re.fullmatch(r"sha256:[0-9a-f]{64}", manifest_digest):
-            faults.append(("tampered", f"the registry lists a signature manifest without a sha256 digest ({manifest_digest!r})"))
+            faults.append(
+                ("tampered", f"the registry lists a signature manifest without a sha256 digest ({manifest_digest!r})")
+            )
             continue
-        fetched = client.fetch(ref, f"manifests/{manifest_digest}", OCI_MANIFEST, MAX_MANIFEST_BYTES, f"manifest {manifest_digest}")
+        fetched = client.fetch(
+            ref, f"manifests/{manifest_digest}", OCI_MANIFEST, MAX_MANIFEST_BYTES, f"manifest {manifest_digest}"
+        )
         if fetched.body is None or "sha256:" + hashlib.sha256(fetched.body).hexdigest() != manifest_digest:
-            faults.append(("tampered", f"signature manifest {manifest_digest} is missing or its bytes do not hash to its digest"))
+            faults.append(
+                ("tampered", f"signature manifest {manifest_digest} is missing or its bytes do not hash to its digest")
+            )
             continue
         manifest = _json_object(fetched.body)
         if (manifest.get("subject") or {}).get("digest") != digest:
             faults.append(("other digest", f"signature manifest {manifest_digest} is attached to another image"))
             continue
-        layers = [layer for layer in manifest.get("layers") or [] if isinstance(layer, dict) and layer.get("mediaType") in BUNDLE_MEDIA_TYPES]
+        layers = [
+            layer
+            for layer in manifest.get("layers") or []
+            if isinstance(layer, dict) and layer.get("mediaType") in BUNDLE_MEDIA_TYPES
+        ]
         if not layers:
             continue  # another kind of referrer (an SBOM, a cosign attestation): not a signature bundle
         layer = layers[0]
         size, blob_digest = layer.get("size"), str(layer.get("digest", ""))
         if not isinstance(size, int) or size > max_bytes:
-            faults.append(("too large", f"its signature bundle {blob_digest} is {size} bytes, over the bound of {max_bytes}"))
+            faults.append(
+                ("too large", f"its signature bundle {blob_digest} is {size} bytes, over the bound of {max_bytes}")
+            )
             continue
         try:
             blob = client.fetch(ref, f"blobs/{blob_digest}", "*/*", max_bytes, f"signature bundle {blob_digest}")
@@ -231,7 +251,9 @@ def fetch_bundles(client: RegistryClient, ref: ImageReference, digest: str, max_
             faults.append(("too large", str(exc)))
             continue
         if blob.body is None or "sha256:" + hashlib.sha256(blob.body).hexdigest() != blob_digest:
-            faults.append(("tampered", f"signature bundle {blob_digest} is missing or its bytes do not hash to its digest"))
+            faults.append(
+                ("tampered", f"signature bundle {blob_digest} is missing or its bytes do not hash to its digest")
+            )
             continue
         bundles.append(FoundBundle(blob.body, blob_digest, found_by or ""))
     return bundles, faults
@@ -242,8 +264,8 @@ def fetch_bundles(client: RegistryClient, ref: ImageReference, digest: str, max_
 
 def _sigstore() -> Any:
     try:
-        from sigstore import errors, models  # noqa: PLC0415 - about a second to import: only when verifying
-        from sigstore.verify import verifier  # noqa: PLC0415
+        from sigstore import errors, models  # about a second to import: only when verifying
+        from sigstore.verify import verifier
     except ImportError as exc:
         raise SignatureError(
             f"verify_signature needs sigstore-python where resolve_digest runs (pip install sigstore==4.5.1): {exc}"
@@ -255,7 +277,7 @@ def load_trusted_root(path: Optional[str]) -> Any:
     """The trusted root from a file, or sigstore-python's embedded production root; never from the network."""
     errors, models, _verifier = _sigstore()
     if path is None:
-        import importlib.resources  # noqa: PLC0415
+        import importlib.resources
 
         package, folder, name = EMBEDDED_ROOT
         resource = importlib.resources.files(package).joinpath(folder, name)
@@ -273,7 +295,7 @@ def load_trusted_root(path: Optional[str]) -> Any:
 
 def certificate_identity(certificate: Any) -> tuple:
     """(issuer, subject) of a Fulcio certificate: the OIDC issuer extension and the first SAN."""
-    from cryptography import x509  # noqa: PLC0415
+    from cryptography import x509
 
     issuer = ""
     for extension in certificate.extensions:
@@ -300,7 +322,7 @@ def _issued_by_trusted_ca(certificate: Any, trusted_root: Any) -> bool:
         try:
             certificate.verify_directly_issued_by(ca)
             return True
-        except Exception:  # noqa: BLE001, S112 - ValueError, TypeError, InvalidSignature: not this CA
+        except Exception:  # noqa: S112 - ValueError, TypeError, InvalidSignature: not this CA
             continue
     return False
 

@@ -365,10 +365,15 @@ def verify_bundle(body: bytes, digest: str, policy: SignaturePolicy, trusted_roo
 FAULT_ORDER = ("other identity", "other digest", "untrusted", "tampered", "too large")
 
 
-def verify_signature(client: RegistryClient, ref: ImageReference, digest: str, policy: SignaturePolicy) -> Signer:
-    """Who signed ``digest`` of ``ref``'s repository, by a bundle the policy accepts; SignatureError otherwise."""
+def verify_signature(
+    client: RegistryClient, ref: ImageReference, digest: str, policy: SignaturePolicy, trusted_root: Any = None
+) -> Signer:
+    """Who signed ``digest`` of ``ref``'s repository, by a bundle the policy accepts; SignatureError otherwise.
+
+    ``trusted_root``: the policy's, loaded once by the caller for many images (load_trusted_root).
+    """
     image = f"{ref.name}@{digest}"
-    trusted_root = load_trusted_root(policy.trusted_root)
+    trusted_root = trusted_root if trusted_root is not None else load_trusted_root(policy.trusted_root)
     try:
         bundles, faults = fetch_bundles(client, ref, digest, policy.max_bundle_bytes)
     except RegistryError as exc:

@@ -258,7 +258,7 @@ from ansible_collections.pinned.release.plugins.module_utils._registry import (
 from ansible_collections.pinned.release.plugins.module_utils._signatures import (
     DEFAULT_MAX_BUNDLE_BYTES,
     SignatureError,
-    SignaturePolicyError,
+    load_trusted_root,
     parse_policy,
     verify_signature,
 )
@@ -280,15 +280,12 @@ VERIFY_SIGNATURE_SPEC = {
 }
 
 
-def signature_of(client, ref, digest: str, options: dict) -> dict:
+def signature_of(client, ref, digest: str, policy, trusted_root, required: bool) -> dict:
     """The signature check of one digest: its signer, or (when not required) why there is none."""
-    policy = parse_policy(options)
     try:
-        return {"verified": True, **verify_signature(client, ref, digest, policy).as_dict()}
-    except SignaturePolicyError:
-        raise
+        return {"verified": True, **verify_signature(client, ref, digest, policy, trusted_root).as_dict()}
     except SignatureError as exc:
-        if options["required"]:
+        if required:
             raise
         return {"verified": False, "reason": str(exc)}
 
@@ -298,12 +295,18 @@ def run_module(params: dict) -> dict:
     if many and not params["images"]:
         raise ImageReferenceError("images is empty: give at least one image to resolve")
     refs = [parse_reference(text) for text in (params["images"] if many else [params["image"]])]
+    checks = params["verify_signature"]
+    if checks is not None:  # the policy and its trusted root are checked before the registry is asked anything
+        policy = parse_policy(checks)
+        trusted_root = load_trusted_root(policy.trusted_root)
     with client_from_params(params) as client:
         resolutions = client.resolve_many(refs, params["platform"])
         results = [r.as_dict() for r in resolutions]
-        if params["verify_signature"] is not None:
+        if checks is not None:
             for ref, result in zip(refs, results):
-                result["signature"] = signature_of(client, ref, result["digest"], params["verify_signature"])
+                result["signature"] = signature_of(
+                    client, ref, result["digest"], policy, trusted_root, checks["required"]
+                )
     if many:
         return {"changed": False, "images": results}
     return {"changed": False, **results[0]}

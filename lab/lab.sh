@@ -6,7 +6,7 @@
 #   lab/lab.sh up [--cells N | --production-nodes N] | down [--purge] | status | deps | release-tag VARIANT
 #              | reset-tenants [NODE] | restart-node NODE | registry-stop | registry-start | legacy-fleet [NODE]
 #              | tls-issue NODE DOMAIN [DAYS]
-#              | sign REPOSITORY:TAG [--subject SAN] [--issuer URL] [--over DIGEST] [--bundle-out FILE]
+#              | sign REPOSITORY:TAG [--subject SAN] [--issuer URL] [--to REPOSITORY] [--over DIGEST] [--bundle-out FILE]
 #              | attach REPOSITORY@DIGEST BUNDLE | signing-registry-start | signing-registry-stop
 #
 # Every step reuses what is already there, so `up` is safe to run again. `up --cells N` (or
@@ -326,25 +326,30 @@ signed_digest() { # repository:tag -> the digest the signing registry serves for
     "http://$SIGNING_REGISTRY/v2/${1%:*}/manifests/${1##*:}" | awk 'tolower($1) == "docker-content-digest:" {print $2}' | tr -d '\r'
 }
 
-cmd_sign() { # repository:tag [--subject SAN] [--issuer URL] [--over DIGEST] [--bundle-out FILE]
-  local ref=${1#"$REGISTRY"/} subject=$SIGN_SUBJECT_DEFAULT issuer=$SIGN_ISSUER_DEFAULT over="" out="" digest bundle
+# --to: the repository in the signing registry (default: the same path); --over: the statement names this digest
+# instead of the image's (a signature replayed onto another image, for the tests); --bundle-out: a copy of the bundle.
+cmd_sign() { # repository:tag [--subject SAN] [--issuer URL] [--to REPOSITORY] [--over DIGEST] [--bundle-out FILE]
+  local ref=${1#"$REGISTRY"/} subject=$SIGN_SUBJECT_DEFAULT issuer=$SIGN_ISSUER_DEFAULT to="" over="" out="" digest bundle
   shift
   while [ $# -gt 0 ]; do
     [ $# -ge 2 ] || die "sign: $1 needs a value"
     case "$1" in
-      --subject) subject=$2 ;; --issuer) issuer=$2 ;; --over) over=$2 ;; --bundle-out) out=$2 ;;
-      *) die "sign takes --subject, --issuer, --over, --bundle-out; got '$1'" ;;
+      --subject) subject=$2 ;; --issuer) issuer=$2 ;; --to) to=$2 ;; --over) over=$2 ;; --bundle-out) out=$2 ;;
+      *) die "sign takes --subject, --issuer, --to, --over, --bundle-out; got '$1'" ;;
     esac
     shift 2
   done
   [[ $ref =~ ^[a-z0-9._/-]+:[A-Za-z0-9._-]+$ ]] || die "sign takes REPOSITORY:TAG of the lab registry (pinned/openwebui:v1), got '$ref'"
+  [ -z "$to" ] || [[ $to =~ ^[a-z0-9._/-]+$ ]] || die "--to takes a repository path (lowercase), got '$to'"
   [ -z "$over" ] || [[ $over =~ ^sha256:[0-9a-f]{64}$ ]] || die "--over takes sha256:<64 hex>, got '$over'"
+  local target="${to:-${ref%:*}}:${ref##*:}"
   ensure_registry
   ensure_signing_registry
   ensure_sigstore_tools
   skopeo copy --quiet --src-tls-verify=false --dest-tls-verify=false --dest-creds "$(signing_auth)" \
-    "docker://$REGISTRY/$ref" "docker://$SIGNING_REGISTRY/$ref" >/dev/null \
-    || die "sign: copying $REGISTRY/$ref to $SIGNING_REGISTRY failed (is the tag in the lab registry?)"
+    "docker://$REGISTRY/$ref" "docker://$SIGNING_REGISTRY/$target" >/dev/null \
+    || die "sign: copying $REGISTRY/$ref to $SIGNING_REGISTRY/$target failed (is the tag in the lab registry?)"
+  ref=$target
   digest=$(signed_digest "$ref")
   [[ $digest =~ ^sha256:[0-9a-f]{64}$ ]] || die "sign: $SIGNING_REGISTRY did not give a digest for $ref"
   mkdir -p "$SIGSTORE_DIR/bundles"
@@ -974,7 +979,7 @@ case "${1:-}" in
   registry-stop) stop_registry ;;
   registry-start) ensure_registry ;;
   legacy-fleet) cmd_legacy_fleet "${2:-}" ;;
-  sign) [ -n "${2:-}" ] || die "usage: lab/lab.sh sign REPOSITORY:TAG [--subject SAN] [--issuer URL] [--over DIGEST] [--bundle-out FILE]"
+  sign) [ -n "${2:-}" ] || die "usage: lab/lab.sh sign REPOSITORY:TAG [--subject SAN] [--issuer URL] [--to REPOSITORY] [--over DIGEST] [--bundle-out FILE]"
     shift; cmd_sign "$@" ;;
   attach) cmd_attach "${2:-}" "${3:-}" ;;
   signing-registry-start) ensure_signing_registry ;;

@@ -43,7 +43,7 @@ def main() -> None:
     figures = {}
     for label, extra in (("without", {}), ("with", {"verify_signature": POLICY})):
         whole, in_process = [], []
-        for _ in range(runs):
+        for _run in range(runs):
             started = time.monotonic()
             result = run(
                 ["ansible", "localhost", "-m", "pinned.release.resolve_digest", "-a", json.dumps({**base, **extra})]

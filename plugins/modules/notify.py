@@ -47,8 +47,8 @@ options:
         C(evidence)); C(pin_changed): the M(pinned.release.pin_digest) result (C(previous), C(current));
         C(rollout): C(image), C(hosts) (each host's C(tenant_result), null when not reached), C(failures)
         (host - why), and for a rollout in waves C(waves) (the hosts of each wave), C(batch) (the wave that has just
-        run), C(dropped) (hosts Ansible dropped) and C(budget) (the failure budget); C(rollback): C(target), C(reason), C(summary), C(failed_hosts); C(drift): C(report) (the drift
-        report) and C(report_path)."
+        run), C(dropped) (hosts Ansible dropped) and C(budget) (the failure budget); C(rollback): C(target),
+        C(reason), C(summary), C(failed_hosts); C(drift): C(report) (the drift report) and C(report_path)."
     type: dict
     default: {}
   targets:

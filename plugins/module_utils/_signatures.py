@@ -318,12 +318,14 @@ def certificate_identity(certificate: Any) -> tuple:
 
 
 def _issued_by_trusted_ca(certificate: Any, trusted_root: Any) -> bool:
+    from cryptography.exceptions import InvalidSignature
+
     for ca in trusted_root.get_fulcio_certs():
         try:
             certificate.verify_directly_issued_by(ca)
-            return True
-        except Exception:  # noqa: S112 - ValueError, TypeError, InvalidSignature: not this CA
-            continue
+        except (ValueError, TypeError, InvalidSignature):
+            continue  # not this CA (another name, key type or signature)
+        return True
     return False
 
 

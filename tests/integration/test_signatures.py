@@ -129,15 +129,20 @@ def test_an_unsigned_image_is_refused_through_ansible_in_one_line(signed):
     assert message.startswith(f"{SIGNING}/{signed.run}/unsigned@{signed.v1} has no Sigstore signature"), message
 
 
-def test_not_required_reports_the_fault_and_succeeds(signed):
-    ref = parse_reference(signed.image("unsigned"))
-    from ansible_collections.pinned.release.plugins.modules.resolve_digest import signature_of
+def test_many_images_not_required_each_get_their_verdict(signed):
+    """The module's code in process (its Ansible glue is proved above): images in one call, required false."""
+    from ansible_collections.pinned.release.plugins.modules.resolve_digest import run_module
 
-    policy = parse_policy({**POLICY, "trusted_root": TRUSTED_ROOT})
-    with signed.client() as client:
-        outcome = signature_of(client, ref, signed.v1, policy, load_trusted_root(TRUSTED_ROOT), required=False)
-    assert outcome["verified"] is False
-    assert "has no Sigstore signature" in outcome["reason"]
+    params = {"image": None, "images": [signed.image("good"), signed.image("unsigned")], "platform": None,
+              "username": signed.user, "password": signed.password, "docker_config_path": None, "ca_path": None,
+              "validate_certs": True, "timeout": 30.0, "retries": 0, "insecure_registries": [],
+              "verify_signature": {**POLICY, "trusted_root": TRUSTED_ROOT, "required": False,
+                                   "max_bundle_bytes": 262144}}  # fmt: skip
+    good, unsigned = run_module(params)["images"]
+    assert good["signature"]["verified"] is True
+    assert good["signature"]["subject"] == LAB_SUBJECT
+    assert unsigned["signature"]["verified"] is False
+    assert "has no Sigstore signature" in unsigned["signature"]["reason"]
 
 
 FAULTS = [

@@ -536,9 +536,11 @@ class RegistryClient:
                         f"registry {ref.api_host} redirected {ref} more than {MAX_REDIRECTS} times"
                     )
                 url = urljoin(url, response.headers["Location"])
+                response.close()  # a streamed answer holds its connection until closed
                 continue
             if response.status_code == 401 and host not in challenged:
                 challenged.add(host)
+                response.close()
                 self._authenticate(ref, host, scope, response.headers.get("WWW-Authenticate", ""))
                 continue
             if response.status_code in RETRY_STATUSES and attempt < self._retries:
@@ -546,6 +548,7 @@ class RegistryClient:
                     attempt, parse_retry_after(response.headers.get("Retry-After")), self._backoff_base
                 )
                 attempt += 1
+                response.close()
                 self._sleep(wait)
                 continue
             return response

@@ -293,17 +293,29 @@ def load_trusted_root(path: Optional[str]) -> Any:
         raise SignaturePolicyError(f"trusted root file {path} is not a Sigstore trusted root: {_line(exc)}") from exc
 
 
+def der_utf8_string(raw: bytes) -> str:
+    """The text of a DER UTF8String (tag 0x0c, short or long form length); empty when it is not one."""
+    if len(raw) < 2 or raw[0] != 0x0C:
+        return ""
+    start, length = 2, raw[1]
+    if length & 0x80:
+        count = length & 0x7F
+        start, length = 2 + count, int.from_bytes(raw[2 : 2 + count], "big")
+    value = raw[start : start + length]
+    return value.decode("utf-8", "replace") if len(value) == length else ""
+
+
 def certificate_identity(certificate: Any) -> tuple:
     """(issuer, subject) of a Fulcio certificate: the OIDC issuer extension and the first SAN."""
     from cryptography import x509
 
-    issuer = ""
+    v1 = v2 = ""
     for extension in certificate.extensions:
         if extension.oid.dotted_string == ISSUER_OID_V2:
-            raw = extension.value.value
-            issuer = raw[2:].decode("utf-8", "replace") if len(raw) > 2 and raw[1] < 0x80 else issuer
-        elif extension.oid.dotted_string == ISSUER_OID_V1 and not issuer:
-            issuer = extension.value.value.decode("utf-8", "replace")
+            v2 = der_utf8_string(extension.value.value)
+        elif extension.oid.dotted_string == ISSUER_OID_V1:
+            v1 = extension.value.value.decode("utf-8", "replace")
+    issuer = v2 or v1
     subject = ""
     try:
         names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -348,7 +360,7 @@ def verify_bundle(body: bytes, digest: str, policy: SignaturePolicy, trusted_roo
     recorded = _RecordIdentity()
     try:
         payload_type, payload = verifier_module.Verifier(trusted_root=trusted_root).verify_dsse(bundle, recorded)
-    except (errors.Error, ValueError) as exc:
+    except (errors.Error, ValueError, TypeError, KeyError) as exc:
         if not _issued_by_trusted_ca(bundle.signing_certificate, trusted_root):
             return "untrusted", _line(exc), "", ""
         return "tampered", f"a bundle that does not verify, tampered or corrupt ({_line(exc)})", "", ""

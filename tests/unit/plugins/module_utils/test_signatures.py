@@ -12,6 +12,7 @@ from ansible_collections.pinned.release.plugins.module_utils._signatures import 
     SignaturePolicy,
     SignaturePolicyError,
     _refusal,
+    der_utf8_string,
     matching_identity,
     parse_identities,
     parse_policy,
@@ -125,3 +126,17 @@ def test_the_most_telling_fault_is_told_in_one_line(faults, fragments):
     assert "\n" not in message
     for fragment in fragments:
         assert fragment in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        (b"\x0c\x05hello", "hello"),
+        (b"\x0c\x81\x80" + b"a" * 128, "a" * 128),  # a long issuer URL: long-form length
+        (b"\x0c\x05hell", ""),  # truncated
+        (b"\x13\x05hello", ""),  # a PrintableString, not a UTF8String
+        (b"", ""),
+    ],
+)
+def test_der_utf8_string(raw, text):
+    assert der_utf8_string(raw) == text

@@ -6,6 +6,8 @@
 #   lab/lab.sh up [--cells N | --production-nodes N] | down [--purge] | status | deps | release-tag VARIANT
 #              | reset-tenants [NODE] | restart-node NODE | registry-stop | registry-start | legacy-fleet [NODE]
 #              | tls-issue NODE DOMAIN [DAYS]
+#              | sign REPOSITORY:TAG [--subject SAN] [--issuer URL] [--to REPOSITORY] [--over DIGEST] [--bundle-out FILE]
+#              | attach REPOSITORY@DIGEST BUNDLE | signing-registry-start | signing-registry-stop
 #
 # Every step reuses what is already there, so `up` is safe to run again. `up --cells N` (or
 # PINNED_LAB_CELLS=N) brings up N independent sets of the nodes, sharing the engine, registry and
@@ -253,6 +255,124 @@ stop_gateway_forwarder() {
   local pidfile="$LAB_HOME/registry/gateway-forwarder.pid"
   if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
   rm -f "$pidfile"
+}
+
+# ---------------------------------------------------------------- signatures (Sigstore, offline)
+# `sign` copies an image from the lab registry into the signing registry (docker-registry with htpasswd basic auth
+# on 127.0.0.1:$SIGNING_REGISTRY_PORT, started on demand: @sigstore/oci only signs in when a registry asks for
+# credentials), makes a real Sigstore bundle for its manifest digest with lab/sigstore/sign.js (@sigstore/sign
+# against @sigstore/mock's in-process Fulcio, Rekor and TSA) and attaches it with lab/sigstore/attach.js
+# (@sigstore/oci: the referrers API, or the sha256-<hex> tag on a registry without one, as distribution 2.8 is).
+# The npm project is installed once per machine in $LAB_HOME/sigstore/node; the mock's keys and the trusted root
+# built from them stay in $LAB_HOME/sigstore/ (trusted_root.json). The lab registry on $REGISTRY is not touched.
+SIGNING_REGISTRY_PORT=${PINNED_LAB_SIGNING_REGISTRY_PORT:-5005}
+SIGNING_REGISTRY="127.0.0.1:${SIGNING_REGISTRY_PORT}"
+SIGNING_DIR="$LAB_HOME/signing-registry"
+SIGSTORE_DIR="$LAB_HOME/sigstore"
+SIGN_SUBJECT_DEFAULT="https://github.com/pinned-release/lab/.github/workflows/release.yml@refs/heads/main"
+SIGN_ISSUER_DEFAULT="https://token.actions.githubusercontent.com"
+
+signing_registry_answers() {
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -m 3 "http://$SIGNING_REGISTRY/v2/" 2>/dev/null)" = 401 ] \
+    && curl -sSI -m 3 "http://$SIGNING_REGISTRY/v2/" 2>/dev/null | grep -qi '^docker-distribution-api-version'
+}
+
+ensure_signing_registry() {
+  ensure_commands docker-registry:docker-registry curl:curl htpasswd:apache2-utils ss:iproute2
+  mkdir -p "$SIGNING_DIR/data"
+  if [ ! -s "$SIGNING_DIR/credentials" ]; then
+    (umask 077; echo "lab-signer:$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$SIGNING_DIR/credentials")
+  fi
+  local user password holder
+  IFS=: read -r user password <"$SIGNING_DIR/credentials"
+  if signing_registry_answers; then return; fi
+  holder=$(port_holder "$SIGNING_REGISTRY_PORT")
+  [ -z "$holder" ] || die "port $SIGNING_REGISTRY_PORT is taken by $holder: stop it or set PINNED_LAB_SIGNING_REGISTRY_PORT"
+  (umask 077; htpasswd -nbB "$user" "$password" >"$SIGNING_DIR/htpasswd")
+  sed -e "s#@DATA@#$SIGNING_DIR/data#" -e "s#@ADDR@#$SIGNING_REGISTRY#" "$ROOT/lab/registry/config.yml.template" >"$SIGNING_DIR/config.yml"
+  printf 'auth:\n  htpasswd:\n    realm: pinned-lab-signing\n    path: %s\n' "$SIGNING_DIR/htpasswd" >>"$SIGNING_DIR/config.yml"
+  setsid nohup docker-registry serve "$SIGNING_DIR/config.yml" >"$SIGNING_DIR/registry.log" 2>&1 </dev/null &
+  echo $! >"$SIGNING_DIR/registry.pid"
+  for _ in $(seq 1 30); do signing_registry_answers && { say "signing registry: up on $SIGNING_REGISTRY (basic auth, credentials in $SIGNING_DIR/credentials)"; return; }; sleep 0.5; done
+  die "signing registry did not answer on $SIGNING_REGISTRY: see $SIGNING_DIR/registry.log"
+}
+
+stop_signing_registry() {
+  local pidfile="$SIGNING_DIR/registry.pid"
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then kill "$(cat "$pidfile")"; say "signing registry: stopped"; fi
+  rm -f "$pidfile"
+}
+
+ensure_sigstore_tools() { # the pinned npm project of lab/sigstore, installed once per machine (npm ci from its lock)
+  ensure_commands node:nodejs npm:npm
+  local dir="$SIGSTORE_DIR/node" stamp
+  stamp=$(cat "$ROOT/lab/sigstore/package.json" "$ROOT/lab/sigstore/package-lock.json" | sha256sum | cut -c1-16)
+  [ "$(cat "$dir/.installed" 2>/dev/null)" = "$stamp" ] && return
+  say "sigstore: installing lab/sigstore's npm packages in $dir (once)"
+  rm -rf "$dir" && mkdir -p "$dir"
+  cp "$ROOT/lab/sigstore/package.json" "$ROOT/lab/sigstore/package-lock.json" "$dir/"
+  (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts) >"$SIGSTORE_DIR/npm.log" 2>&1 \
+    || die "sigstore: npm ci failed: see $SIGSTORE_DIR/npm.log"
+  echo "$stamp" >"$dir/.installed"
+}
+
+sigstore_node() { NODE_PATH="$SIGSTORE_DIR/node/node_modules" node "$ROOT/lab/sigstore/$1" "${@:2}"; }
+
+signing_auth() { local user password; IFS=: read -r user password <"$SIGNING_DIR/credentials"; echo "$user:$password"; }
+
+signed_digest() { # repository:tag -> the digest the signing registry serves for it
+  curl -fsS -I -m 10 -u "$(signing_auth)" \
+    -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' \
+    "http://$SIGNING_REGISTRY/v2/${1%:*}/manifests/${1##*:}" | awk 'tolower($1) == "docker-content-digest:" {print $2}' | tr -d '\r'
+}
+
+# --to: the repository in the signing registry (default: the same path); --over: the statement names this digest
+# instead of the image's (a signature replayed onto another image, for the tests); --bundle-out: a copy of the bundle.
+cmd_sign() { # repository:tag [--subject SAN] [--issuer URL] [--to REPOSITORY] [--over DIGEST] [--bundle-out FILE]
+  local ref=${1#"$REGISTRY"/} subject=$SIGN_SUBJECT_DEFAULT issuer=$SIGN_ISSUER_DEFAULT to="" over="" out="" digest bundle
+  shift
+  while [ $# -gt 0 ]; do
+    [ $# -ge 2 ] || die "sign: $1 needs a value"
+    case "$1" in
+      --subject) subject=$2 ;; --issuer) issuer=$2 ;; --to) to=$2 ;; --over) over=$2 ;; --bundle-out) out=$2 ;;
+      *) die "sign takes --subject, --issuer, --to, --over, --bundle-out; got '$1'" ;;
+    esac
+    shift 2
+  done
+  [[ $ref =~ ^[a-z0-9._/-]+:[A-Za-z0-9._-]+$ ]] || die "sign takes REPOSITORY:TAG of the lab registry (pinned/openwebui:v1), got '$ref'"
+  [ -z "$to" ] || [[ $to =~ ^[a-z0-9._/-]+$ ]] || die "--to takes a repository path (lowercase), got '$to'"
+  [ -z "$over" ] || [[ $over =~ ^sha256:[0-9a-f]{64}$ ]] || die "--over takes sha256:<64 hex>, got '$over'"
+  local target="${to:-${ref%:*}}:${ref##*:}"
+  ensure_registry
+  ensure_signing_registry
+  ensure_sigstore_tools
+  skopeo copy --quiet --src-tls-verify=false --dest-tls-verify=false --dest-creds "$(signing_auth)" \
+    "docker://$REGISTRY/$ref" "docker://$SIGNING_REGISTRY/$target" >/dev/null \
+    || die "sign: copying $REGISTRY/$ref to $SIGNING_REGISTRY/$target failed (is the tag in the lab registry?)"
+  ref=$target
+  digest=$(signed_digest "$ref")
+  [[ $digest =~ ^sha256:[0-9a-f]{64}$ ]] || die "sign: $SIGNING_REGISTRY did not give a digest for $ref"
+  mkdir -p "$SIGSTORE_DIR/bundles"
+  bundle=$(mktemp "$SIGSTORE_DIR/bundles/${digest#sha256:}.XXXXXX")
+  # One signer at a time: the mock's keys are made on first use.
+  ( flock 9
+    sigstore_node sign.js --keys "$SIGSTORE_DIR" --digest "${over:-$digest}" --name "$SIGNING_REGISTRY/${ref%:*}" \
+      --subject "$subject" --issuer "$issuer" --out "$bundle"
+  ) 9>"$SIGSTORE_DIR/.sign.lock" || die "sign: making the bundle for $ref failed"
+  cmd_attach "${ref%:*}@$digest" "$bundle"
+  [ -z "$out" ] || cp "$bundle" "$out"
+  say "signed $SIGNING_REGISTRY/${ref%:*}@$digest${over:+ (statement over $over)} as $subject ($issuer); trusted root $SIGSTORE_DIR/trusted_root.json"
+}
+
+cmd_attach() { # repository@digest bundle: attach a bundle (made by sign, or a test's altered copy) in the signing registry
+  [[ ${1:-} =~ ^[a-z0-9._/-]+@sha256:[0-9a-f]{64}$ ]] || die "attach takes REPOSITORY@sha256:<hex> of the signing registry, got '${1:-}'"
+  [ -f "${2:-}" ] || die "attach: bundle file '${2:-}' does not exist"
+  ensure_signing_registry
+  ensure_sigstore_tools
+  local user password
+  IFS=: read -r user password <"$SIGNING_DIR/credentials"
+  REGISTRY_USERNAME=$user REGISTRY_PASSWORD=$password sigstore_node attach.js "$SIGNING_REGISTRY/$1" "$2" >/dev/null \
+    || die "attach: attaching $2 to $SIGNING_REGISTRY/$1 failed"
 }
 
 # ---------------------------------------------------------------- the OpenID Connect provider
@@ -669,10 +789,11 @@ cmd_down() {
   rm -f "$LAB_HOME/cells/fleet/size"
   stop_gateway_forwarder
   stop_oidc_provider
+  stop_signing_registry
   stop_registry
   docker network rm "$NETWORK" >/dev/null 2>&1 || true
   if [ "$purge" = --purge ]; then
-    rm -rf "$LAB_HOME/registry/data" "$LAB_HOME/build"
+    rm -rf "$LAB_HOME/registry/data" "$LAB_HOME/build" "$SIGNING_DIR/data"
     say "purged registry data and build caches (the node image stays: docker rmi it to rebuild)"
   fi
   say "lab is down"
@@ -702,6 +823,9 @@ cmd_status() {
   if [ -n "$oidc_url" ] && curl -fsS -m 3 "$oidc_url/.well-known/openid-configuration" >/dev/null 2>&1; then
     echo "oidc      up ($oidc_url, oidc-provider-mock)"
   else echo "oidc      DOWN (${oidc_url:-never started}: make lab)"; rc=1; fi
+  # Started on demand by `sign`: its absence is reported, not a lab failure.
+  if signing_registry_answers; then echo "signing   up ($SIGNING_REGISTRY, basic auth, trusted root $SIGSTORE_DIR/trusted_root.json)"
+  else echo "signing   not running ($SIGNING_REGISTRY, on demand: lab/lab.sh sign REPOSITORY:TAG)"; fi
   local cell cells
   mapfile -t cells < <(seq 0 $(($(cell_count) - 1)))
   [ "$(fleet_size)" -eq 0 ] || cells+=(fleet)
@@ -855,7 +979,12 @@ case "${1:-}" in
   registry-stop) stop_registry ;;
   registry-start) ensure_registry ;;
   legacy-fleet) cmd_legacy_fleet "${2:-}" ;;
+  sign) [ -n "${2:-}" ] || die "usage: lab/lab.sh sign REPOSITORY:TAG [--subject SAN] [--issuer URL] [--to REPOSITORY] [--over DIGEST] [--bundle-out FILE]"
+    shift; cmd_sign "$@" ;;
+  attach) cmd_attach "${2:-}" "${3:-}" ;;
+  signing-registry-start) ensure_signing_registry ;;
+  signing-registry-stop) stop_signing_registry ;;
   restart-node) [ -n "${2:-}" ] || die "usage: lab/lab.sh restart-node NODE"; cmd_restart_node "$2" ;;
   tls-issue) [ -n "${3:-}" ] || die "usage: lab/lab.sh tls-issue NODE DOMAIN [DAYS]"; cmd_tls_issue "$2" "$3" "${4:-90}" ;;
-  *) sed -n '3,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '3,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -103,6 +103,19 @@ class RateLimited(RegistryError):
     pass
 
 
+class TooLarge(RegistryError):
+    """A document larger than the caller's bound: refused before (or while) it is downloaded."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A bounded GET: its status, the content type and the body (None for 404 and 405)."""
+
+    status: int
+    media_type: str
+    body: Optional[bytes]
+
+
 @dataclass
 class Resolution:
     """What a registry serves for one reference."""
@@ -455,6 +468,31 @@ class RegistryClient:
             raise first_error
         return results
 
+    def fetch(self, ref: ImageReference, path: str, accept: str, max_bytes: int, what: str) -> Fetched:
+        """GET ``/v2/<repository>/<path>`` with a size bound; 404 and 405 come back as answers, other failures raise.
+
+        A body announced (Content-Length) or found larger than ``max_bytes`` is refused as ``what`` before the
+        rest of it is read.
+        """
+        response = self._request("GET", ref, path, {"Accept": accept}, stream=True)
+        try:
+            if response.status_code in (404, 405):
+                return Fetched(response.status_code, _media_type(response), None)
+            self._raise_for_status(response, ref)
+            announced = response.headers.get("Content-Length", "")
+            if announced.isdigit() and int(announced) > max_bytes:
+                raise TooLarge(f"{ref.api_host} announced {announced} bytes for {what}, over the bound of {max_bytes}")
+            body = b""
+            for chunk in response.iter_content(65536):
+                body += chunk
+                if len(body) > max_bytes:
+                    raise TooLarge(f"{ref.api_host} sent more than {max_bytes} bytes for {what}, the bound")
+            return Fetched(response.status_code, _media_type(response), body)
+        except requests.exceptions.RequestException as exc:
+            raise RegistryUnreachable(f"reading {what} from {ref.api_host} failed: {_short(exc)}") from exc
+        finally:
+            response.close()
+
     # -------------------------------------------------------------- internals
 
     def _plain_http_allowed(self, ref: ImageReference) -> bool:
@@ -465,7 +503,7 @@ class RegistryClient:
             scheme = self._schemes.get(ref.api_host, "https")
         return f"{scheme}://{ref.api_host}/v2/{ref.repository}/{path}"
 
-    def _request(self, method: str, ref: ImageReference, path: str, headers: dict):
+    def _request(self, method: str, ref: ImageReference, path: str, headers: dict, stream: bool = False):
         """One registry request: retries, plain-HTTP fallback, and redirects followed hop by hop.
 
         Each hop authenticates for its own host with that host's challenge and credentials: a registry that
@@ -482,7 +520,7 @@ class RegistryClient:
             if auth:
                 request_headers["Authorization"] = auth
             try:
-                response = self._send(method, url, request_headers, ref)
+                response = self._send(method, url, request_headers, ref, stream=stream)
             except RegistryTLSError as exc:
                 origin = host == ref.api_host and url.startswith("https:")
                 if not (origin and self._plain_http_allowed(ref) and _not_tls(exc.__cause__)):
@@ -498,9 +536,11 @@ class RegistryClient:
                         f"registry {ref.api_host} redirected {ref} more than {MAX_REDIRECTS} times"
                     )
                 url = urljoin(url, response.headers["Location"])
+                response.close()  # a streamed answer holds its connection until closed
                 continue
             if response.status_code == 401 and host not in challenged:
                 challenged.add(host)
+                response.close()
                 self._authenticate(ref, host, scope, response.headers.get("WWW-Authenticate", ""))
                 continue
             if response.status_code in RETRY_STATUSES and attempt < self._retries:
@@ -508,6 +548,7 @@ class RegistryClient:
                     attempt, parse_retry_after(response.headers.get("Retry-After")), self._backoff_base
                 )
                 attempt += 1
+                response.close()
                 self._sleep(wait)
                 continue
             return response

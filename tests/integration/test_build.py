@@ -106,7 +106,7 @@ def test_execution_environment_context_carries_the_collection_and_its_needs(buil
         capture_output=True, text=True, env=built["env"], cwd=tmp_path, check=False,
     )  # fmt: skip
     assert found.returncode == 0, found.stdout + found.stderr
-    for needed in ("requests>=2.28", "docker>=7.0", "openssh-client [platform:dpkg]", "git"):
+    for needed in ("requests>=2.28", "docker>=7.0", "sigstore==4.5.1", "openssh-client [platform:dpkg]", "git"):
         assert needed in found.stdout, f"{needed} not declared for execution environments:\n{found.stdout}"
 
 

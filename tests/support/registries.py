@@ -316,11 +316,15 @@ class BehaviourProxy:
     ``head_405``: manifests refuse HEAD (Nexus, some proxies). ``content_type``: manifests served with this
     generic type instead (``application/json``, ``application/octet-stream``); ``drop_digest``: without the
     Docker-Content-Digest header (Artifactory). ``redirect_to``: authenticated manifest requests are answered
-    with a 307 to that other registry (a mirror with its own token service). ``seen`` records each request's
-    method, path and Authorization header.
+    with a 307 to that other registry (a mirror with its own token service). ``referrers``: ``"405"`` answers
+    the OCI referrers API with 405 (as some registries do); ``"api"`` gives the registry one (distribution 2.8
+    has none): the referrers of a digest are the ``sha256-<hex>`` tag's index, and that tag itself is hidden,
+    so only the API finds them. ``seen`` records each request's method, path and Authorization header.
     """
 
-    def __init__(self, upstream: str, head_405=False, content_type=None, drop_digest=False, redirect_to=None):
+    def __init__(
+        self, upstream: str, head_405=False, content_type=None, drop_digest=False, redirect_to=None, referrers=None
+    ):
         self.seen: list = []
         proxy = self
 
@@ -338,9 +342,21 @@ class BehaviourProxy:
                 if manifest and redirect_to and auth:
                     send_answer(self, 307, {"Location": f"http://{redirect_to}{self.path}"}, b"")
                     return
+                path = self.path
+                if "/referrers/" in path and referrers == "405":
+                    send_answer(self, 405, {"Allow": "GET"}, b"")
+                    return
+                if "/referrers/" in path and referrers == "api":
+                    name, _sep, digest = path.partition("/referrers/")
+                    path = f"{name}/manifests/{digest.replace(':', '-', 1)}"
+                elif referrers == "api" and "/manifests/sha256-" in path:
+                    send_answer(
+                        self, 404, {"Content-Type": "application/json"}, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}'
+                    )
+                    return
                 headers = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "authorization")}
                 connection = http.client.HTTPConnection(upstream, timeout=30)
-                connection.request(self.command, self.path, headers=headers)
+                connection.request(self.command, path, headers=headers)
                 upstream_answer = connection.getresponse()
                 body = upstream_answer.read()
                 answer_headers = {

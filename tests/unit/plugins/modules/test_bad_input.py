@@ -18,6 +18,7 @@ APP = yaml.safe_load((ROOT / "roles/tenant/defaults/main.yml").read_text())["ten
 }
 TENANT = {"name": "alpha", "domain": "alpha.bad.lab", "port": 3990, "secrets": {"WEBUI_SECRET_KEY": "k" * 32}}
 REPO = V1.split("@")[0]
+ISSUER = "https://token.actions.githubusercontent.com"
 
 
 def rollout(**changes) -> dict:
@@ -110,6 +111,34 @@ CONTROLLER_ROWS = [
     ("resolve_digest", {"image": "ghcr.io/Acme/app:v1"}, "lowercase"),
     ("resolve_digest", {"images": []}, "images"),
     ("resolve_digest", {"image": f"{REPO}:v1", "platform": "amd64"}, "platform"),
+    ("resolve_digest", {"image": f"{REPO}:v1", "verify_signature": "yes"}, "verify_signature"),
+    ("resolve_digest", {"image": f"{REPO}:v1", "verify_signature": {"identities": []}}, "identities is empty"),
+    (
+        "resolve_digest",
+        {"image": f"{REPO}:v1", "verify_signature": {"identities": ["ci"]}},
+        "identities[0] must be a mapping",
+    ),
+    (
+        "resolve_digest",
+        {"image": f"{REPO}:v1", "verify_signature": {"identities": [{"issuer": ISSUER}]}},
+        "exactly one of subject",
+    ),
+    (
+        "resolve_digest",
+        {"image": f"{REPO}:v1", "verify_signature": {"identities": [{"issuer": ISSUER, "subject_regexp": "(ci"}]}},
+        "is not a regular expression",
+    ),
+    (
+        "resolve_digest",
+        {
+            "image": f"{REPO}:v1",
+            "verify_signature": {
+                "identities": [{"issuer": ISSUER, "subject": "ci"}],
+                "trusted_root": "/nonexistent/trusted_root.json",
+            },
+        },
+        "trusted root file",
+    ),
 ]
 
 

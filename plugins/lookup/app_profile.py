@@ -47,7 +47,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _raw:
-  description: The profile, as a one-item list.
+  description:
+    - The profile, as a one-item list - the keys below, and C(description) (what the app is, one line).
   type: list
   elements: dict
   contains:
@@ -56,9 +57,6 @@ _raw:
       type: str
     path:
       description: The profile file read.
-      type: str
-    description:
-      description: What the app is.
       type: str
     runtime:
       description: How a tenant's container runs and when it is ready, with O(overrides) merged over it.

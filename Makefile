@@ -66,7 +66,7 @@ lint: venv ## quality gates: ruff, yamllint, ansible-lint (production profile)
 	$(call step,"gate: ruff format --check")
 	@ruff format --check plugins tests lab bench tools molecule
 	$(call step,"gate: yamllint")
-	@yamllint --strict roles playbooks inventories meta galaxy.yml changelogs execution-environment.yml requirements.yml molecule .config bench plugins/filter
+	@yamllint --strict roles playbooks profiles inventories meta galaxy.yml changelogs execution-environment.yml requirements.yml molecule .config bench plugins/filter
 	$(call step,"gate: ansible-lint (production profile)")
 	@ansible-lint --nocolor -q
 

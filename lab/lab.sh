@@ -454,7 +454,8 @@ ensure_app_images() {
 # version of the real Open WebUI.
 STANDIN_VARIANTS=$(awk '!/^#/ && NF { printf "%s ", $1 }' "$ROOT/tests/images/openwebui/variants.tsv")
 repo_of() { # variant -> repository path in the registry
-  case " $STANDIN_VARIANTS " in *" $1 "*) echo pinned/openwebui ;; *) echo pinned/open-webui ;; esac
+  case " $STANDIN_VARIANTS " in *" $1 "*) echo pinned/openwebui; return ;; esac
+  case " $WSGIDAV_VERSIONS " in *" $1 "*) echo pinned/wsgidav ;; *) echo pinned/open-webui ;; esac
 }
 
 tag_digest() { # tag [repository path] -> digest the registry serves for it
@@ -482,6 +483,7 @@ move_release_tag() { # variant (a stand-in variant, or an Open WebUI version): t
   path=$(repo_of "$1")
   repo="$REGISTRY/$path"
   if [ "$path" = pinned/open-webui ]; then state="release-openwebui"; fi
+  if [ "$path" = pinned/wsgidav ]; then state="release-wsgidav"; fi
   docker image inspect "$repo:$1" >/dev/null 2>&1 || die "no local image $repo:$1: run 'lab/lab.sh up' first"
   mkdir -p "$CELL_DIR"
   # One move at a time per cell: the tag and the record of what it points to change together (lab.sh up reads both).
@@ -496,6 +498,7 @@ move_release_tag() { # variant (a stand-in variant, or an Open WebUI version): t
 ensure_release_tags() { # this cell's :release tags, where they were last moved (after a rebuild, onto the new images)
   move_release_tag "$(cat "$CELL_DIR/release-variant" 2>/dev/null || echo v1)"
   [ -z "${OPENWEBUI_RELEASE_DEFAULT:-}" ] || move_release_tag "$(cat "$CELL_DIR/release-openwebui" 2>/dev/null || echo "$OPENWEBUI_RELEASE_DEFAULT")"
+  [ -z "${WSGIDAV_RELEASE_DEFAULT:-}" ] || move_release_tag "$(cat "$CELL_DIR/release-wsgidav" 2>/dev/null || echo "$WSGIDAV_RELEASE_DEFAULT")"
   say "cell $CELL: stand-in :$RELEASE_TAG -> $(release_points_to)${OPENWEBUI_RELEASE_DEFAULT:+, open-webui :$RELEASE_TAG -> $(release_points_to open-webui)}"
 }
 
@@ -554,7 +557,7 @@ OPENWEBUI_LATE_SUFFIX=fails-later
 # this machine's), downloaded once. The download runs in a container of the base image, trusting this
 # machine's CA bundle and pip index (a proxy or mirror in between).
 openwebui_wheels() { # version base -> prints the wheel folder
-  local version=$1 base=$2 dir="$LAB_HOME/build/open-webui/wheels-$1" ca pip_env=()
+  local version=$1 base=$2 dir="$LAB_HOME/build/open-webui/wheels-$1"
   if [ -f "$dir/.complete" ]; then echo "$dir"; return 0; fi
   rm -rf "$dir.partial" && mkdir -p "$dir.partial"
   "$ROOT/.venv/bin/python" -m pip download -q --disable-pip-version-check --no-deps "open-webui==$version" -d "$dir.partial" \
@@ -566,14 +569,23 @@ wheel = next(folder.glob("open_webui-*.whl"))
 with zipfile.ZipFile(wheel) as archive:
     (folder / "requirements-slim.txt").write_bytes(archive.read("requirements-slim.txt"))
 PY
-  ca=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
-  [ -f "$ca" ] && pip_env+=(-v "$ca:/etc/ssl/pinned-lab-ca.crt:ro" -e PIP_CERT=/etc/ssl/pinned-lab-ca.crt)
-  case "${PIP_INDEX_URL:-}" in http*) pip_env+=(-e PIP_INDEX_URL="$PIP_INDEX_URL") ;; esac
-  docker run --rm "${pip_env[@]}" -v "$dir.partial:/wheels" "$base" sh -c \
-    'python3 -m venv /tmp/v && /tmp/v/bin/pip download -q --disable-pip-version-check --only-binary=:all: -d /wheels -r /wheels/requirements-slim.txt' \
+  pip_download_in "$base" "$dir.partial" -r /wheels/requirements-slim.txt \
     >>"$dir.partial/download.log" 2>&1 || { tail -3 "$dir.partial/download.log" >&2; return 1; }
   touch "$dir.partial/.complete" && rm -rf "$dir" && mv "$dir.partial" "$dir"
   echo "$dir"
+}
+
+# pip download of these requirements into FOLDER (at /wheels), in a container of the base image (its own Python picks
+# the wheels), trusting this machine's CA bundle and pip index (a proxy or mirror in between).
+pip_download_in() { # base folder requirement...
+  local base=$1 dir=$2 ca pip_env=()
+  shift 2
+  ca=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
+  [ -f "$ca" ] && pip_env+=(-v "$ca:/etc/ssl/pinned-lab-ca.crt:ro" -e PIP_CERT=/etc/ssl/pinned-lab-ca.crt)
+  case "${PIP_INDEX_URL:-}" in http*) pip_env+=(-e PIP_INDEX_URL="$PIP_INDEX_URL") ;; esac
+  docker run --rm "${pip_env[@]}" -v "$dir:/wheels" "$base" sh -c \
+    'python3 -m venv /tmp/v && exec /tmp/v/bin/pip download -q --disable-pip-version-check --only-binary=:all: -d /wheels "$@"' \
+    pip-download "$@"
 }
 
 openwebui_local_tag() { # version -> the local image tag (changes with the Dockerfile)
@@ -620,6 +632,41 @@ ensure_openwebui_images() {
   docker tag "$tag" "$OPENWEBUI_REPO:$newest-$OPENWEBUI_LATE_SUFFIX" && docker push -q "$OPENWEBUI_REPO:$newest-$OPENWEBUI_LATE_SUFFIX" >/dev/null
   OPENWEBUI_RELEASE_DEFAULT=${built[0]}
   say "images: $OPENWEBUI_REPO:{${built[*]},$newest-$OPENWEBUI_BROKEN_SUFFIX,$newest-$OPENWEBUI_LATE_SUFFIX} pushed"
+}
+
+# ---------------------------------------------------------------- a second real app: WsgiDAV
+# A small WebDAV server from PyPI that keeps its data as files, two versions, released with the generic-http app
+# profile (tests/integration/test_app_profiles.py). Built once per machine and version, on the same base as Open WebUI.
+WSGIDAV_VERSIONS="4.3.2 4.3.3"
+WSGIDAV_REPO="${REGISTRY}/pinned/wsgidav"
+
+ensure_wsgidav_images() {
+  local base version tag dir ctx built=()
+  base="pinned-release-lab/openwebui-base:$(printf %s "$OPENWEBUI_PACKAGES" | sha256sum | cut -c1-12)"
+  debootstrap_image "$base" "$OPENWEBUI_PACKAGES" openwebui
+  for version in $WSGIDAV_VERSIONS; do
+    tag="pinned-release-lab/wsgidav:$version-$(cat "$ROOT/lab/wsgidav/Dockerfile" "$ROOT/lab/wsgidav/requirements.txt" | sha256sum | cut -c1-12)"
+    if ! docker image inspect "$tag" >/dev/null 2>&1; then
+      say "wsgidav $version: downloading its wheels and building its image (once)"
+      dir="$LAB_HOME/build/wsgidav/context-$version"
+      rm -rf "$dir" && mkdir -p "$dir/wheels" && cp "$ROOT/lab/wsgidav/Dockerfile" "$dir/" \
+        && cp "$ROOT/lab/wsgidav/requirements.txt" "$dir/wheels/"
+      if ! pip_download_in "$base" "$dir/wheels" "wsgidav==$version" -r /wheels/requirements.txt \
+          >"$LAB_HOME/build/wsgidav/download-$version.log" 2>&1 \
+        || ! docker build -q --build-arg BASE="$base" --build-arg WSGIDAV_VERSION="$version" -t "$tag" "$dir" \
+          >"$LAB_HOME/build/wsgidav/build-$version.log" 2>&1; then
+        say "wsgidav $version: its image could not be built (see $LAB_HOME/build/wsgidav/); the generic-http cycle cannot run"
+        rm -rf "$dir"
+        continue
+      fi
+      rm -rf "$dir"
+    fi
+    docker tag "$tag" "$WSGIDAV_REPO:$version" && docker push -q "$WSGIDAV_REPO:$version" >/dev/null
+    built+=("$version")
+  done
+  [ ${#built[@]} -gt 0 ] || return 0
+  WSGIDAV_RELEASE_DEFAULT=${built[0]}
+  say "images: $WSGIDAV_REPO:{${built[*]}} pushed"
 }
 
 # ---------------------------------------------------------------- ssh
@@ -733,6 +780,7 @@ cmd_up() { # [--cells N | --production-nodes N]
   ensure_oidc_provider
   ensure_app_images
   ensure_openwebui_images
+  ensure_wsgidav_images
   ensure_node_image
   ensure_ssh_material
   for cell in "${wanted[@]}"; do
@@ -887,7 +935,7 @@ cmd_reset_tenants() {
     [ -z "$only" ] || [ "$only" = "$1" ] || continue
     node_ssh "$2" 'docker ps -aq --filter label=pinned.release.managed | xargs -r docker rm -f >/dev/null
       docker rm -f '"$LEGACY_CONTAINERS"' >/dev/null 2>&1; docker volume rm '"$LEGACY_VOLUMES"' >/dev/null 2>&1
-      rm -rf /opt/openwebui /var/lib/pinned-release /var/log/pinned-release /etc/nginx/conf.d/pinned-release-*
+      rm -rf /opt/openwebui /opt/apps /var/lib/pinned-release /var/log/pinned-release /etc/nginx/conf.d/pinned-release-*
       rm -f /etc/nginx/conf.d/legacy-*.conf
       : > /var/log/messages
       nginx -s reload' || die "node $1 did not answer: make lab"
@@ -972,7 +1020,7 @@ case "${1:-}" in
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null ;;
   down) cmd_down "${2:-}" ;;
   status) cmd_status ;;
-  release-tag) [ -n "${2:-}" ] || die "usage: lab/lab.sh release-tag v1|v2|broken|slow (the stand-in) | <open-webui version>"
+  release-tag) [ -n "${2:-}" ] || die "usage: lab/lab.sh release-tag v1|v2|broken|slow (the stand-in) | <open-webui version> | <wsgidav version>"
     move_release_tag "$2"
     if [ "$(repo_of "$2")" = pinned/open-webui ]; then say "open-webui :release -> $(release_points_to open-webui)"
     else say ":release -> $(release_points_to)"; fi ;;

@@ -81,9 +81,10 @@ SETTINGS: tuple = (
             doc=("C({tenant name: snapshot path}) - start these tenants from that snapshot instead of their current "
                  "data (the data replaced is kept aside as C(data.replaced-<time>)).",)),
     Setting("smoke_checks", "list", [], role="smoke_checks", elements="dict",
-            role_default=[{"name": "health through nginx", "path": "{{ _tenant_app.health_path }}", "status": 200,
-                           "json": "{{ _tenant_app.health_json }}"}],
-            role_doc=("Defaults to one check, the app's health path through nginx expecting its health JSON.",),
+            role_default="{{ [{'name': 'health through nginx', 'path': _tenant_app.health_path, "
+                         "'json': _tenant_app.health_json or none}] }}",
+            role_doc=("Defaults to one check, the app's health path through nginx answering 200 (with its health "
+                      "JSON, when the app profile sets C(health_json)).",),
             doc=("Checks through nginx once a tenant is ready, in the C(release_checklist) format - C(name), "
                  "C(path), C(status) (default 200), C(json) (subset of the JSON body), C(json_keys), C(contains), "
                  "C(content_type).",)),

@@ -87,7 +87,9 @@ EXAMPLES = r"""
   pinned.release.tenant_rollout:
     tenants: "{{ release_tenants }}"
     image: "{{ release_pin.image }}"
-    app: "{{ release_app }}"
+    app: >-
+      {{ lookup('pinned.release.app_profile', release_app_profile | default('open-webui'),
+                overrides=release_app | default({})).runtime }}
   register: rollout
 
 - name: Watch what the rollout changed for 15 minutes

@@ -16,7 +16,7 @@ import yaml
 from tests.support.lab import APP_REPO, ROOT, ansible_module, node_sh, registry_digest, run
 
 NODE = "test1"
-APP = yaml.safe_load((ROOT / "roles/tenant/defaults/main.yml").read_text())["tenant_app_defaults"] | {
+APP = yaml.safe_load((ROOT / "profiles/open-webui.yml").read_text())["runtime"] | {
     "scheme": "http",
     "data_root": "/opt/bad-input",
     "container_prefix": "badinput-",

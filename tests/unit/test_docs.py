@@ -116,9 +116,13 @@ def test_every_filter_has_documentation(name):
     assert data["return"]["_value"]["description"], name
 
 
-def test_the_operator_lookup_is_documented():
-    text = run(["ansible-doc", "-t", "lookup", "pinned.release.operator"])
+@pytest.mark.parametrize("name", ["operator", "app_profile"])
+def test_every_lookup_is_documented(name):
+    text = run(["ansible-doc", "--json", "-t", "lookup", f"pinned.release.{name}"])
     assert text.returncode == 0, text.stderr
+    data = json.loads(text.stdout)[f"pinned.release.{name}"]
+    strings_only(data)
+    assert data["examples"].strip(), name
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ take for granted (the module's rules are tested on their own in tests/unit/plugi
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,9 @@ import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import init_plugin_loader
 from ansible.template import Templar, trust_as_template
+
+from ansible_collections.pinned.release.plugins.plugin_utils._app_profiles import resolve
+from tests.support.lab import run
 
 ROOT = Path(__file__).resolve().parents[2]
 TENANT_DEFAULTS = yaml.safe_load((ROOT / "roles/tenant/defaults/main.yml").read_text())
@@ -48,3 +52,36 @@ def test_the_test_hosts_are_brought_to_the_pin_read_from_the_pin_file(tmp_path):
     pin_file.write_text("---\n")
     assert templar.template(expression) == {}, "an empty pin file"
     assert Templar(loader=DataLoader(), variables={}).template(expression) == {}, "no pin file configured"
+
+
+def test_the_roles_take_the_runtime_and_the_checklists_from_the_chosen_app_profile(tmp_path):
+    """Through real Ansible (the lookup is the collection's): the tenant role's _tenant_app and smoke checks, and the
+    test_deploy role's checklists, from release_app_profile with release_app over it."""
+    playbook = tmp_path / "wiring.yml"
+    playbook.write_text(
+        yaml.safe_dump([{
+            "hosts": "localhost", "gather_facts": False,
+            "vars_files": [str(ROOT / f"roles/{role}/{kind}/main.yml") for role, kind in
+                           (("tenant", "defaults"), ("tenant", "vars"), ("test_deploy", "defaults"))],
+            "tasks": [{"ansible.builtin.copy": {"dest": str(tmp_path / "wired.json"), "content": "{{ wired | to_json }}"},
+                       "vars": {"wired": {"app": "{{ _tenant_app }}", "smoke": "{{ tenant_smoke_checks }}",
+                                          "before": "{{ test_deploy_checklist_before }}",
+                                          "after": "{{ test_deploy_checklist }}"}}}],
+        }])
+    )  # fmt: skip
+    for profile, overrides in (("generic-http", {"container_port": 5232}), (None, {"env": {"WEBUI_NAME": "Acme"}})):
+        extra = {
+            "release_app": overrides,
+            "release_evidence_dir": str(tmp_path),
+            "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+            **({"release_app_profile": profile} if profile else {}),
+        }
+        result = run(["ansible-playbook", "-i", "localhost,", "-c", "local", str(playbook), "-e", json.dumps(extra)])
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        wired = json.loads((tmp_path / "wired.json").read_text())
+        expected = resolve(profile or "open-webui", overrides)
+        assert wired["app"] == expected["runtime"]
+        assert (wired["before"], wired["after"]) == (expected["checklist_before"], expected["checklist"])
+        health = {"name": "health through nginx", "path": expected["runtime"]["health_path"],
+                  "json": expected["runtime"]["health_json"] or None}  # fmt: skip
+        assert wired["smoke"] == [health]

@@ -467,7 +467,7 @@ def _json(status: int, data: dict) -> Response:
 # ------------------------------------------------------------------ a host whose transaction the tests drive
 
 ROOT = Path(__file__).resolve().parents[4]
-APP_DEFAULTS = yaml.safe_load((ROOT / "roles/tenant/defaults/main.yml").read_text())["tenant_app_defaults"]
+APP_DEFAULTS = yaml.safe_load((ROOT / "profiles/open-webui.yml").read_text())["runtime"]
 SMOKE = [{"name": "health through nginx", "path": "/health", "status": 200, "json": {"status": True}}]
 
 

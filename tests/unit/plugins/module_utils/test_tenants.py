@@ -20,7 +20,7 @@ from ansible_collections.pinned.release.plugins.module_utils._tenants import (
 )
 
 ROOT = Path(__file__).resolve().parents[4]
-APP = yaml.safe_load((ROOT / "roles/tenant/defaults/main.yml").read_text())["tenant_app_defaults"]
+APP = yaml.safe_load((ROOT / "profiles/open-webui.yml").read_text())["runtime"]
 IMAGE = "ghcr.io/acme/open-webui@sha256:" + "a" * 64
 T1 = {
     "name": "acme",

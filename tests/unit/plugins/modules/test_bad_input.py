@@ -11,7 +11,7 @@ import yaml
 from ..module_utils.fake_host import ROOT, V1, Clock, FakeEngine
 from .module_runner import run_module
 
-APP = yaml.safe_load((ROOT / "roles/tenant/defaults/main.yml").read_text())["tenant_app_defaults"] | {
+APP = yaml.safe_load((ROOT / "profiles/open-webui.yml").read_text())["runtime"] | {
     "scheme": "http",
     "data_root": "/nonexistent/bad-input",
     "container_prefix": "badinput-",

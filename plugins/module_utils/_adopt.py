@@ -167,7 +167,7 @@ def adoption_entry(container: dict, image: Optional[dict], repository: str, sett
     plain, secret = split_env(config.get("Env") or [], ((image or {}).get("Config") or {}).get("Env") or [],
                               tuple(settings["secret_patterns"]))  # fmt: skip
     key_env = settings["secret_key_env"]
-    if key_env not in secret and key_from_file:
+    if key_env and key_env not in secret and key_from_file:
         secret[key_env] = key_from_file
     ports = published_ports((container.get("NetworkSettings") or {}).get("Ports") or host_config.get("PortBindings") or {},
                             settings["container_port"])  # fmt: skip
@@ -187,7 +187,7 @@ def adoption_entry(container: dict, image: Optional[dict], repository: str, sett
     if mount is None:
         problems.append(f"its data ({settings['data_path']}) is inside the container, on no volume or bind mount: "
                         f"replacing it would delete the data; copy it out first (docker cp {name}:{settings['data_path']} ...)")  # fmt: skip
-    if key_env not in secret:
+    if key_env and key_env not in secret:  # '' : the app keeps no key (generic-http)
         problems.append(f"no {key_env} in its env nor in the container: every user would be logged out by a new key")
     if not ports:
         problems.append(f"publishes no port for {settings['container_port']}: say which port it should get")
@@ -211,7 +211,8 @@ def adoption_entry(container: dict, image: Optional[dict], repository: str, sett
     changes.extend(f"port {p['host_port']} moves from {p['host_ip']} to loopback behind nginx"
                    for p in ports if p["host_ip"] not in ("127.0.0.1", "::1"))  # fmt: skip
     memory = host_config.get("Memory") or 0
-    key_source = "env" if split_env(config.get("Env") or [], [], (key_env,))[1] else "file" if key_from_file else None
+    key_source = (("env" if split_env(config.get("Env") or [], [], (key_env,))[1] else "file" if key_from_file else None)
+                  if key_env else None)  # fmt: skip
     return {
         "container": name,
         "image": runs_as,
@@ -338,7 +339,8 @@ def adoption_facts(engine, query: AdoptionQuery, sites: dict) -> dict:
         image = engine.inspect_image(container.get("Image"))
         env_names = {e.split("=", 1)[0] for e in (container.get("Config") or {}).get("Env") or []}
         key = ""
-        if query.secret_key_env not in env_names and (container.get("State") or {}).get("Status") == "running":
+        running = (container.get("State") or {}).get("Status") == "running"
+        if query.secret_key_env and query.secret_key_file and query.secret_key_env not in env_names and running:
             key = _generated_key(engine, item["id"], query.secret_key_file)
         entries.append(adoption_entry(container, image, query.repository, query.settings, domains, key or None,
                                       site_files, tls_files))  # fmt: skip

@@ -55,11 +55,11 @@ options:
     type: int
     default: 8080
   secret_key_env:
-    description: The env variable of the app's session secret key.
+    description: The env variable of the app's session secret key; empty - the app keeps none (nothing is looked for).
     type: str
     default: WEBUI_SECRET_KEY
   secret_key_file:
-    description: The file the app writes its generated key to, inside the container, when the env has none.
+    description: The file the app writes its generated key to, inside the container, when the env has none; empty - none.
     type: str
     default: /app/backend/.webui_secret_key
   secret_patterns:

@@ -56,17 +56,23 @@ def test_the_test_hosts_are_brought_to_the_pin_read_from_the_pin_file(tmp_path):
 
 def test_the_roles_take_the_runtime_and_the_checklists_from_the_chosen_app_profile(tmp_path):
     """Through real Ansible (the lookup is the collection's): the tenant role's _tenant_app and smoke checks, and the
-    test_deploy role's checklists, from release_app_profile with release_app over it."""
+    test_deploy role's checklists, and the adopt role's layout and secret key, from release_app_profile with release_app over it."""
     playbook = tmp_path / "wiring.yml"
     playbook.write_text(
         yaml.safe_dump([{
             "hosts": "localhost", "gather_facts": False,
             "vars_files": [str(ROOT / f"roles/{role}/{kind}/main.yml") for role, kind in
-                           (("tenant", "defaults"), ("tenant", "vars"), ("test_deploy", "defaults"))],
+                           (("tenant", "defaults"), ("tenant", "vars"), ("test_deploy", "defaults"),
+                            ("adopt", "defaults"), ("adopt", "vars"))],
             "tasks": [{"ansible.builtin.copy": {"dest": str(tmp_path / "wired.json"), "content": "{{ wired | to_json }}"},
                        "vars": {"wired": {"app": "{{ _tenant_app }}", "smoke": "{{ tenant_smoke_checks }}",
                                           "before": "{{ test_deploy_checklist_before }}",
-                                          "after": "{{ test_deploy_checklist }}"}}}],
+                                          "after": "{{ test_deploy_checklist }}",
+                                          "adopt": {"data_path": "{{ adopt_data_path }}",
+                                                    "container_port": "{{ adopt_container_port }}",
+                                                    "container_prefix": "{{ adopt_container_prefix }}",
+                                                    "secret_key_env": "{{ adopt_secret_key_env }}",
+                                                    "secret_key_file": "{{ adopt_secret_key_file }}"}}}}],
         }])
     )  # fmt: skip
     for profile, overrides in (("generic-http", {"container_port": 5232}), (None, {"env": {"WEBUI_NAME": "Acme"}})):
@@ -85,3 +91,8 @@ def test_the_roles_take_the_runtime_and_the_checklists_from_the_chosen_app_profi
         health = {"name": "health through nginx", "path": expected["runtime"]["health_path"],
                   "json": expected["runtime"]["health_json"] or None}  # fmt: skip
         assert wired["smoke"] == [health]
+        runtime, adoption = expected["runtime"], expected["adoption"]
+        assert wired["adopt"] == {
+            **{key: runtime[key] for key in ("data_path", "container_port", "container_prefix")},
+            **{key: adoption[key] for key in ("secret_key_env", "secret_key_file")},
+        }

@@ -135,3 +135,12 @@ def test_read_sites_reads_the_files_of_the_folders_there_are(tmp_path):
 def test_the_query_is_the_modules_options():
     query = AdoptionQuery.from_params({"repository": REPO, "names": ["a"], "container_port": 9000, "docker_host": "x"})
     assert (query.names, query.container_port, query.settings["secret_patterns"][0]) == (("a",), 9000, "*KEY*")
+
+
+def test_an_app_without_a_secret_key_is_adopted_without_looking_for_one(engine):
+    """generic-http's adoption: secret_key_env and secret_key_file are '' (the app keeps no session key)."""
+    found = facts(engine, secret_key_env="", secret_key_file="")["containers"]
+    globex = next(e for e in found if e["container"] == "legacy-globex")
+    assert (globex["secret_key_source"], globex["problems"]) == (None, [])
+    assert "" not in globex["secrets"]
+    assert not [call for call in engine.calls if call[0] == "exec"], "nothing read in a container for a key"

@@ -7,7 +7,7 @@
 #              | reset-tenants [NODE] | restart-node NODE | registry-stop | registry-start | legacy-fleet [NODE]
 #              | tls-issue NODE DOMAIN [DAYS]
 #              | sign REPOSITORY:TAG [--subject SAN] [--issuer URL] [--to REPOSITORY] [--over DIGEST] [--bundle-out FILE]
-#              | attach REPOSITORY@DIGEST BUNDLE | signing-registry-start | signing-registry-stop
+#              | attach REPOSITORY@DIGEST BUNDLE | signing-registry-start | signing-registry-stop | signing-access
 #
 # Every step reuses what is already there, so `up` is safe to run again. `up --cells N` (or
 # PINNED_LAB_CELLS=N) brings up N independent sets of the nodes, sharing the engine, registry and
@@ -301,6 +301,37 @@ stop_signing_registry() {
   local pidfile="$SIGNING_DIR/registry.pid"
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then kill "$(cat "$pidfile")"; say "signing registry: stopped"; fi
   rm -f "$pidfile"
+  pidfile="$SIGNING_DIR/gateway-forwarder.pid"
+  if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
+  rm -f "$pidfile"
+}
+
+# The cell's nodes pull from the signing registry as from the lab's: the same name, 127.0.0.1:$SIGNING_REGISTRY_PORT,
+# on the controller and on each node (a forwarder there to the bridge gateway, one on the gateway to the registry on
+# loopback), each node's Docker logged in with the lab's credentials (in /root/.docker/config.json, which the
+# Docker SDK of the host modules reads). Safe to run again; a restarted node needs it again.
+cmd_signing_access() {
+  ensure_signing_registry
+  ensure_network
+  local pidfile="$SIGNING_DIR/gateway-forwarder.pid" holder spec fields user password
+  if ! { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }; then
+    holder=$(port_holder "$SIGNING_REGISTRY_PORT" "$GATEWAY")
+    [ -z "$holder" ] || die "port $GATEWAY:$SIGNING_REGISTRY_PORT is taken by $holder: stop it so lab nodes can reach the signing registry"
+    setsid nohup socat TCP-LISTEN:"$SIGNING_REGISTRY_PORT",bind="$GATEWAY",fork,reuseaddr TCP:"$SIGNING_REGISTRY" \
+      >"$SIGNING_DIR/gateway-forwarder.log" 2>&1 </dev/null &
+    echo $! >"$pidfile"
+  fi
+  IFS=: read -r user password <"$SIGNING_DIR/credentials"
+  for spec in "${NODES[@]}"; do
+    read -r -a fields <<<"$spec"
+    node_ssh "${fields[1]}" "curl -s -o /dev/null -m 3 http://$SIGNING_REGISTRY/v2/ || {
+        setsid nohup socat TCP-LISTEN:$SIGNING_REGISTRY_PORT,bind=127.0.0.1,fork,reuseaddr \
+          TCP:$GATEWAY:$SIGNING_REGISTRY_PORT >/dev/null 2>&1 </dev/null &
+        for _ in 1 2 3 4 5 6 7 8 9 10; do curl -s -o /dev/null -m 3 http://$SIGNING_REGISTRY/v2/ && break; sleep 0.3; done; }
+      docker login -u '$user' --password-stdin $SIGNING_REGISTRY >/dev/null 2>&1" <<<"$password" \
+      || die "node ${fields[0]}: cannot reach or log in to the signing registry $SIGNING_REGISTRY: make lab, then run again"
+  done
+  say "signing registry: $SIGNING_REGISTRY reachable and logged in from every node of cell $CELL"
 }
 
 ensure_sigstore_tools() { # the pinned npm project of lab/sigstore, installed once per machine (npm ci from its lock)
@@ -984,6 +1015,7 @@ case "${1:-}" in
   attach) cmd_attach "${2:-}" "${3:-}" ;;
   signing-registry-start) ensure_signing_registry ;;
   signing-registry-stop) stop_signing_registry ;;
+  signing-access) cmd_signing_access ;;
   restart-node) [ -n "${2:-}" ] || die "usage: lab/lab.sh restart-node NODE"; cmd_restart_node "$2" ;;
   tls-issue) [ -n "${3:-}" ] || die "usage: lab/lab.sh tls-issue NODE DOMAIN [DAYS]"; cmd_tls_issue "$2" "$3" "${4:-90}" ;;
   *) sed -n '3,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;

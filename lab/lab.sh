@@ -6,7 +6,7 @@
 #   lab/lab.sh up [--cells N | --production-nodes N] | down [--purge] | status | deps | release-tag VARIANT
 #              | reset-tenants [NODE] | restart-node NODE | registry-stop | registry-start | legacy-fleet [NODE]
 #              | tls-issue NODE DOMAIN [DAYS]
-#              | sign REPOSITORY:TAG [--subject SAN] [--issuer URL] [--to REPOSITORY] [--over DIGEST] [--bundle-out FILE]
+#              | sign REPOSITORY:TAG [--subject SAN] [--issuer URL] [--to REPOSITORY] [--over DIGEST] [--bundle-out FILE] [--unsigned]
 #              | attach REPOSITORY@DIGEST BUNDLE | signing-registry-start | signing-registry-stop | signing-access
 #
 # Every step reuses what is already there, so `up` is safe to run again. `up --cells N` (or
@@ -359,14 +359,17 @@ signed_digest() { # repository:tag -> the digest the signing registry serves for
 
 # --to: the repository in the signing registry (default: the same path); --over: the statement names this digest
 # instead of the image's (a signature replayed onto another image, for the tests); --bundle-out: a copy of the bundle.
-cmd_sign() { # repository:tag [--subject SAN] [--issuer URL] [--to REPOSITORY] [--over DIGEST] [--bundle-out FILE]
+# --unsigned: only the copy, no signature (an unsigned build next to the signed ones, for the demo).
+cmd_sign() { # repository:tag [--subject SAN] [--issuer URL] [--to REPOSITORY] [--over DIGEST] [--bundle-out FILE] [--unsigned]
   local ref=${1#"$REGISTRY"/} subject=$SIGN_SUBJECT_DEFAULT issuer=$SIGN_ISSUER_DEFAULT to="" over="" out="" digest bundle
+  local unsigned=""
   shift
   while [ $# -gt 0 ]; do
+    if [ "$1" = --unsigned ]; then unsigned=1; shift; continue; fi
     [ $# -ge 2 ] || die "sign: $1 needs a value"
     case "$1" in
       --subject) subject=$2 ;; --issuer) issuer=$2 ;; --to) to=$2 ;; --over) over=$2 ;; --bundle-out) out=$2 ;;
-      *) die "sign takes --subject, --issuer, --to, --over, --bundle-out; got '$1'" ;;
+      *) die "sign takes --subject, --issuer, --to, --over, --bundle-out, --unsigned; got '$1'" ;;
     esac
     shift 2
   done
@@ -383,6 +386,7 @@ cmd_sign() { # repository:tag [--subject SAN] [--issuer URL] [--to REPOSITORY] [
   ref=$target
   digest=$(signed_digest "$ref")
   [[ $digest =~ ^sha256:[0-9a-f]{64}$ ]] || die "sign: $SIGNING_REGISTRY did not give a digest for $ref"
+  if [ -n "$unsigned" ]; then say "copied $SIGNING_REGISTRY/${ref%:*}@$digest without a signature"; return; fi
   mkdir -p "$SIGSTORE_DIR/bundles"
   bundle=$(mktemp "$SIGSTORE_DIR/bundles/${digest#sha256:}.XXXXXX")
   # One signer at a time: the mock's keys are made on first use.
@@ -1010,7 +1014,7 @@ case "${1:-}" in
   registry-stop) stop_registry ;;
   registry-start) ensure_registry ;;
   legacy-fleet) cmd_legacy_fleet "${2:-}" ;;
-  sign) [ -n "${2:-}" ] || die "usage: lab/lab.sh sign REPOSITORY:TAG [--subject SAN] [--issuer URL] [--to REPOSITORY] [--over DIGEST] [--bundle-out FILE]"
+  sign) [ -n "${2:-}" ] || die "usage: lab/lab.sh sign REPOSITORY:TAG [--subject SAN] [--issuer URL] [--to REPOSITORY] [--over DIGEST] [--bundle-out FILE] [--unsigned]"
     shift; cmd_sign "$@" ;;
   attach) cmd_attach "${2:-}" "${3:-}" ;;
   signing-registry-start) ensure_signing_registry ;;

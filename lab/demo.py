@@ -2,7 +2,8 @@
 """make demo: a whole release cycle of the real Open WebUI on the embedded lab, step by step.
 
 0.12.0 -> test -> promote -> production; users sign in and save data; a 0.12.4 build whose pipe save is broken
-is caught on test and cannot be promoted; 0.12.4 (migrates the database) -> test -> promote -> production, users
+is caught on test and cannot be promoted; the good build is signed (Sigstore, offline) and an unsigned one is
+refused by the test deploy under release_signature before any host changes; 0.12.4 (migrates the database) -> test -> promote -> production, users
 still logged in; someone recreates a tenant by hand without its secret key (everyone logged out), drift reports
 it, remediation puts it back; emergency rollback to 0.12.0 across the migration (the pre-upgrade snapshot);
 drift clean; a table of every tenant.
@@ -28,6 +29,8 @@ REPO = "pinned/open-webui"
 OLD, NEW = "0.12.0", "0.12.4"
 BROKEN = f"{NEW}-pipe-save-broken"
 PRODUCTION = tuple(name for name, node in NODES.items() if node.group == "production")
+SIGNING = "127.0.0.1:5005"  # lab/lab.sh's signing registry (basic auth)
+SIGNED_REPO, UNSIGNED_REPO = "demo/open-webui", "demo/open-webui-unsigned"
 HAND_MADE = (PRODUCTION[-1], TENANTS[PRODUCTION[-1]][-1])  # the tenant someone recreates by hand
 ADMIN = LAB_VARS["release_checklist_variables"]
 LOG = ROOT / "inventories/lab/.release_state/demo.log"
@@ -67,6 +70,29 @@ def recreate_without_secret_key() -> None:
     assert not user.token_works(tokens[tenant["name"]]), "expected the hand-made container to log its users out"
 
 
+def signed_releases(step) -> None:
+    """release_signature (docs/signatures.md): the good build signed, an unsigned one refused before any host changes."""
+    signed = step(f"lab/lab.sh sign: {OLD} signed by the lab's release workflow (Sigstore)",
+                  lab("sign", f"{REPO}:{OLD}", "--to", SIGNED_REPO))  # fmt: skip
+    signer = re.search(r"signed (\S+@sha256:\w{12})\w* as (\S+)", signed)
+    if signer:
+        say(f"{signer.group(1)}... signed as {signer.group(2)}")
+    step(
+        f"an unsigned {NEW} build in the signing registry",
+        lab("sign", f"{REPO}:{NEW}", "--to", UNSIGNED_REPO, "--unsigned"),
+    )
+    step("the nodes reach the signing registry (lab/lab.sh signing-access)", lab("signing-access"))
+    refused = step(
+        "deploy.yml -l test with release_signature refuses the unsigned build",
+        playbook("deploy.yml", "-l", "test", "-e", f"@{ROOT / 'lab/demo-signature.yml'}",
+                 "-e", f"release_candidate={SIGNING}/{UNSIGNED_REPO}:{NEW}"),
+        expect_failure=True,
+    )  # fmt: skip
+    reason = re.search(r"\S+ has no Sigstore signature", " ".join(refused.split()))
+    if reason:
+        say(reason.group(0) + ": refused before any host changed")
+
+
 def main() -> None:
     step = Steps(LOG).run
     old, new = registry_digest(OLD, REPO), registry_digest(NEW, REPO)
@@ -81,6 +107,8 @@ def main() -> None:
     step("promote.yml: pin the tested digest", playbook("promote.yml", "-e", f"reason='demo: first release {OLD}'"))
     step("deploy.yml -l production: canary host first, health-gated", playbook("deploy.yml", "-l", "production"))
     step("users sign in and save data on every production tenant", action=users_save_data)
+
+    signed_releases(step)
 
     step(f":release -> {BROKEN} (a build whose pipe save fails)", lab("release-tag", BROKEN))
     caught = step(

@@ -6,8 +6,8 @@
 #   lab/lab.sh up [--cells N | --production-nodes N] | down [--purge] | status | deps | release-tag VARIANT
 #              | reset-tenants [NODE] | restart-node NODE | registry-stop | registry-start | legacy-fleet [NODE]
 #              | tls-issue NODE DOMAIN [DAYS]
-#              | sign REPOSITORY:TAG [--subject SAN] [--issuer URL] [--to REPOSITORY] [--over DIGEST] [--bundle-out FILE]
-#              | attach REPOSITORY@DIGEST BUNDLE | signing-registry-start | signing-registry-stop
+#              | sign REPOSITORY:TAG [--subject SAN] [--issuer URL] [--to REPOSITORY] [--over DIGEST] [--bundle-out FILE] [--unsigned]
+#              | attach REPOSITORY@DIGEST BUNDLE | signing-registry-start | signing-registry-stop | signing-access
 #
 # Every step reuses what is already there, so `up` is safe to run again. `up --cells N` (or
 # PINNED_LAB_CELLS=N) brings up N independent sets of the nodes, sharing the engine, registry and
@@ -301,6 +301,37 @@ stop_signing_registry() {
   local pidfile="$SIGNING_DIR/registry.pid"
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then kill "$(cat "$pidfile")"; say "signing registry: stopped"; fi
   rm -f "$pidfile"
+  pidfile="$SIGNING_DIR/gateway-forwarder.pid"
+  if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
+  rm -f "$pidfile"
+}
+
+# The cell's nodes pull from the signing registry as from the lab's: the same name, 127.0.0.1:$SIGNING_REGISTRY_PORT,
+# on the controller and on each node (a forwarder there to the bridge gateway, one on the gateway to the registry on
+# loopback), each node's Docker logged in with the lab's credentials (in /root/.docker/config.json, which the
+# Docker SDK of the host modules reads). Safe to run again; a restarted node needs it again.
+cmd_signing_access() {
+  ensure_signing_registry
+  ensure_network
+  local pidfile="$SIGNING_DIR/gateway-forwarder.pid" holder spec fields user password
+  if ! { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }; then
+    holder=$(port_holder "$SIGNING_REGISTRY_PORT" "$GATEWAY")
+    [ -z "$holder" ] || die "port $GATEWAY:$SIGNING_REGISTRY_PORT is taken by $holder: stop it so lab nodes can reach the signing registry"
+    setsid nohup socat TCP-LISTEN:"$SIGNING_REGISTRY_PORT",bind="$GATEWAY",fork,reuseaddr TCP:"$SIGNING_REGISTRY" \
+      >"$SIGNING_DIR/gateway-forwarder.log" 2>&1 </dev/null &
+    echo $! >"$pidfile"
+  fi
+  IFS=: read -r user password <"$SIGNING_DIR/credentials"
+  for spec in "${NODES[@]}"; do
+    read -r -a fields <<<"$spec"
+    node_ssh "${fields[1]}" "curl -s -o /dev/null -m 3 http://$SIGNING_REGISTRY/v2/ || {
+        setsid nohup socat TCP-LISTEN:$SIGNING_REGISTRY_PORT,bind=127.0.0.1,fork,reuseaddr \
+          TCP:$GATEWAY:$SIGNING_REGISTRY_PORT >/dev/null 2>&1 </dev/null &
+        for _ in 1 2 3 4 5 6 7 8 9 10; do curl -s -o /dev/null -m 3 http://$SIGNING_REGISTRY/v2/ && break; sleep 0.3; done; }
+      docker login -u '$user' --password-stdin $SIGNING_REGISTRY >/dev/null 2>&1" <<<"$password" \
+      || die "node ${fields[0]}: cannot reach or log in to the signing registry $SIGNING_REGISTRY: make lab, then run again"
+  done
+  say "signing registry: $SIGNING_REGISTRY reachable and logged in from every node of cell $CELL"
 }
 
 ensure_sigstore_tools() { # the pinned npm project of lab/sigstore, installed once per machine (npm ci from its lock)
@@ -328,14 +359,17 @@ signed_digest() { # repository:tag -> the digest the signing registry serves for
 
 # --to: the repository in the signing registry (default: the same path); --over: the statement names this digest
 # instead of the image's (a signature replayed onto another image, for the tests); --bundle-out: a copy of the bundle.
-cmd_sign() { # repository:tag [--subject SAN] [--issuer URL] [--to REPOSITORY] [--over DIGEST] [--bundle-out FILE]
+# --unsigned: only the copy, no signature (an unsigned build next to the signed ones, for the demo).
+cmd_sign() { # repository:tag [--subject SAN] [--issuer URL] [--to REPOSITORY] [--over DIGEST] [--bundle-out FILE] [--unsigned]
   local ref=${1#"$REGISTRY"/} subject=$SIGN_SUBJECT_DEFAULT issuer=$SIGN_ISSUER_DEFAULT to="" over="" out="" digest bundle
+  local unsigned=""
   shift
   while [ $# -gt 0 ]; do
+    if [ "$1" = --unsigned ]; then unsigned=1; shift; continue; fi
     [ $# -ge 2 ] || die "sign: $1 needs a value"
     case "$1" in
       --subject) subject=$2 ;; --issuer) issuer=$2 ;; --to) to=$2 ;; --over) over=$2 ;; --bundle-out) out=$2 ;;
-      *) die "sign takes --subject, --issuer, --to, --over, --bundle-out; got '$1'" ;;
+      *) die "sign takes --subject, --issuer, --to, --over, --bundle-out, --unsigned; got '$1'" ;;
     esac
     shift 2
   done
@@ -352,6 +386,7 @@ cmd_sign() { # repository:tag [--subject SAN] [--issuer URL] [--to REPOSITORY] [
   ref=$target
   digest=$(signed_digest "$ref")
   [[ $digest =~ ^sha256:[0-9a-f]{64}$ ]] || die "sign: $SIGNING_REGISTRY did not give a digest for $ref"
+  if [ -n "$unsigned" ]; then say "copied $SIGNING_REGISTRY/${ref%:*}@$digest without a signature"; return; fi
   mkdir -p "$SIGSTORE_DIR/bundles"
   bundle=$(mktemp "$SIGSTORE_DIR/bundles/${digest#sha256:}.XXXXXX")
   # One signer at a time: the mock's keys are made on first use.
@@ -1027,11 +1062,12 @@ case "${1:-}" in
   registry-stop) stop_registry ;;
   registry-start) ensure_registry ;;
   legacy-fleet) cmd_legacy_fleet "${2:-}" ;;
-  sign) [ -n "${2:-}" ] || die "usage: lab/lab.sh sign REPOSITORY:TAG [--subject SAN] [--issuer URL] [--to REPOSITORY] [--over DIGEST] [--bundle-out FILE]"
+  sign) [ -n "${2:-}" ] || die "usage: lab/lab.sh sign REPOSITORY:TAG [--subject SAN] [--issuer URL] [--to REPOSITORY] [--over DIGEST] [--bundle-out FILE] [--unsigned]"
     shift; cmd_sign "$@" ;;
   attach) cmd_attach "${2:-}" "${3:-}" ;;
   signing-registry-start) ensure_signing_registry ;;
   signing-registry-stop) stop_signing_registry ;;
+  signing-access) cmd_signing_access ;;
   restart-node) [ -n "${2:-}" ] || die "usage: lab/lab.sh restart-node NODE"; cmd_restart_node "$2" ;;
   tls-issue) [ -n "${3:-}" ] || die "usage: lab/lab.sh tls-issue NODE DOMAIN [DAYS]"; cmd_tls_issue "$2" "$3" "${4:-90}" ;;
   *) sed -n '3,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;

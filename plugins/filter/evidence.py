@@ -44,9 +44,10 @@ def _gate(digest, evidence_dir):
     return evidence_gate(evidence_dir, digest) or ""
 
 
-def _candidate(path):
+def _candidate(path, require_signature=False):
     expect("evidence_candidate", "the candidate file", path, "a string")
-    return read_candidate(path)
+    expect("evidence_candidate", "require_signature", require_signature, "a boolean")
+    return read_candidate(path, require_signature)
 
 
 class FilterModule:

@@ -142,6 +142,8 @@ def check_evidence(record_text: str, path: str, digest: str, pinned_now: object 
         "hosts": sorted((record.get("hosts") or {}).keys()),
         "finished_at": record.get("finished_at"),
         "operator": record.get("operator"),
+        # who signed the digest, as the test deploy verified it (production trusts this, it does not re-verify)
+        "signature": record.get("signature"),
     }
 
 

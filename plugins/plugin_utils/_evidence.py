@@ -78,6 +78,35 @@ def _verdicts(hosts: object) -> Optional[dict]:
         return None  # not a record this version wrote: write a new one
 
 
+NOT_CHECKED = {"verified": False, "reason": "not checked (no release_signature policy)"}
+
+
+def signature_summary(resolved: dict) -> dict:
+    """What the evidence says of the candidate's signature: its signer, why none was accepted, or that none was checked.
+
+    ``resolved``: resolve_digest's result; it has ``signature`` only when the test deploy verified one.
+    """
+    signature = resolved.get("signature")
+    if not isinstance(signature, dict):
+        return dict(NOT_CHECKED)
+    if signature.get("verified"):
+        return {"verified": True, **{key: signature.get(key) for key in ("issuer", "subject", "bundle_digest")}}
+    return {"verified": False, "reason": str(signature.get("reason") or "no signature accepted")}
+
+
+def signature_refusal(record_text: str, path: str) -> Optional[str]:
+    """Why the record at ``path`` does not prove a verified signature (one line saying what to do), or None."""
+    redo = "set release_signature in inventory and test it again (deploy.yml -l test) so its signer is recorded"
+    try:
+        signature = (json.loads(record_text) or {}).get("signature")
+    except (ValueError, AttributeError):
+        return f"evidence {path} is not a test record: {redo}"
+    if not isinstance(signature, dict) or signature.get("verified") is not True:
+        why = signature.get("reason") if isinstance(signature, dict) else "no signature recorded"
+        return f"evidence {path} has no verified signature ({why}), and release_signature.required is true: {redo}"
+    return None
+
+
 def evidence_record(outcomes: dict, resolved: dict, candidate: str, operator: str, now: str,
                     previous: Optional[dict] = None, from_digest: Optional[str] = None) -> Optional[dict]:  # fmt: skip
     """The record for the resolved digest, or None when no host actually tested it (then nothing is written).
@@ -87,6 +116,7 @@ def evidence_record(outcomes: dict, resolved: dict, candidate: str, operator: st
     the same results from the same pin keeps the earlier record's time, so a second run changes nothing.
     """
     hosts = {host: host_record(outcome) for host, outcome in sorted(outcomes.items())}
+    signature = signature_summary(resolved)
     tested = {host: record for host, record in hosts.items() if record["tested"]}
     if not tested:
         return None
@@ -95,6 +125,7 @@ def evidence_record(outcomes: dict, resolved: dict, candidate: str, operator: st
         and previous.get("digest") == resolved["digest"]
         and previous.get("from_digest") == from_digest
         and _verdicts(previous.get("hosts")) == _verdicts(tested)
+        and previous.get("signature") == signature
     )
     if same:
         # Details carry measurements (an SSE check's spread in ms): the verdicts decide whether anything changed.
@@ -106,6 +137,7 @@ def evidence_record(outcomes: dict, resolved: dict, candidate: str, operator: st
         "tag": resolved.get("tag"),
         "candidate": candidate,
         "from_digest": from_digest,
+        "signature": signature,
         "operator": previous.get("operator") if same else operator,
         "finished_at": previous.get("finished_at") if same else now,
         "passed": all(record["passed"] for record in tested.values()),
@@ -134,8 +166,11 @@ def evidence_gate(evidence_dir: str, digest: str) -> Optional[str]:
 CANDIDATE_KEYS = ("repository", "tag", "digest", "evidence", "finished_at")
 
 
-def read_candidate(path: str) -> dict:
-    """The latest tested candidate test_deploy wrote at ``path``, or ``{"error": one line}`` saying what to do."""
+def read_candidate(path: str, require_signature: bool = False) -> dict:
+    """The latest tested candidate test_deploy wrote at ``path``, or ``{"error": one line}`` saying what to do.
+
+    ``require_signature``: also refuse it unless its evidence record names a verified signer.
+    """
     redo = "run ansible-playbook playbooks/deploy.yml -l test"
     try:
         text = read_text(path, "the tested candidate")
@@ -156,4 +191,15 @@ def read_candidate(path: str) -> dict:
         return {
             "error": f"{path} has no {', '.join(missing)}: it is not the candidate test_deploy writes; {redo} again"
         }
+    if require_signature:
+        record_path = candidate["evidence"]
+        try:
+            record_text = read_text(record_path, "evidence")
+        except FileChangeError as exc:
+            return {"error": f"{exc}: fix it, or {redo} again"}
+        if record_text is None:
+            return {"error": f"{candidate['digest']} has no test evidence (looked for {record_path}): {redo}"}
+        refusal = signature_refusal(record_text, record_path)
+        if refusal:
+            return {"error": refusal}
     return candidate

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-_KINDS = {"a mapping": dict, "a list": list, "a string": str}
+_KINDS = {"a mapping": dict, "a list": list, "a string": str, "a boolean": bool}
 
 
 def expect(filter_name: str, what: str, value: object, kind: str, optional: bool = False) -> None:

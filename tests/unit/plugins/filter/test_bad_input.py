@@ -31,6 +31,7 @@ ROWS = [
     ("evidence_record", 5, ({}, "c", "op", "now"), "evidence_record"),
     ("evidence_gate", 5, ("/tmp",), "evidence_gate"),
     ("evidence_candidate", ["/tmp/c.json"], (), "evidence_candidate: the candidate file must be a string"),
+    ("evidence_candidate", "/tmp/c.json", ("yes",), "evidence_candidate: require_signature must be a boolean"),
     ("rollback_target", 5, ([],), "rollback_target"),
     ("rollback_target", None, ("x",), "history"),
     ("rollback_outcome", 5, (None,), "rollback_outcome"),

@@ -190,7 +190,14 @@ def test_a_record_written_before_from_digest_was_recorded_is_judged_as_before():
 def test_check_evidence_summary():
     assert check_evidence(record(), "ev.json", A) == {
         "record": "ev.json", "passed": True, "checks": 2, "hosts": ["test1"], "finished_at": "T", "operator": "ops",
+        "signature": None,
     }  # fmt: skip
+
+
+def test_the_summary_carries_the_signer_the_test_deploy_verified():
+    signer = {"verified": True, "issuer": "https://issuer", "subject": "https://github.com/a/b", "bundle_digest": B}
+    text = json.dumps({**json.loads(record()), "signature": signer})
+    assert check_evidence(text, "ev.json", A)["signature"] == signer
 
 
 def test_markdown_is_deterministic_and_complete():

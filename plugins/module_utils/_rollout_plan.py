@@ -77,6 +77,7 @@ class Planner:
         self.sites = sites
         self.journal = journal
         self.expected_versions = expected_versions  # image -> the version its label declares (or None)
+        self.seen: dict = {}  # tenant -> the facts the last plan looked at
 
     def probe(self, spec: dict, container: str) -> Probe:
         return Probe(spec["name"], container, spec["port"], self.expected_versions(spec["image"]))
@@ -179,14 +180,14 @@ class Planner:
     def plan(self, selector: Optional[dict] = None) -> dict:
         """The whole picture without changing anything: check mode, and the drift check (verify_container).
 
-        ``selector``: the labels of the managed containers (``unexpected``); ``seen`` holds the facts looked at per
-        tenant (secrets in their env: for this host's own use, never returned)."""
-        tenants, diffs, seen = [], [], {}
+        ``selector``: the labels of the managed containers (``unexpected``). ``self.seen`` keeps the facts looked at
+        per tenant (secrets in their env: for this host's own use, never returned), so the status inspects none again."""
+        tenants, diffs, self.seen = [], [], {}
         sites_now = self.sites.current()
         sites_wanted = self.sites.desired(self.specs)
         for spec in self.specs:
             state = self.tenant_state(spec)
-            facts = seen[spec["name"]] = state["facts"]
+            facts = self.seen[spec["name"]] = state["facts"]
             action = state["action"]
             if action == "none" and spec["name"] in self.settings.restore_snapshots:
                 action = "restore"
@@ -232,7 +233,6 @@ class Planner:
             "sites_to_remove": removals,
             "pending_journal": sorted(self.journal.pending()),
             "diff": diffs,
-            "seen": seen,
         }
 
     def _unexpected_entry(self, container: dict) -> dict:

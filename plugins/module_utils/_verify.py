@@ -79,7 +79,7 @@ def check_tenants(engine, params: dict, mask: SecretMask, selector: Optional[dic
             "missing": sum(1 for e in entries if not e["exists"]),
             "unexpected": len(unexpected),
         },
-        "status": look.planner.status(values["audit_log"], plan["seen"]),
+        "status": look.planner.status(values["audit_log"], look.planner.seen),
         "waited": 0.0,
     }
     if result["drifted"] and params["fail_on_drift"]:

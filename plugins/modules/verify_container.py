@@ -242,11 +242,11 @@ unexpected:
   type: list
   elements: dict
 shared:
-  description: C({tenant: [what]}) - other containers that mount a tenant's folder or publish its port.
+  description: Per tenant, what other containers do to it - mount its folder, publish its port.
   returned: with O(tenants)
   type: dict
 certificates:
-  description: C({tenant: what}) - certificates that cannot be read or expire within C(tls_min_days).
+  description: Per tenant, why its certificate fails - it cannot be read, or expires within C(tls_min_days).
   returned: with O(tenants)
   type: dict
 sites_to_change:

@@ -66,7 +66,7 @@ report:
   returned: always
   type: dict
 lines:
-  description: One line per row, C(<host> <container> <field>: expected <x>, actual <y>), for the console.
+  description: "One line per row, C(<host> <container> <field>: expected <x>, actual <y>), for the console."
   returned: always
   type: list
   elements: str

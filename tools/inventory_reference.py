@@ -16,7 +16,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs/inventory-reference.md"
-ROLES = ["tenant", "test_deploy", "production_deploy", "rollback", "promote", "adopt"]
+ROLES = ["tenant", "test_deploy", "production_deploy", "rollback", "promote", "adopt", "drift"]
 RELEASE_VAR = re.compile(r"(?<![\w.$])release_[a-z_]+")
 
 # Read by playbooks, or meaning more than the one role option they feed.
@@ -30,10 +30,10 @@ PLAYBOOK_VARIABLES = {
         "rollback, production_deploy",
         "The pin file, a group_vars file of the production group: written only by promote.yml and rollback.yml.",
     ),
-    "release_pin": ("production_deploy, drift.yml, rollback", "Loaded from the pin file: the pinned image and why."),
+    "release_pin": ("production_deploy, drift, rollback", "Loaded from the pin file: the pinned image and why."),
     "release_pin_history": ("rollback", "Loaded from the pin file: earlier pins, newest first."),
     "release_state_dir": (
-        "drift.yml, rollback, notify",
+        "drift, rollback, notify",
         "Controller folder for drift reports, the fleet page and state.",
     ),
     "release_evidence_dir": ("test_deploy", "Controller folder of the test records, one per digest."),

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Write what the transaction's settings table (plugins/module_utils/_settings.py) declares into the files Ansible
-reads as they are: tenant_rollout's DOCUMENTATION, the tenant role's defaults, argument specs and module call.
+reads as they are: tenant_rollout's DOCUMENTATION, the tenant role's defaults, argument specs, settings (its vars)
+and module call.
 
 Each file holds the generated part between two marker lines. ``--check`` fails (exit 1) naming every stale file;
 ``make docs`` rewrites them.
@@ -153,16 +154,18 @@ def role_module_call() -> list:
     return [f"    {line}" for line in lines] + ["    nginx:"] + [f"      {line}" for line in nginx]
 
 
-def role_preflight() -> list:
-    """The settings as the preflight hands them to tenant_problems: keyed as the module's options, raw values."""
-    return [f'      {setting.key}: "{{{{ {setting.role_variable} }}}}"' for setting in _role_settings()]
+def role_settings() -> list:
+    """The settings as the preflight (tenant_problems) and verify_container take them: keyed as the module's options,
+    raw values (the role's vars, _tenant_settings)."""
+    return [f'  {setting.key}: "{{{{ {setting.role_variable} }}}}"' for setting in _role_settings()]
 
 
 TARGETS = {
     "plugins/modules/tenant_rollout.py": [module_documentation],
     "roles/tenant/defaults/main.yml": [role_defaults],
     "roles/tenant/meta/argument_specs.yml": [role_argument_specs],
-    "roles/tenant/tasks/main.yml": [role_preflight, role_module_call],
+    "roles/tenant/vars/main.yml": [role_settings],
+    "roles/tenant/tasks/main.yml": [role_module_call],
 }
 
 

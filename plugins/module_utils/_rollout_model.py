@@ -78,3 +78,34 @@ class Move:
     @property
     def name(self) -> str:
         return self.record.tenant
+
+
+def transaction_settings(values: dict, app: dict) -> Settings:
+    """The Settings of a run from the settings keyed as ``_settings.Setting.key`` and the merged app profile."""
+    return Settings(
+        batch_size=values["batch_size"],
+        health_timeout=float(values["health_timeout"]),
+        snapshot_keep=values["snapshot_keep"],
+        aside_keep=values["aside_keep"],
+        protect_digests=tuple(d for d in values["protect_digests"] if d),
+        restore_data_on_failure=values["restore_data_on_failure"],
+        data_mode=values["data_mode"],
+        restore_snapshots=dict(values["restore_snapshots"] or {}),
+        remove_undeclared=values["remove_undeclared"],
+        failure_scope=values["failure_scope"],
+        smoke_checks=list(values["smoke_checks"] or []),
+        isolation_allow=tuple(values["isolation_allow"] or ()),
+        tls_min_days=values["tls_min_days"],
+        health_path=app.get("health_path") or None,
+        health_json=dict(app.get("health_json") or {}),
+        version_path=app.get("version_path") or None,
+        version_key=app.get("version_key") or "version",
+        version_label=app.get("version_label") or None,
+        snapshot_exclude=tuple(app.get("snapshot_exclude") or ()),
+        nginx_enabled=values["nginx.enabled"],
+        nginx_http_port=values["nginx.http_port"],
+        nginx_https_port=values["nginx.https_port"],
+        nginx_default_server=values["nginx.default_server"],
+        nginx_access_log_dir=values["nginx.access_log_dir"] or "",
+        log_lines=values["log_lines"],
+    )

@@ -77,6 +77,7 @@ class Planner:
         self.sites = sites
         self.journal = journal
         self.expected_versions = expected_versions  # image -> the version its label declares (or None)
+        self.seen: dict = {}  # tenant -> the facts the last plan looked at
 
     def probe(self, spec: dict, container: str) -> Probe:
         return Probe(spec["name"], container, spec["port"], self.expected_versions(spec["image"]))
@@ -148,11 +149,15 @@ class Planner:
         return host_status(self.engine, self.specs, audit_log, self.settings.snapshot_exclude, self.answers_health,
                            known, self.settings.version_label)  # fmt: skip
 
-    def unexpected(self, listing: Optional[list] = None) -> list:
-        """Managed containers on this host that no declared tenant owns (leftovers of ours excluded)."""
+    def unexpected(self, listing: Optional[list] = None, selector: Optional[dict] = None) -> list:
+        """Managed containers on this host that no declared tenant owns (leftovers of ours excluded).
+
+        ``selector``: {label: value} that selects the managed containers; None: those with the managed label."""
         ours = set().union(*(own_containers(s["container"]) for s in self.specs))
-        managed = self.engine.containers_with_label(MANAGED_LABEL) if listing is None else [
-            c for c in listing if MANAGED_LABEL in c["labels"]]  # fmt: skip
+        if listing is None:
+            listing = self.engine.containers_with_label(MANAGED_LABEL) if selector is None else self.engine.listing()
+        managed = [c for c in listing if (MANAGED_LABEL in c["labels"] if selector is None else
+                                          all(c["labels"].get(k) == v for k, v in selector.items()))]  # fmt: skip
         return [c for c in managed if c["name"] not in ours]
 
     def shared(self, listing: list) -> dict:
@@ -172,14 +177,17 @@ class Planner:
                     problems[spec["name"]] = problem
         return problems
 
-    def plan(self) -> dict:
-        """The whole picture without changing anything: check mode, and the drift check."""
-        tenants, diffs = [], []
+    def plan(self, selector: Optional[dict] = None) -> dict:
+        """The whole picture without changing anything: check mode, and the drift check (verify_container).
+
+        ``selector``: the labels of the managed containers (``unexpected``). ``self.seen`` keeps the facts looked at
+        per tenant (secrets in their env: for this host's own use, never returned), so the status inspects none again."""
+        tenants, diffs, self.seen = [], [], {}
         sites_now = self.sites.current()
         sites_wanted = self.sites.desired(self.specs)
         for spec in self.specs:
             state = self.tenant_state(spec)
-            facts = state["facts"]
+            facts = self.seen[spec["name"]] = state["facts"]
             action = state["action"]
             if action == "none" and spec["name"] in self.settings.restore_snapshots:
                 action = "restore"
@@ -193,6 +201,7 @@ class Planner:
                 "current_digest": facts["digest"] if facts else None,
                 "status": facts["status"] if facts else None,
                 "health": facts["health"] if facts else None,
+                "restart_count": facts["restart_count"] if facts else None,
                 "image": spec["image"],
                 "files_changed": sorted(os.path.basename(p) for p, (old, new) in files.items() if old != new),
             })  # fmt: skip
@@ -217,7 +226,7 @@ class Planner:
         listing = self.engine.listing()
         return {
             "tenants": tenants,
-            "unexpected": [self._unexpected_entry(c) for c in self.unexpected(listing)],
+            "unexpected": [self._unexpected_entry(c) for c in self.unexpected(listing, selector)],
             "shared": self.shared(listing),
             "certificates": self.certificates(datetime.datetime.now(datetime.timezone.utc)),
             "sites_to_change": sorted(site_changes),

@@ -213,3 +213,41 @@ def limit_problems(settings: dict, as_role: bool) -> list:
             *first, last = setting.choices
             problems.append(f"{name} must be {', '.join(first)} or {last}, got {value!r}")
     return problems
+
+
+def _typed_value(setting: Setting, value: Any, name: str) -> tuple:
+    """(value as the setting's type, problem or None): a template renders numbers and booleans as text."""
+    if setting.type == "int":
+        problem = number_problem(setting, value, name)
+        return (None, problem) if problem else (int(float(str(value))), None)
+    if setting.type == "bool":
+        text = str(value).lower()
+        if isinstance(value, bool) or text in ("true", "false", "yes", "no", "1", "0", "on", "off"):
+            return (value if isinstance(value, bool) else text in ("true", "yes", "1", "on")), None
+        return None, f"{name} must be true or false, got {value!r}"
+    if setting.type in ("list", "dict"):
+        wanted = list if setting.type == "list" else dict
+        if not isinstance(value, wanted):
+            return None, f"{name} must be a {setting.type}, got {type(value).__name__}"
+        return value, None
+    return ("" if value is None else str(value)), None
+
+
+def typed_values(raw: object, where: str = "settings") -> tuple:
+    """({key: typed value} of every setting, absent ones at their default; [problem]) from settings keyed as
+    ``Setting.key`` and rendered by templates (the tenant role's ``_tenant_settings``)."""
+    if not isinstance(raw, dict):
+        return {}, [f"{where} must be a mapping of the transaction's settings, got {type(raw).__name__}"]
+    unknown = sorted(set(raw) - set(BY_KEY))
+    problems = (
+        [f"{where} has unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(BY_KEY))}"] if unknown else []
+    )
+    values = {}
+    for key, setting in BY_KEY.items():
+        if raw.get(key) is None:
+            values[key] = default(key)
+            continue
+        values[key], problem = _typed_value(setting, raw[key], f"{where}.{key}")
+        if problem:
+            problems.append(problem)
+    return values, problems

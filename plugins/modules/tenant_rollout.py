@@ -461,7 +461,8 @@ from ansible_collections.pinned.release.plugins.module_utils._journal import (
 )
 from ansible_collections.pinned.release.plugins.module_utils._module import PinnedModule
 from ansible_collections.pinned.release.plugins.module_utils._nginx import Nginx
-from ansible_collections.pinned.release.plugins.module_utils._rollout import Rollout, RolloutError, Settings
+from ansible_collections.pinned.release.plugins.module_utils._rollout import Rollout, RolloutError
+from ansible_collections.pinned.release.plugins.module_utils._rollout_model import transaction_settings
 from ansible_collections.pinned.release.plugins.module_utils._rollout_record import MoveJournal
 from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask, finish
 from ansible_collections.pinned.release.plugins.module_utils._settings import SETTINGS
@@ -482,37 +483,6 @@ class ModuleFailure(Exception):
     def __init__(self, msg: str, **result) -> None:
         super().__init__(msg)
         self.result = result
-
-
-def settings_from(params: dict) -> Settings:
-    app, nginx = params["app"], params["nginx"]
-    return Settings(
-        batch_size=params["batch_size"],
-        health_timeout=float(params["health_timeout"]),
-        snapshot_keep=params["snapshot_keep"],
-        aside_keep=params["aside_keep"],
-        protect_digests=tuple(d for d in params["protect_digests"] if d),
-        restore_data_on_failure=params["restore_data_on_failure"],
-        data_mode=params["data_mode"],
-        restore_snapshots=dict(params["restore_snapshots"] or {}),
-        remove_undeclared=params["remove_undeclared"],
-        failure_scope=params["failure_scope"],
-        smoke_checks=list(params["smoke_checks"] or []),
-        isolation_allow=tuple(params["isolation_allow"] or ()),
-        tls_min_days=params["tls_min_days"],
-        health_path=app.get("health_path") or None,
-        health_json=dict(app.get("health_json") or {}),
-        version_path=app.get("version_path") or None,
-        version_key=app.get("version_key") or "version",
-        version_label=app.get("version_label") or None,
-        snapshot_exclude=tuple(app.get("snapshot_exclude") or ()),
-        nginx_enabled=nginx["enabled"],
-        nginx_http_port=nginx["http_port"],
-        nginx_https_port=nginx["https_port"],
-        nginx_default_server=nginx["default_server"],
-        nginx_access_log_dir=nginx["access_log_dir"] or "",
-        log_lines=params["log_lines"],
-    )
 
 
 def failpoint_from(environ: dict):
@@ -573,7 +543,7 @@ def run_module(params: dict, engine, check_mode: bool, environ: dict, mask: Secr
     problems = settings_problems(values, as_role=False)
     if problems:
         raise ModuleFailure("; ".join(problems))
-    settings = settings_from(params)
+    settings = transaction_settings(values, params["app"])
     state_dir = params["state_dir"]
     journal = MoveJournal(state_dir)
     nginx_params = params["nginx"]

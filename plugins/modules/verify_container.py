@@ -17,12 +17,19 @@ description:
     RV(unexpected).
   - With O(wait_timeout), waits for the declared containers to become healthy, and fails fast (without waiting out
     the timeout) when one is unhealthy, has exited, or restarts while waiting, returning its last log lines.
+  - With O(tenants), checks a host's tenants as the release transaction declares them - given the O(image),
+    O(tenants), O(app) and O(settings) the C(tenant) role passes to P(pinned.release.tenant_rollout#module), it
+    reports per tenant exactly what that module's check mode reports as drift (the same look, the same comparison
+    and readiness) - the container, its env files, and on the host the nginx sites, isolation, certificates and
+    unfinished transactions; plus the managed containers no tenant declares (O(selector)). The C(tenant) role's
+    C(tasks_from=verify) makes this call; the C(drift) role runs it on each host.
   - One engine listing per call; only the containers concerned are inspected. It never changes anything.
   - Runs on the managed host, against its engine.
 author:
   - pinned.release maintainers (@pinned-release)
 extends_documentation_fragment:
   - pinned.release.docker
+  - pinned.release.tenants
 attributes:
   check_mode:
     support: full
@@ -31,6 +38,23 @@ attributes:
     support: none
     description: It changes nothing, so there is no diff to show.
 options:
+  tenants:
+    description:
+      - The tenants of the host (C(release_tenants)), as P(pinned.release.tenant_rollout#module) takes them. Checked
+        instead of O(containers); needs O(image) and O(app).
+    required: false
+  app:
+    description:
+      - The merged app profile, as P(pinned.release.tenant_rollout#module) takes it (with O(tenants)).
+    type: dict
+  settings:
+    description:
+      - With O(tenants) - the release transaction's settings as the C(tenant) role passes them, keyed as
+        P(pinned.release.tenant_rollout#module)'s options (C(nginx.site_dir) for a sub-option of its C(nginx));
+        absent ones take that module's defaults. The look reads C(isolation_allow), C(tls_min_days),
+        C(restore_snapshots), the C(nginx.*) settings, C(state_dir) and C(audit_log).
+    type: dict
+    default: {}
   containers:
     description:
       - The containers to check and what is expected of each.
@@ -86,6 +110,8 @@ options:
     description:
       - 'Labels (for example C({pinned.release.managed: "true"})) selecting containers to check against O(image).
         Selected containers not in O(containers) are reported as RV(unexpected) and count as drift.'
+      - With O(tenants), selected containers that no tenant owns (by default those with the label
+        C(pinned.release.managed)).
     type: dict
   image:
     description:
@@ -94,7 +120,8 @@ options:
     type: str
   wait_timeout:
     description:
-      - Seconds to wait for every declared container to meet its O(containers[].health). C(0) checks once.
+      - Seconds to wait for every declared container to meet its O(containers[].health). C(0) checks once. Not with
+        O(tenants).
     type: int
     default: 0
   fail_on_drift:
@@ -125,6 +152,18 @@ EXAMPLES = r"""
         restart_policy: unless-stopped
     wait_timeout: 120
 
+- name: The tenants of this host as the release transaction declares them (what the tenant role's verify does)
+  pinned.release.verify_container:
+    image: "{{ release_pin.image }}"
+    tenants: "{{ release_tenants }}"
+    app: "{{ tenant_app_defaults | combine(release_app | default({}), recursive=True) }}"
+    settings:
+      nginx.site_dir: /etc/nginx/conf.d
+    selector:
+      pinned.release.managed: "true"
+    fail_on_drift: false
+  register: drift
+
 - name: Drift check of a whole host, reporting only
   pinned.release.verify_container:
     selector:
@@ -137,7 +176,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 containers:
-  description: One entry per declared container.
+  description: One entry per declared container (with O(tenants), per tenant).
   returned: always
   type: list
   elements: dict
@@ -146,6 +185,19 @@ containers:
       description: Container name.
       type: str
       returned: always
+    tenant:
+      description: The tenant whose container it is.
+      type: str
+      returned: with O(tenants)
+    action:
+      description: What the release transaction would do - C(none), C(create), C(replace) or C(restore).
+      type: str
+      returned: with O(tenants)
+    files_changed:
+      description: The tenant's env files that differ from its declaration (names only).
+      type: list
+      elements: str
+      returned: with O(tenants)
     exists:
       description: Whether the container exists.
       type: bool
@@ -185,12 +237,44 @@ containers:
       elements: str
       returned: when the wait failed for it
 unexpected:
-  description: Containers matched by O(selector) that are not declared.
+  description: Containers matched by O(selector) that are not declared - C(name), C(status), C(image), C(digest).
   returned: always
   type: list
   elements: dict
+shared:
+  description: Per tenant, what other containers do to it - mount its folder, publish its port.
+  returned: with O(tenants)
+  type: dict
+certificates:
+  description: Per tenant, why its certificate fails - it cannot be read, or expires within C(tls_min_days).
+  returned: with O(tenants)
+  type: dict
+sites_to_change:
+  description: nginx site files that differ from the declaration or are missing.
+  returned: with O(tenants)
+  type: list
+  elements: str
+sites_to_remove:
+  description: nginx site files no tenant declares.
+  returned: with O(tenants)
+  type: list
+  elements: str
+pending_journal:
+  description: Tenants an interrupted transaction left in its journal (the next deploy recovers them).
+  returned: with O(tenants)
+  type: list
+  elements: str
+remediable:
+  description: Whether the release transaction would change something here (what its check mode calls changed).
+  returned: with O(tenants)
+  type: bool
+status:
+  description: Where each tenant stands, for the fleet page (as P(pinned.release.tenant_rollout#module) returns it).
+  returned: with O(tenants)
+  type: list
+  elements: dict
 drifted:
-  description: Whether anything differs (including unexpected containers).
+  description: Whether anything differs (including unexpected containers, and with O(tenants) the host's findings).
   returned: always
   type: bool
 summary:
@@ -219,6 +303,7 @@ from ansible_collections.pinned.release.plugins.module_utils._drift import (
     secret_values,
 )
 from ansible_collections.pinned.release.plugins.module_utils._engine import DockerEngine, EngineCallError
+from ansible_collections.pinned.release.plugins.module_utils._journal import JournalError
 from ansible_collections.pinned.release.plugins.module_utils._module import PinnedModule
 from ansible_collections.pinned.release.plugins.module_utils._readiness import AppHealth, Probe, Readiness
 from ansible_collections.pinned.release.plugins.module_utils._reference import (
@@ -226,6 +311,8 @@ from ansible_collections.pinned.release.plugins.module_utils._reference import (
     parse_pinned_reference,
 )
 from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask, finish
+from ansible_collections.pinned.release.plugins.module_utils._tenants import TENANT_ARGUMENT_SPEC
+from ansible_collections.pinned.release.plugins.module_utils._verify import check_tenants
 
 POLL_SECONDS = 0.5
 # Docker's own healthcheck decides (no app health path here); no healthcheck with health: healthy is a failure.
@@ -247,6 +334,11 @@ def _expectation_spec(spec: dict) -> dict:
 
 def run_module(params: dict, engine, mask, sleep=time.sleep) -> dict:
     default_image = params["image"]
+    if params["tenants"] is not None:
+        if params["containers"] or params["wait_timeout"]:
+            raise DriftSpecError("tenants is checked as the transaction declares them: give it without containers "
+                                 "and wait_timeout")  # fmt: skip
+        return check_tenants(engine, params, mask, params["selector"])
     if not params["containers"] and not params["selector"]:
         raise DriftSpecError("nothing to check: give containers, or a selector with an image")
     if default_image:
@@ -332,6 +424,9 @@ def main() -> None:
                     "isolated": {"type": "bool", "default": False},
                 },
             },
+            "tenants": {"type": "list", "elements": "dict", "options": TENANT_ARGUMENT_SPEC},
+            "app": {"type": "dict"},
+            "settings": {"type": "dict", "default": {}},
             "selector": {"type": "dict"},
             "image": {"type": "str"},
             "wait_timeout": {"type": "int", "default": 0},
@@ -339,14 +434,16 @@ def main() -> None:
             "log_lines": {"type": "int", "default": 20},
             **DOCKER_ARGUMENT_SPEC,
         },
-        required_by={"selector": "image"},
+        required_by={"selector": "image", "tenants": ["image", "app"]},
         supports_check_mode=True,
     )
-    mask = SecretMask(v for c in module.params["containers"] for v in (c.get("secret_env") or {}).values())
+    params = module.params
+    mask = SecretMask([v for c in params["containers"] for v in (c.get("secret_env") or {}).values()]
+                      + [v for t in params["tenants"] or [] for v in (t.get("secrets") or {}).values()])  # fmt: skip
     result = module.result_of(
-        lambda: run_module(module.params, DockerEngine(connect(module.params)), mask),
+        lambda: run_module(params, DockerEngine(connect(params)), mask),
         mask,
-        (EngineError, DriftSpecError, ImageReferenceError, EngineCallError),
+        (EngineError, DriftSpecError, ImageReferenceError, EngineCallError, ValueError, JournalError, OSError),
     )
     result = finish(module, result, mask)
     if result.pop("failed", False):

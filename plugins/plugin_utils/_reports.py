@@ -1,13 +1,18 @@
 # Copyright (c) pinned.release contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""What the operator reads on the controller: one line per tenant of a transaction, and the fleet drift report."""
+"""What the operator reads on the controller: one line per tenant of a transaction, and the fleet drift report (built
+and written by the drift_report action)."""
 
 from __future__ import annotations
 
+import json
+import os
 import xml.etree.ElementTree as ET
+from typing import Optional
 
 from ansible_collections.pinned.release.plugins.module_utils._format import markdown_cell, short_digest
+from ansible_collections.pinned.release.plugins.module_utils._fs import write_atomic
 from ansible_collections.pinned.release.plugins.module_utils._rollout_report import writes_words
 
 NO_RESULT = "no result (unreachable, or failed before the check)"
@@ -74,11 +79,11 @@ def _text(value: object) -> str:
 
 
 def drift_report(hosts: list, results: dict, pin_image: str) -> dict:
-    """A fleet report from each host's tenant_rollout check-mode result (None: unreachable or failed)."""
+    """A fleet report from each host's verify_container result for its tenants (None: unreachable or failed)."""
     rows, per_host, tenants = [], {}, {}
     for host in hosts:
         result = results.get(host)
-        if not isinstance(result, dict) or "tenants" not in result:
+        if not isinstance(result, dict) or "containers" not in result or result.get("failed"):
             reason = (result or {}).get("msg") if isinstance(result, dict) else None
             rows.append(
                 {"host": host, "container": "-", "field": "host", "expected": "checked", "actual": reason or NO_RESULT}
@@ -87,16 +92,16 @@ def drift_report(hosts: list, results: dict, pin_image: str) -> dict:
             tenants[host] = []
             continue
         host_rows = []
-        for entry in result["tenants"]:
+        for entry in result["containers"]:
             for item in entry.get("drift") or []:
-                host_rows.append({"host": host, "container": entry["container"], **item})
+                host_rows.append({"host": host, "container": entry["name"], **item})
             for name in entry.get("files_changed") or []:
-                host_rows.append({"host": host, "container": entry["container"], "field": f"file {name}",
+                host_rows.append({"host": host, "container": entry["name"], "field": f"file {name}",
                                   "expected": "as declared", "actual": "differs"})  # fmt: skip
         for extra in result.get("unexpected") or []:
             host_rows.append({"host": host, "container": extra["name"], "field": "unexpected", "expected": "not running",
                               "actual": f"{extra.get('status')} on {extra.get('digest') or extra.get('image')}"})  # fmt: skip
-        containers = {e.get("name"): e.get("container") for e in result["tenants"]}
+        containers = {e.get("tenant"): e.get("name") for e in result["containers"]}
         for tenant, phrases in sorted((result.get("shared") or {}).items()):
             host_rows += [{"host": host, "container": containers.get(tenant, tenant), "field": "isolation",
                            "expected": "its folder and port its own", "actual": phrase} for phrase in phrases]  # fmt: skip
@@ -113,15 +118,16 @@ def drift_report(hosts: list, results: dict, pin_image: str) -> dict:
             host_rows.append({"host": host, "container": name, "field": "journal", "expected": "no transaction in progress",
                               "actual": "an interrupted transaction (the next deploy recovers it)"})  # fmt: skip
         rows += host_rows
-        per_host[host] = {"checked": True, "drifted": bool(host_rows), "tenants": len(result["tenants"])}
-        tenants[host] = [{"name": e["container"], "status": e.get("status"), "health": e.get("health"),
-                          "digest": e.get("current_digest")} for e in result["tenants"]]  # fmt: skip
+        per_host[host] = {"checked": True, "drifted": bool(host_rows), "tenants": len(result["containers"])}
+        tenants[host] = [{"name": e["name"], "status": e.get("status"), "health": e.get("health"),
+                          "digest": e.get("digest")} for e in result["containers"]]  # fmt: skip
     return {"pin": pin_image, "drifted": bool(rows), "hosts": per_host, "rows": rows, "containers": tenants}
 
 
 def drift_markdown(report: dict, generated_at: str) -> str:
     drifted_hosts = sum(1 for h in report["hosts"].values() if h["drifted"])
-    lines = ["# Drift report", "", f"Generated {generated_at} against the pin `{report['pin']}`.", "",
+    lines = ["# Drift report", "", f"Generated {generated_at} against the pin `{report['pin']}` (a later check that finds the "
+             "same leaves this report as it is).", "",
              f"**DRIFT** on {drifted_hosts} of {len(report['hosts'])} host(s)." if report["drifted"]
              else f"**No drift** on {len(report['hosts'])} host(s).", ""]  # fmt: skip
     if report["rows"]:
@@ -163,3 +169,51 @@ def drift_junit(report: dict) -> str:
 def drift_row(row: dict) -> str:
     """``prod2 openwebui-acme digest: expected X, actual Y`` for the console."""
     return f"{row['host']} {row['container']} {row['field']}: expected {_text(row['expected'])}, actual {_text(row['actual'])}"
+
+
+REPORT_FILES = ("report.json", "report.md", "report.xml")
+
+
+def drift_files(report: dict, generated_at: str) -> dict:
+    """{file name: content} of the fleet report: JSON, Markdown, JUnit XML."""
+    return {
+        "report.json": json.dumps({**report, "generated_at": generated_at}, indent=4, sort_keys=True) + "\n",
+        "report.md": drift_markdown(report, generated_at),
+        "report.xml": drift_junit(report),
+    }
+
+
+def _read(path: str) -> Optional[str]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def write_drift_reports(directory: str, report: dict, now: str, check_mode: bool = False) -> dict:
+    """Write the report's files into ``directory``, each atomically and only when it changes.
+
+    A report that says what the previous one said keeps its ``generated_at``, so an unchanged fleet rewrites nothing.
+    Returns {written (file names), diff, previously_drifted, generated_at}.
+    """
+    try:
+        previous = json.loads(_read(os.path.join(directory, "report.json")) or "{}")
+    except ValueError:
+        previous = {}
+    previous = previous if isinstance(previous, dict) else {}
+    same = {k: v for k, v in previous.items() if k != "generated_at"} == json.loads(json.dumps(report))
+    generated_at = previous["generated_at"] if same and isinstance(previous.get("generated_at"), str) else now
+    written, diff = [], []
+    for name, content in drift_files(report, generated_at).items():
+        path = os.path.join(directory, name)
+        before = _read(path)
+        if before == content:
+            continue
+        written.append(name)
+        diff.append({"before_header": path, "after_header": path, "before": before or "", "after": content})
+        if not check_mode:
+            os.makedirs(directory, mode=0o755, exist_ok=True)
+            write_atomic(path, content, 0o644)
+    return {"written": written, "diff": diff, "previously_drifted": previous.get("drifted") is True,
+            "generated_at": generated_at}  # fmt: skip

@@ -59,6 +59,13 @@ class Job:
         assert "tenants" in res, f"{self.ident}: {host}'s tenant_rollout result in the events has no tenants: {res}"
         return {t["name"]: t for t in res["tenants"]}
 
+    def checked(self, host: str) -> dict:
+        """{tenant: its entry} in a host's drift check (verify_container on its tenants) in the events."""
+        res = self.results("pinned.release.verify_container").get(host)
+        assert res is not None, f"{self.ident}: no verify_container result for {host} in the events"
+        assert "containers" in res, f"{self.ident}: {host}'s verify_container result has no containers: {res}"
+        return {t["tenant"]: t for t in res["containers"]}
+
     def failed(self) -> list:
         """(host, task, message) of each runner_on_failed and runner_on_unreachable event."""
         return [(e["event_data"].get("host"), e["event_data"].get("task"), e["event_data"].get("res", {}).get("msg"))
@@ -155,9 +162,11 @@ def test_production_rollout_through_runner_has_each_host_and_its_tenants_in_its_
 
 def test_drift_through_runner_is_clean_per_host(ws):
     job = run_job(ws, "drift-clean", "playbooks/drift.yml", extravars={"remediate": False})
-    assert_succeeded_on(job, PRODUCTION)
+    assert (job.status, job.rc) == ("successful", 0), job.why() + diagnostics(PRODUCTION)
+    assert sorted(job.results("pinned.release.verify_container")) == PRODUCTION, "not one drift check per host"
+    assert job.results("pinned.release.tenant_rollout") == {}, "a drift check without remediate ran the transaction"
     for node in PRODUCTION:
-        found = {name: (t.get("action"), t.get("drift")) for name, t in job.tenants(node).items()}
+        found = {name: (t.get("action"), t.get("drift")) for name, t in job.checked(node).items()}
         assert found == {name: ("none", []) for name in declared(node)}, f"{node}: {found}"
 
 
@@ -167,8 +176,8 @@ def test_drift_through_runner_fails_and_its_events_name_the_drifted_host(ws):
     assert (job.status, job.rc) == ("failed", 2), job.why()
     stats = job.stats()
     assert (stats["failures"], stats["dark"]) == ({"prod1": 1}, {}), stats
-    assert sorted(job.results("pinned.release.tenant_rollout")) == PRODUCTION, "not one drift check per host"
-    prod1, prod2 = job.tenants("prod1"), job.tenants("prod2")
+    assert sorted(job.results("pinned.release.verify_container")) == PRODUCTION, "not one drift check per host"
+    prod1, prod2 = job.checked("prod1"), job.checked("prod2")
     assert {name: t.get("action") for name, t in prod1.items()} == dict.fromkeys(declared("prod1"), "none") | {
         "acme": "replace"
     }, prod1

@@ -16,7 +16,7 @@ import pytest
 from tests.support.lab import ROOT, run
 
 MODULES = ["resolve_digest", "pin_digest", "verify_container", "tenant_rollout", "run_checklist"]
-ROLES = ["tenant", "test_deploy", "production_deploy", "rollback", "promote", "adopt"]
+ROLES = ["tenant", "test_deploy", "production_deploy", "rollback", "promote", "adopt", "drift"]
 
 
 def strings_only(value, path="doc"):

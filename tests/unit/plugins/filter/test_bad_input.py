@@ -21,11 +21,6 @@ FILTERS = {
 ROWS = [
     ("tenant_problems", [], ({}, None, 5), "settings must be a mapping"),
     ("rollout_lines", "x", (), "rollout_lines"),
-    ("drift_report", 5, ("x",), "drift_report"),
-    ("drift_markdown", [1], ("2026-11-25",), "drift_markdown"),
-    ("drift_junit", "x", (), "drift_junit"),
-    ("drift_row", 5, (), "drift_row"),
-    ("drift_row", {"host": "h"}, (), "container"),
     ("evidence_path", 5, ("/tmp",), "evidence_path"),
     ("evidence_path", "abc", ("/tmp",), "evidence_path"),
     ("evidence_record", 5, ({}, "c", "op", "now"), "evidence_record"),

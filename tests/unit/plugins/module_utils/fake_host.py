@@ -291,6 +291,7 @@ class FakeEngine:
         return [c for c in self.listing() if label in c["labels"]]
 
     def listing(self) -> list:
+        self.calls.append(("listing", "*"))
         return [{"name": c.name, "id": c.id, "labels": c.labels, "status": c.status, "mounts": [c.bind[0]],
                  "ports": [c.port[2]] if c.status == "running" else [], "image": c.started_as or c.image,
                  "image_id": self.image_id(c.image)} for c in self.containers.values()]  # fmt: skip

@@ -1,9 +1,13 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""What operators read: lines per tenant, and the fleet drift report in JSON, Markdown and JUnit."""
+"""What operators read: lines per tenant, and the fleet drift report in JSON, Markdown and JUnit, written atomically
+and only when it changes."""
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
+
+import pytest
 
 from ansible_collections.pinned.release.plugins.plugin_utils._reports import (
     drift_junit,
@@ -11,6 +15,7 @@ from ansible_collections.pinned.release.plugins.plugin_utils._reports import (
     drift_report,
     drift_row,
     rollout_lines,
+    write_drift_reports,
 )
 
 D1, D2 = ("sha256:" + c * 64 for c in "12")
@@ -62,16 +67,17 @@ def test_check_mode_lines_say_what_would_change_and_why():
     assert lines == [f"acme: would replace (digest: expected {D2}, actual {D1})", "globex: up to date"]
 
 
-CHECK = {
-    "tenants": [
-        {"container": "openwebui-acme", "drift": [{"field": "digest", "expected": D2, "actual": D1}], "status": "running",
-         "health": "healthy", "current_digest": D1, "files_changed": []},
-        {"container": "openwebui-globex", "drift": [], "status": "running", "health": "healthy", "current_digest": D2,
-         "files_changed": ["secrets.env"]},
+CHECK = {  # a host's verify_container result for its tenants
+    "containers": [
+        {"name": "openwebui-acme", "tenant": "acme", "drift": [{"field": "digest", "expected": D2, "actual": D1}],
+         "status": "running", "health": "healthy", "digest": D1, "files_changed": []},
+        {"name": "openwebui-globex", "tenant": "globex", "drift": [], "status": "running", "health": "healthy",
+         "digest": D2, "files_changed": ["secrets.env"]},
     ],
     "unexpected": [{"name": "openwebui-ghost", "status": "running", "digest": D1}],
     "sites_to_change": [], "sites_to_remove": ["pinned-release-old.conf"], "pending_journal": ["acme"],
 }  # fmt: skip
+ACME = {"name": "openwebui-acme", "tenant": "acme"}
 
 
 def test_the_drift_report_has_a_row_per_difference_and_per_unreachable_host():
@@ -89,11 +95,19 @@ def test_the_drift_report_has_a_row_per_difference_and_per_unreachable_host():
         "error": "no result (unreachable, or failed before the check)",
     }
     assert drift_row(report["rows"][0]) == f"prod1 openwebui-acme digest: expected {D2}, actual {D1}"
+    assert report["containers"]["prod1"][0] == {"name": "openwebui-acme", "status": "running", "health": "healthy",
+                                                "digest": D1}  # fmt: skip
+
+
+def test_a_failed_check_is_a_host_row_with_its_message():
+    report = drift_report(["prod1"], {"prod1": {"failed": True, "msg": "Docker engine error at unix://x: gone"}}, "p")
+    assert report["rows"] == [{"host": "prod1", "container": "-", "field": "host", "expected": "checked",
+                               "actual": "Docker engine error at unix://x: gone"}]  # fmt: skip
 
 
 def test_a_container_sharing_a_tenants_folder_is_a_drift_row_of_that_tenants_container():
     shared = {"acme": ["container backup mounts /opt/openwebui, which holds acme's folder"]}
-    report = drift_report(["prod1"], {"prod1": {"tenants": [{"name": "acme", "container": "openwebui-acme"}],
+    report = drift_report(["prod1"], {"prod1": {"containers": [ACME],
                                                 "shared": shared}}, "p")  # fmt: skip
     assert report["drifted"]
     assert report["rows"] == [{"host": "prod1", "container": "openwebui-acme", "field": "isolation",
@@ -102,7 +116,7 @@ def test_a_container_sharing_a_tenants_folder_is_a_drift_row_of_that_tenants_con
 
 def test_a_certificate_expiring_soon_is_a_drift_row_of_its_tenants_container():
     certificates = {"acme": "expires in 4 day(s) (2026-12-07 UTC), sooner than the 14 days required: renew it"}
-    report = drift_report(["prod1"], {"prod1": {"tenants": [{"name": "acme", "container": "openwebui-acme"}],
+    report = drift_report(["prod1"], {"prod1": {"containers": [ACME],
                                                 "certificates": certificates}}, "p")  # fmt: skip
     assert report["drifted"]
     assert report["rows"] == [{"host": "prod1", "container": "openwebui-acme", "field": "certificate",
@@ -119,5 +133,53 @@ def test_renderings_escape_and_count():
     assert "x y" in markdown
     suite = ET.fromstring(drift_junit(report))  # noqa: S314 - our own rendering
     assert suite.get("failures") == str(sum(1 for case in suite if case.find("failure") is not None))
-    clean = drift_report(["prod1"], {"prod1": {"tenants": [], "unexpected": []}}, "p")
+    clean = drift_report(["prod1"], {"prod1": {"containers": [], "unexpected": []}}, "p")
     assert "**No drift** on 1 host(s)." in drift_markdown(clean, "now")
+
+
+def written(directory) -> dict:
+    return {p.name: p.read_text() for p in sorted(directory.iterdir())}
+
+
+def test_the_reports_are_written_once_and_a_second_run_of_the_same_findings_changes_nothing(tmp_path):
+    report = drift_report(["prod1"], {"prod1": CHECK}, f"repo@{D2}")
+    first = write_drift_reports(str(tmp_path / "drift"), report, "2026-12-04T01:00:00Z")
+    assert first["written"] == ["report.json", "report.md", "report.xml"]
+    assert (first["previously_drifted"], first["generated_at"]) == (False, "2026-12-04T01:00:00Z")
+    files = written(tmp_path / "drift")
+    assert json.loads(files["report.json"]) == {**report, "generated_at": "2026-12-04T01:00:00Z"}
+    assert "Generated 2026-12-04T01:00:00Z" in files["report.md"]
+    again = write_drift_reports(str(tmp_path / "drift"), report, "2026-12-04T02:00:00Z")
+    assert (again["written"], again["diff"], again["generated_at"]) == ([], [], "2026-12-04T01:00:00Z")
+    assert again["previously_drifted"] is True
+    assert written(tmp_path / "drift") == files
+
+
+def test_new_findings_rewrite_the_reports_with_a_diff(tmp_path):
+    write_drift_reports(str(tmp_path), drift_report(["prod1"], {"prod1": CHECK}, "p"), "t1")
+    clean = drift_report(["prod1"], {"prod1": {"containers": [], "unexpected": []}}, "p")
+    cleared = write_drift_reports(str(tmp_path), clean, "t2")
+    assert cleared["written"] == ["report.json", "report.md", "report.xml"]
+    assert cleared["previously_drifted"] is True
+    assert [d["before_header"] for d in cleared["diff"]] == [str(tmp_path / n) for n in cleared["written"]]
+    assert json.loads((tmp_path / "report.json").read_text())["generated_at"] == "t2"
+
+
+def test_check_mode_says_what_would_change_and_writes_nothing(tmp_path):
+    result = write_drift_reports(str(tmp_path / "drift"), drift_report(["prod1"], {"prod1": CHECK}, "p"), "t", True)
+    assert result["written"] == ["report.json", "report.md", "report.xml"]
+    assert not (tmp_path / "drift").exists()
+
+
+def test_a_write_that_fails_leaves_the_previous_report_whole(tmp_path, monkeypatch):
+    write_drift_reports(str(tmp_path), drift_report(["prod1"], {"prod1": CHECK}, "p"), "t1")
+    before = written(tmp_path)
+
+    def no_room(*_args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("os.replace", no_room)
+    clean = drift_report(["prod1"], {"prod1": {"containers": [], "unexpected": []}}, "p")
+    with pytest.raises(OSError, match="No space left"):
+        write_drift_reports(str(tmp_path), clean, "t2")
+    assert written(tmp_path) == before, "a report half-written, or a temporary file left behind"

@@ -156,7 +156,7 @@ EXAMPLES = r"""
   pinned.release.verify_container:
     image: "{{ release_pin.image }}"
     tenants: "{{ release_tenants }}"
-    app: "{{ tenant_app_defaults | combine(release_app | default({}), recursive=True) }}"
+    app: "{{ lookup('pinned.release.app_profile', release_app_profile | default('open-webui'), overrides=release_app | default({})).runtime }}"
     settings:
       nginx.site_dir: /etc/nginx/conf.d
     selector:

@@ -219,7 +219,8 @@ def tenant_spec(tenant: dict, app: dict, image: str) -> dict:
     secrets = {key: _text(value) for key, value in (tenant.get("secrets") or {}).items()}
     base = f"{app['data_root'].rstrip('/')}/{name}"
     container = f"{app['container_prefix']}{name}"
-    memory = tenant.get("memory", app.get("memory"))
+    # The argument spec hands over memory: None for a tenant that sets none: the app's limit, not "no limit" ("0").
+    memory = tenant["memory"] if tenant.get("memory") is not None else app.get("memory")
     return {
         "name": name,
         "container": container,

@@ -116,6 +116,21 @@ def test_a_tenant_can_run_its_own_digest():
     assert spec["image"] == own
 
 
+@pytest.mark.parametrize(
+    ("tenant_memory", "limit"),
+    [
+        ("absent", "1g"),  # the app profile's limit
+        (None, "1g"),  # what tenant_rollout's argument spec hands over for a tenant that sets none
+        ("2g", "2g"),  # the tenant's own
+        ("0", "0"),  # no limit, said on purpose
+    ],
+)
+def test_a_tenant_without_a_memory_limit_of_its_own_gets_the_apps(tenant_memory, limit):
+    tenant = dict(T1) if tenant_memory == "absent" else {**T1, "memory": tenant_memory}
+    (spec,) = checked_specs([tenant], {**APP, "memory": "1g"}, IMAGE)
+    assert spec["memory"] == limit
+
+
 def test_expectation_carries_the_secret_for_the_comparison_only():
     (spec,) = checked_specs([T1], APP, IMAGE)
     wanted = expectation(spec, "running")

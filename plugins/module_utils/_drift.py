@@ -346,6 +346,19 @@ def secret_values(expectations: list, facts_by_name: dict) -> set:
     return {v for v in values if v}
 
 
+def drift_summary(entries: list, unexpected: list) -> dict:
+    """Counts of a check: its report entries (report_entry; a tenant's changed env files are drift too) and the
+    unexpected containers."""
+    drifted = sum(1 for e in entries if e["drift"] or e.get("files_changed"))
+    return {
+        "checked": len(entries) + len(unexpected),
+        "ok": len(entries) - drifted,
+        "drifted": drifted,
+        "missing": sum(1 for e in entries if not e["exists"]),
+        "unexpected": len(unexpected),
+    }
+
+
 def drift_message(entries: list, unexpected: list) -> str:
     """One line naming each container, field, expected and actual value."""
     parts = []

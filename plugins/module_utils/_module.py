@@ -69,3 +69,11 @@ class PinnedModule(AnsibleModule):
         except DockerException as exc:
             self.fail_json(**finish(self, {"msg": f"Docker engine error at {self.params['docker_host']}: {exc}"}, mask))
         raise AssertionError("fail_json returns only in tests that replace it")  # pragma: no cover
+
+    def exit_masked(self, result: dict, mask: SecretMask) -> None:
+        """End the module with ``result`` masked: failed when it says so (with its msg), else without a msg."""
+        result = finish(self, result, mask)
+        if result.pop("failed", False):
+            self.fail_json(**result)
+        result.pop("msg", None)
+        self.exit_json(**result)

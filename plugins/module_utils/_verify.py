@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ansible_collections.pinned.release.plugins.module_utils._drift import DriftSpecError, drift_message
+from ansible_collections.pinned.release.plugins.module_utils._drift import DriftSpecError, drift_message, drift_summary
 from ansible_collections.pinned.release.plugins.module_utils._nginx import Nginx
 from ansible_collections.pinned.release.plugins.module_utils._reference import parse_pinned_reference
 from ansible_collections.pinned.release.plugins.module_utils._rollout import Rollout
@@ -72,13 +72,7 @@ def check_tenants(engine, params: dict, mask: SecretMask, selector: Optional[dic
         **host,
         "drifted": bool(drifted_entries or unexpected or any(host.values())),
         "remediable": remediable,
-        "summary": {
-            "checked": len(entries) + len(unexpected),
-            "ok": len(entries) - len(drifted_entries),
-            "drifted": len(drifted_entries),
-            "missing": sum(1 for e in entries if not e["exists"]),
-            "unexpected": len(unexpected),
-        },
+        "summary": drift_summary(entries, unexpected),
         "status": look.planner.status(values["audit_log"], look.planner.seen),
         "waited": 0.0,
     }

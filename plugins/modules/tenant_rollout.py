@@ -643,11 +643,7 @@ def main() -> None:
                                                   "re-run to recover (docs/recovery.md)"}, mask))  # fmt: skip
     for warning in result.pop("warnings", []):
         module.warn(mask.text(warning))
-    result = finish(module, result, mask)
-    if result.pop("failed", False):
-        module.fail_json(**result)
-    result.pop("msg", None)
-    module.exit_json(**result)
+    module.exit_masked(result, mask)
 
 
 if __name__ == "__main__":

@@ -298,6 +298,7 @@ from ansible_collections.pinned.release.plugins.module_utils._drift import (
     DriftSpecError,
     compare,
     drift_message,
+    drift_summary,
     parse_expectation,
     report_entry,
     secret_values,
@@ -310,7 +311,7 @@ from ansible_collections.pinned.release.plugins.module_utils._reference import (
     ImageReferenceError,
     parse_pinned_reference,
 )
-from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask, finish
+from ansible_collections.pinned.release.plugins.module_utils._secrets import SecretMask
 from ansible_collections.pinned.release.plugins.module_utils._tenants import TENANT_ARGUMENT_SPEC
 from ansible_collections.pinned.release.plugins.module_utils._verify import check_tenants
 
@@ -385,13 +386,7 @@ def run_module(params: dict, engine, mask, sleep=time.sleep) -> dict:
         "containers": entries,
         "unexpected": unexpected,
         "drifted": bool(drifted_entries or unexpected),
-        "summary": {
-            "checked": len(entries) + len(unexpected),
-            "ok": len(entries) - len(drifted_entries),
-            "drifted": len(drifted_entries),
-            "missing": sum(1 for e in entries if not e["exists"]),
-            "unexpected": len(unexpected),
-        },
+        "summary": drift_summary(entries, unexpected),
         "waited": round(waited, 2),
     }
     if failures:
@@ -445,11 +440,7 @@ def main() -> None:
         mask,
         (EngineError, DriftSpecError, ImageReferenceError, EngineCallError, ValueError, JournalError, OSError),
     )
-    result = finish(module, result, mask)
-    if result.pop("failed", False):
-        module.fail_json(**result)
-    result.pop("msg", None)
-    module.exit_json(**result)
+    module.exit_masked(result, mask)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,25 @@
+"""Hostile review: adoption when a named container disappears between the listing and its inspect."""
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.pinned.release.plugins.module_utils._adopt import AdoptionError, AdoptionQuery, adoption_facts
+
+from .fake_host import REPO, V1, Clock, FakeEngine
+
+
+def test_review_a_named_container_removed_after_the_listing_is_not_silently_dropped(tmp_path):
+    engine = FakeEngine(Clock())
+    (tmp_path / "acme").mkdir()
+    engine.run_by_hand("legacy-acme", V1, str(tmp_path / "acme"), 3001, {"WEBUI_SECRET_KEY": "k-acme"})
+    real_listing = engine.listing
+
+    def listing_then_removed():
+        found = real_listing()
+        engine.containers.clear()  # docker rm between the listing and the inspect
+        return found
+
+    engine.listing = listing_then_removed
+    with pytest.raises(AdoptionError):
+        result = adoption_facts(engine, AdoptionQuery(repository=REPO, names=("legacy-acme",)), {})
+        assert result["containers"], "asked to adopt legacy-acme, got an empty answer and no error"

@@ -23,3 +23,12 @@ def test_review_a_named_container_removed_after_the_listing_is_not_silently_drop
     with pytest.raises(AdoptionError):
         result = adoption_facts(engine, AdoptionQuery(repository=REPO, names=("legacy-acme",)), {})
         assert result["containers"], "asked to adopt legacy-acme, got an empty answer and no error"
+
+
+@pytest.mark.parametrize("entry", ["SMTP_PASS=hunter2-long-password", "SENTRY_DSN=https://0123456789abcdef@o1.ingest.sentry.io/42",
+                                   "DB_PWD=hunter2-long-password"])
+def test_review_common_secret_shapes_are_not_written_as_plain_env(entry):
+    from ansible_collections.pinned.release.plugins.module_utils._adopt import split_env
+
+    plain, _secret = split_env([entry], [])
+    assert not plain, f"{entry.split('=')[0]} would be written in clear into host_vars release_tenants.yml"

@@ -555,6 +555,21 @@ class RegistryClient:
 
     def _send(self, method: str, url: str, headers: dict, ref: ImageReference, **kwargs):
         try:
+            return self._send_once(method, url, headers, ref, **kwargs)
+        except RegistryError as exc:
+            # A redirect's presigned URL carries credentials in its query (and a URL may carry a password): an
+            # error names the place, never them.
+            parts = urlsplit(url)
+            secrets = [part for part in (parts.query, parts.password, parts.username) if part]
+            if not secrets:
+                raise
+            text = str(exc)
+            for secret in secrets:
+                text = text.replace(secret, "***")
+            raise type(exc)(text) from exc.__cause__
+
+    def _send_once(self, method: str, url: str, headers: dict, ref: ImageReference, **kwargs):
+        try:
             return self._session.request(
                 method,
                 url,

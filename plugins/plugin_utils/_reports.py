@@ -6,13 +6,14 @@ and written by the drift_report action)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import xml.etree.ElementTree as ET
 from typing import Optional
 
 from ansible_collections.pinned.release.plugins.module_utils._format import markdown_cell, short_digest
-from ansible_collections.pinned.release.plugins.module_utils._fs import write_atomic
+from ansible_collections.pinned.release.plugins.module_utils._fs import replace_with, write_atomic, write_temp
 from ansible_collections.pinned.release.plugins.module_utils._rollout_report import writes_words
 
 NO_RESULT = "no result (unreachable, or failed before the check)"
@@ -183,37 +184,67 @@ def drift_files(report: dict, generated_at: str) -> dict:
     }
 
 
-def _read(path: str) -> Optional[str]:
+def _read(path: str) -> Optional[bytes]:
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, "rb") as handle:
             return handle.read()
     except FileNotFoundError:
         return None
 
 
+def _put_back(path: str, before: Optional[bytes]) -> None:
+    if before is None:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+    else:
+        write_atomic(path, lambda handle: handle.write(before), 0o644)
+
+
 def write_drift_reports(directory: str, report: dict, now: str, check_mode: bool = False) -> dict:
-    """Write the report's files into ``directory``, each atomically and only when it changes.
+    """Write the report's files into ``directory``: only those that change, and as one report - every new file is
+    written beside its old one first, then each replaces it (report.json last); a replace that fails puts the ones
+    already replaced back, so the folder never holds a mix of two runs.
 
     A report that says what the previous one said keeps its ``generated_at``, so an unchanged fleet rewrites nothing.
     Returns {written (file names), diff, previously_drifted, generated_at}.
     """
     try:
-        previous = json.loads(_read(os.path.join(directory, "report.json")) or "{}")
-    except ValueError:
+        previous = json.loads((_read(os.path.join(directory, "report.json")) or b"{}").decode("utf-8"))
+    except ValueError:  # not UTF-8, or not JSON: a report to replace
         previous = {}
     previous = previous if isinstance(previous, dict) else {}
     same = {k: v for k, v in previous.items() if k != "generated_at"} == json.loads(json.dumps(report))
     generated_at = previous["generated_at"] if same and isinstance(previous.get("generated_at"), str) else now
-    written, diff = [], []
+    changes, diff = {}, []
     for name, content in drift_files(report, generated_at).items():
         path = os.path.join(directory, name)
         before = _read(path)
-        if before == content:
+        if before == content.encode("utf-8"):
             continue
-        written.append(name)
-        diff.append({"before_header": path, "after_header": path, "before": before or "", "after": content})
-        if not check_mode:
-            os.makedirs(directory, mode=0o755, exist_ok=True)
-            write_atomic(path, content, 0o644)
+        changes[name] = (path, before, content)
+        diff.append({"before_header": path, "after_header": path, "after": content,
+                     "before": (before or b"").decode("utf-8", "replace")})  # fmt: skip
+    written = list(changes)
+    order = sorted(changes, key=lambda name: name == "report.json")  # the JSON, the one runs read back, last
+    if changes and not check_mode:
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+        staged: dict = {}
+        try:
+            for name in order:
+                path, _before, content = changes[name]
+                staged[name] = write_temp(path, content, 0o644)
+            replaced = []
+            try:
+                for name in order:
+                    replace_with(staged.pop(name), changes[name][0])
+                    replaced.append(name)
+            except OSError:
+                for name in replaced:
+                    _put_back(*changes[name][:2])
+                raise
+        finally:
+            for temp in staged.values():
+                with contextlib.suppress(OSError):
+                    os.remove(temp)
     return {"written": written, "diff": diff, "previously_drifted": previous.get("drifted") is True,
             "generated_at": generated_at}  # fmt: skip

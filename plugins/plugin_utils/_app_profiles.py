@@ -35,6 +35,8 @@ DEFAULT_PROFILE = "open-webui"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 JINJA_RE = re.compile(r"\{\{|\{%|\{#")
 HOW_TO = "see docs/app-profiles.md"
+# A profile is a page of settings and two checklists: a few hundred values, far fewer than this bound.
+MAX_VALUES = 20000
 
 TEXT, NUMBER, TEXT_LIST, TEXT_MAP, MAPPING, OPTIONAL_TEXT = (
     "text", "a whole number", "a list of text", "a mapping of names to text", "a mapping", "text or empty",
@@ -101,6 +103,12 @@ class AppProfile:
                 f"release_app must be a mapping of the app profile's runtime settings to override, "
                 f"got {type(overrides).__name__}"
             )
+        unknown = sorted(str(key) for key in overrides if key not in RUNTIME)
+        if unknown:  # a misspelt setting would be ignored, silently: memroy: 512m and no memory limit
+            raise AppProfileError(
+                f"release_app sets {', '.join(unknown)}, which no app profile knows: use one of "
+                f"{', '.join(sorted(RUNTIME))} ({HOW_TO})"
+            )
         runtime = merged(self.runtime, overrides)
         return {
             "name": self.name,
@@ -150,6 +158,8 @@ def profile_file(reference: object) -> Path:
             f"app profile file {reference!r} must be an absolute path, e.g. "
             f'"{{{{ inventory_dir }}}}/profiles/myapp.yml" (a name is letters, digits, - and _ only)'
         )
+    if path.is_dir():
+        raise AppProfileError(f"app profile file {reference} is a folder: name the profile's .yml file in it")
     if not path.is_file():
         raise AppProfileError(f"app profile file {reference} does not exist: write it ({HOW_TO}) or fix the path")
     return path
@@ -178,6 +188,9 @@ def _read(path: str, _mtime_ns: int, _size: int) -> AppProfile:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise AppProfileError(f"app profile file {path} is not valid YAML{where}: fix the file") from None
+    shape = _shape_problem(data)
+    if shape:
+        raise AppProfileError(f"app profile file {path} {shape}: fix the file")
     problems = profile_problems(data, path)
     if problems:
         raise AppProfileError(f"app profile file {path}: {'; '.join(problems)} ({HOW_TO})")
@@ -185,6 +198,23 @@ def _read(path: str, _mtime_ns: int, _size: int) -> AppProfile:
     return AppProfile(name=name, path=path, description=data["description"], runtime=data["runtime"],
                       checklist_before=data.get("checklist_before") or [], checklist=data["checklist"],
                       adoption={key: data["adoption"].get(key) or "" for key in ADOPTION})  # fmt: skip
+
+
+def _shape_problem(data: object) -> str:
+    """YAML aliases can make a value hold itself, or expand a small file into billions of values: refused before
+    anything walks the profile ('' when it is a plain tree of at most MAX_VALUES values)."""
+    seen, stack = 0, [(data, frozenset())]
+    while stack:
+        value, ancestors = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            return f"holds more than {MAX_VALUES} values once its YAML aliases are expanded"
+        if isinstance(value, (dict, list)):
+            if id(value) in ancestors:
+                return "holds a YAML alias inside itself (a value that contains itself)"
+            inside = ancestors | {id(value)}
+            stack.extend((item, inside) for item in (value.values() if isinstance(value, dict) else value))
+    return ""
 
 
 def profile_problems(data: object, path: str = "profile") -> list:

@@ -20,11 +20,12 @@ from ansible_collections.pinned.release.plugins.module_utils._tenants import MAN
 
 # Env names whose values are secrets (fnmatch, case-insensitive); overridable. A value that is a switch (true, false,
 # on, off, yes, no, 0, 1) or empty is never one, whatever its name: WEBUI_AUTH=False, ENABLE_API_KEY=true.
-SECRET_ENV_PATTERNS = ("*KEY*", "*SECRET*", "*PASSWORD*", "*PASSWD*", "*TOKEN*", "*CREDENTIAL*", "*_AUTH", "*_AUTH_*",
-                       "*AUTHORIZATION*")  # fmt: skip
+SECRET_ENV_PATTERNS = ("*KEY*", "*SECRET*", "*PASSWORD*", "*PASSWD*", "*PASS", "*PASS_*", "*PWD*", "*TOKEN*",
+                       "*CREDENTIAL*", "*_AUTH", "*_AUTH_*", "*AUTHORIZATION*", "*DSN*")  # fmt: skip
 SWITCH_VALUES = ("", "true", "false", "on", "off", "yes", "no", "0", "1")
-# A value that carries a password whatever its name: a URL with one in its userinfo (DATABASE_URL, REDIS_URL, ...).
-PASSWORD_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#@\s:]*:[^/?#@\s]+@")
+# A value that carries a secret whatever its name: a URL with userinfo - a password (DATABASE_URL, REDIS_URL, ...) or a
+# key alone as the user (a Sentry DSN).
+PASSWORD_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#@\s]+@")
 
 
 def split_env(container_env: list, image_env: list, secret_patterns: tuple = SECRET_ENV_PATTERNS) -> tuple:
@@ -334,7 +335,10 @@ def adoption_facts(engine, query: AdoptionQuery, sites: dict) -> dict:
         if not _of_the_app(engine, item, query):
             continue
         container = engine.inspect(item["id"])
-        if container is None:  # removed since the listing: nothing left to adopt
+        if container is None:  # removed since the listing
+            if item["name"] in query.names:
+                raise AdoptionError(f"container {item['name']} was removed while this host was read: check it "
+                                    "(docker ps -a) and run again")  # fmt: skip
             continue
         image = engine.inspect_image(container.get("Image"))
         env_names = {e.split("=", 1)[0] for e in (container.get("Config") or {}).get("Env") or []}

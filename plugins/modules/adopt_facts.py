@@ -65,10 +65,12 @@ options:
   secret_patterns:
     description:
       - Env names (shell patterns, any case) whose values are secrets.
-      - A value that is a URL with a password in it (C(postgres://user:password@host/db)) is a secret whatever its name.
+      - A value that is a URL with userinfo - a password (C(postgres://user:password@host/db)) or a key as the user (a
+        Sentry DSN) - is a secret whatever its name.
     type: list
     elements: str
-    default: ["*KEY*", "*SECRET*", "*PASSWORD*", "*PASSWD*", "*TOKEN*", "*CREDENTIAL*", "*_AUTH", "*_AUTH_*", "*AUTHORIZATION*"]
+    default: ["*KEY*", "*SECRET*", "*PASSWORD*", "*PASSWD*", "*PASS", "*PASS_*", "*PWD*", "*TOKEN*", "*CREDENTIAL*", "*_AUTH", "*_AUTH_*",
+              "*AUTHORIZATION*", "*DSN*"]
   nginx_site_dirs:
     description: Folders of nginx site files to read the domains from.
     type: list

@@ -29,11 +29,13 @@ IMAGE_ENV = ["PATH=/usr/local/bin:/usr/bin", "PORT=8080", "ENV=prod"]
         (["PORT=9090", "ENV=prod"], {"PORT": "9090"}, {}),  # a default the command line changed is the tenant's
         (["webui_secret_key=lower", "MONKEY_BUSINESS=x", "NOVALUE"], {}, {"webui_secret_key": "lower", "MONKEY_BUSINESS": "x"}),
         (["A==b=c"], {"A": "=b=c"}, {}),
-        # a password inside a URL is a secret under any name; a URL without one is not
+        # a URL with userinfo is a secret under any name (a password, or a key as the user: a Sentry DSN); a URL
+        # without userinfo is not
         (["DATABASE_URL=postgresql://owui:s3cret@db:5432/owui", "REDIS_URL=redis://:r3dis@cache:6379/0",
-          "OLLAMA_BASE_URL=http://ollama:11434", "WEBHOOK=https://user@example.com/x"],
-         {"OLLAMA_BASE_URL": "http://ollama:11434", "WEBHOOK": "https://user@example.com/x"},
-         {"DATABASE_URL": "postgresql://owui:s3cret@db:5432/owui", "REDIS_URL": "redis://:r3dis@cache:6379/0"}),
+          "OLLAMA_BASE_URL=http://ollama:11434", "WEBHOOK=https://0123abcd@example.com/x"],
+         {"OLLAMA_BASE_URL": "http://ollama:11434"},
+         {"DATABASE_URL": "postgresql://owui:s3cret@db:5432/owui", "REDIS_URL": "redis://:r3dis@cache:6379/0",
+          "WEBHOOK": "https://0123abcd@example.com/x"}),
         (["PROXY_AUTH=basic x", "LDAP_AUTH_PASS=p", "HTTP_AUTHORIZATION=Bearer t", "ENABLE_OAUTH_SIGNUP=true"],
          {"ENABLE_OAUTH_SIGNUP": "true"}, {"PROXY_AUTH": "basic x", "LDAP_AUTH_PASS": "p", "HTTP_AUTHORIZATION": "Bearer t"}),
         # a switch is not a secret whatever its name (masking "False" would blank every log line holding it)

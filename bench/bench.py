@@ -3,7 +3,7 @@
 
 Runs on the lab (make lab). Prints a table and writes bench/results.json and bench/results.md.
 BENCH_RUNS (default 3) is how many times each figure is measured; the table shows the median,
-min and max (the real-app upgrade and rollback run once). BENCH_ONLY=resolve,drift,fleet,rollout,openwebui
+min and max (the real-app upgrade and rollback run once). BENCH_ONLY=resolve,drift,fleet,rollout,openwebui,signature
 limits the sections; scale (the cost curve on the lab's fleet, 3, 10 and 20 production hosts: BENCH_SCALE_HOSTS)
 runs only when named, and writes bench/scale.{json,png} beside the results. It resets the lab nodes' tenants
 (lab/lab.sh reset-tenants) before and after, and puts :release back on v1 (stand-in) and 0.12.0 (Open WebUI).
@@ -810,11 +810,23 @@ def markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def bench_signature() -> None:
+    print("\n6. Signature verification (resolve_digest verify_signature, the lab's signing registry)")
+    import signature_cost  # beside this file; it signs the stand-in v1 with the lab's Sigstore tooling first
+
+    found = signature_cost.samples(RUNS)
+    for label in ("without", "with"):
+        record(f"signature.resolve.{label}", "signature", f"resolve one image, ansible -m, {label} verify_signature",
+               found[label]["whole"])  # fmt: skip
+    record("signature.verify.warm", "signature", "the verification alone, module code warm",
+           [w - o for w, o in zip(found["with"]["warm"], found["without"]["warm"])])  # fmt: skip
+
+
 def main() -> int:
     results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "runs": RUNS}
     results["measured_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"make bench: {RUNS} runs per figure on the lab (BENCH_RUNS to change)")
-    sections = ONLY or {"resolve", "drift", "fleet", "rollout", "openwebui"}  # scale runs when named
+    sections = ONLY or {"resolve", "drift", "fleet", "rollout", "openwebui", "signature"}  # scale runs when named
     with tempfile.TemporaryDirectory(prefix="pinned-bench-") as scratch:
         try:
             if "resolve" in sections:
@@ -827,6 +839,8 @@ def main() -> int:
                 bench_rollout(Path(scratch))
             if "openwebui" in sections:
                 bench_openwebui(Path(scratch))
+            if "signature" in sections:
+                bench_signature()
             if "scale" in sections:
                 bench_scale(Path(scratch))
         finally:

@@ -6,7 +6,7 @@
 Signs the stand-in v1 once (lab/lab.sh sign, into a repository of its own), then times RUNS resolves each way:
 the whole `ansible localhost -m pinned.release.resolve_digest` command (a fresh Python per run, as a playbook task
 has: sigstore-python's import is paid every time) and the module code in process (the verification alone, warm).
-Prints medians; not part of make bench (it needs the signing tooling, see docs/signatures.md).
+Prints medians; make bench's signature section records the same samples (BENCH_ONLY=signature).
 """
 
 from __future__ import annotations
@@ -32,15 +32,15 @@ POLICY = {
 }
 
 
-def main() -> None:
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+def samples(runs: int) -> dict:
+    """{without|with: {whole: [s], warm: [s], first: s}}: RUNS resolves each way (the first in-process call apart)."""
     subprocess.run([str(ROOT / "lab/lab.sh"), "sign", "pinned/openwebui:v1", "--to", "bench/signed"], check=True,
                    capture_output=True)  # fmt: skip
     user, password = (LAB_HOME / "signing-registry/credentials").read_text().strip().split(":", 1)
     base = {"image": IMAGE, "username": user, "password": password}
     params = {"images": None, "platform": None, "docker_config_path": None, "ca_path": None, "validate_certs": True,
               "timeout": 30.0, "retries": 3, "insecure_registries": [], **base}  # fmt: skip
-    figures = {}
+    found = {}
     for label, extra in (("without", {}), ("with", {"verify_signature": POLICY})):
         whole, in_process = [], []
         for _run in range(runs):
@@ -54,7 +54,15 @@ def main() -> None:
             started = time.monotonic()
             run_module({**params, "verify_signature": options if extra else None})
             in_process.append(time.monotonic() - started)
-        figures[label] = (statistics.median(whole), statistics.median(in_process[1:] or in_process), in_process[0])
+        found[label] = {"whole": whole, "warm": in_process[1:] or in_process, "first": in_process[0]}
+    return found
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    found = samples(runs)
+    figures = {label: (statistics.median(f["whole"]), statistics.median(f["warm"]), f["first"])
+               for label, f in found.items()}  # fmt: skip
     print(f"{runs} runs each, medians (s)         without   with   added")
     for column, name in ((0, "ansible -m (whole command)"), (1, "module code, warm"), (2, "module code, first call")):
         without, with_ = figures["without"][column], figures["with"][column]

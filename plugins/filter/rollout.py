@@ -32,9 +32,10 @@ def _budget(value):
     return _checked(failure_budget, value)
 
 
-def _batches(waves, hosts):
+def _batches(waves, hosts, dropped=None):
     expect("wave_batches", "the hosts (ansible_play_hosts_all)", hosts, "a list")
-    return _checked(wave_batches, waves, hosts)
+    expect("wave_batches", "the dropped hosts", dropped, "a list", optional=True)
+    return _checked(wave_batches, waves, hosts, dropped)
 
 
 class FilterModule:

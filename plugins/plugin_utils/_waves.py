@@ -77,9 +77,10 @@ def wave_size(wave: int | str, host_count: int) -> int:
     return int(wave)
 
 
-def wave_batches(waves: object, hosts: list) -> list:
+def wave_batches(waves: object, hosts: list, dropped: Optional[list] = None) -> list:
     """The hosts of each wave, in order, as Ansible's ``serial`` batches them: the last wave repeats until every
-    host has had its turn."""
+    host has had its turn. ``dropped`` are the hosts Ansible has taken out of the play (failed or unreachable): a wave
+    lists only its others, as Ansible's batch does, while the waves keep the shape the whole list gave them."""
     sizes = [wave_size(wave, len(hosts)) for wave in rollout_waves(waves)]
     batches, remaining, position = [], list(hosts), 0
     while remaining:
@@ -87,7 +88,8 @@ def wave_batches(waves: object, hosts: list) -> list:
         batches.append(remaining[:size])
         remaining = remaining[size:]
         position += 1
-    return batches
+    gone = set(dropped or ())
+    return [[host for host in batch if host not in gone] for batch in batches]
 
 
 def wave_stops_rollout(failed: int, batch_size: int, budget: object) -> bool:

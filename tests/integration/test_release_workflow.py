@@ -151,6 +151,30 @@ def test_v2_migration_keeps_data_and_secret_key(ws):
     assert history[0]["digest"] == registry_digest("v1")
 
 
+def test_a_host_whose_own_variables_are_refused_leaves_the_rest_of_its_wave_to_roll_out(ws):
+    """A host that fails the role's argument validation is dropped from its batch by Ansible before the preflight; with
+    a failure budget that allows it, the batch that is left is still the wave, less that host (it used to be refused as
+    "not one of the waves", which stopped the healthy hosts of the wave too)."""
+    bad, good = PRODUCTION
+    host_vars = ws.directory / f"host_vars/{bad}.yml"
+    kept = host_vars.read_text()
+    host_vars.write_text(kept + "release_watch_minutes: soon\n")
+    try:
+        run = ws.play(
+            "playbooks/deploy.yml", "-l", "production", "-e", '{"release_waves": [2]}',
+            "-e", "release_max_fail_percentage=50",
+        )  # fmt: skip
+    finally:
+        host_vars.write_text(kept)
+    assert run.returncode != 0, "the refused host fails the run"
+    assert "production_deploy_watch_minutes" in run.text, run.output[-3000:]
+    assert "is not one of the waves" not in run.text, run.output[-3000:]
+    recap = run.recap()
+    assert recap[good]["failed"] == 0, run.output[-3000:]
+    assert recap[bad]["failed"] == 1, run.output[-3000:]
+    assert "TASK [pinned.release.tenant : " in run.output, "the good host rolled out"
+
+
 def test_drift_is_clean_after_the_cycle(ws):
     run = ws.play("playbooks/drift.yml")
     assert run.returncode == 0, run.output[-3000:]

@@ -11,7 +11,7 @@ from ansible.errors import AnsibleFilterError
 
 FILTERS = {
     name: function
-    for module in ("evidence", "reports", "rollback", "tenants")
+    for module in ("evidence", "reports", "rollback", "rollout", "tenants")
     for name, function in importlib.import_module(f"ansible_collections.pinned.release.plugins.filter.{module}")
     .FilterModule()
     .filters()
@@ -33,6 +33,10 @@ ROWS = [
     ("rollback_incident", {"prod1": 5}, ({}, "r", "t", "op"), "prod1"),
     ("rollback_incident", 5, ({}, "r", "t", "op"), "rollback_incident"),
     ("host_facts", {}, ("prod1", "tenant_result"), "host_facts"),
+    ("rollout_waves", [1, "25x"], (), "release_waves: wave 2 ('25x')"),
+    ("failure_budget", "lots", (), "release_max_fail_percentage: 'lots'"),
+    ("wave_batches", [1, 5], ("prod1",), "wave_batches: the hosts (ansible_play_hosts_all) must be a list"),
+    ("wave_batches", [1, 5], (["prod1"], "prod1"), "wave_batches: the dropped hosts must be a list"),
 ]
 PYTHON_ERRORS = ("object has no attribute", "unhashable", "missing 1 required", "is not subscriptable")
 

@@ -83,6 +83,21 @@ def test_no_host_gives_no_batch():
 
 
 @pytest.mark.parametrize(
+    ("dropped", "batches"),
+    [
+        (None, [["prod1"], ["prod2", "prod3"], ["prod4", "prod5"]]),
+        ([], [["prod1"], ["prod2", "prod3"], ["prod4", "prod5"]]),
+        # prod2's variables were refused: its wave is prod3 alone, as Ansible's batch is; the waves keep their shape
+        (["prod2"], [["prod1"], ["prod3"], ["prod4", "prod5"]]),
+        (["prod1", "prod5"], [[], ["prod2", "prod3"], ["prod4"]]),  # the canary failed earlier: its wave is empty
+        (["elsewhere"], [["prod1"], ["prod2", "prod3"], ["prod4", "prod5"]]),  # a host not in the play changes nothing
+    ],
+)
+def test_hosts_ansible_dropped_leave_their_waves_as_ansibles_batch_does(dropped, batches):
+    assert wave_batches([1, 2], HOSTS[:5], dropped) == batches
+
+
+@pytest.mark.parametrize(
     ("value", "budget"),
     [(None, 0), ("", 0), (0, 0), (10, 10), ("25", 25), ("25%", 25), (100, 100)],
 )

@@ -24,7 +24,7 @@ from ansible_collections.pinned.release.plugins.module_utils._signatures import 
     parse_policy,
     verify_signature,
 )
-from tests.support.lab import LAB_HOME, ROOT, ansible_module, lab_script, registry_digest
+from tests.support.lab import LAB_HOME, ROOT, ansible_module, lab_script, registry_digest, signing_credentials
 from tests.support.registries import BehaviourProxy, copy_image, free_port
 
 pytestmark = pytest.mark.lab
@@ -43,7 +43,7 @@ class Signed:
     def __init__(self, tmp):
         self.run = f"sigtest/{uuid.uuid4().hex[:12]}"
         self.tmp = tmp
-        self.user, self.password = (LAB_HOME / "signing-registry/credentials").read_text().strip().split(":", 1)
+        self.user, self.password = signing_credentials()
         self.v1 = registry_digest("v1")
         self.v2 = registry_digest("v2")
 

@@ -14,7 +14,7 @@ import uuid
 
 import yaml
 
-from tests.support.lab import LAB_HOME, lab_script, registry_digest
+from tests.support.lab import LAB_HOME, lab_script, registry_digest, signing_credentials
 from tests.support.registries import copy_image
 from tests.support.workflow import audit_lines, diagnostics
 
@@ -22,15 +22,14 @@ SIGNING = "127.0.0.1:" + os.environ.get("PINNED_LAB_SIGNING_REGISTRY_PORT", "500
 RUN = f"signed-release/{uuid.uuid4().hex[:12]}"
 ISSUER = "https://token.actions.githubusercontent.com"
 LAB_SUBJECT = "https://github.com/pinned-release/lab/.github/workflows/release.yml@refs/heads/main"
-CREDENTIALS = (LAB_HOME / "signing-registry/credentials").read_text().strip() if LAB_HOME.exists() else ":"
 
 
 def prepare_workspace(ws):
     """The app in the signing registry: v1 signed as the lab's release workflow, v2 copied without a signature."""
+    user, password = signing_credentials()
     lab_script("sign", "pinned/openwebui:v1", "--to", f"{RUN}/app")
-    copy_image("v2", f"{SIGNING}/{RUN}/app:v2", ["--dest-tls-verify=false", "--dest-creds", CREDENTIALS])
+    copy_image("v2", f"{SIGNING}/{RUN}/app:v2", ["--dest-tls-verify=false", "--dest-creds", f"{user}:{password}"])
     lab_script("signing-access")  # the cell's nodes reach it on 127.0.0.1 too, logged in
-    user, password = CREDENTIALS.split(":", 1)
     (ws.directory / "group_vars/all/signature.yml").write_text(
         yaml.safe_dump({
             "release_app_repository": f"{SIGNING}/{RUN}/app",
@@ -57,7 +56,7 @@ def test_an_unsigned_candidate_is_refused_before_any_host_changes(ws):
     assert "has no Sigstore signature" in run.text, run.output[-3000:]
     assert audit_lines("test1") == before, "a host changed for an unsigned candidate"
     assert not ws.evidence_dir.exists() or not list(ws.evidence_dir.iterdir()), "evidence written for it"
-    assert CREDENTIALS.split(":", 1)[1] not in run.output
+    assert signing_credentials()[1] not in run.output
 
 
 def test_a_signed_candidate_is_tested_with_its_signer_in_the_evidence(ws):
@@ -69,7 +68,7 @@ def test_a_signed_candidate_is_tested_with_its_signer_in_the_evidence(ws):
     assert signature["verified"] is True
     assert (signature["issuer"], signature["subject"]) == (ISSUER, LAB_SUBJECT)
     assert signature["bundle_digest"].startswith("sha256:")
-    assert CREDENTIALS.split(":", 1)[1] not in run.output
+    assert signing_credentials()[1] not in run.output
 
 
 def test_promote_refuses_evidence_without_a_verified_signature_when_required(ws):

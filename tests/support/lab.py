@@ -127,6 +127,14 @@ def lab_script(*args: str, cell: int | str | None = None, env: dict | None = Non
     return result
 
 
+def signing_credentials() -> tuple[str, str]:
+    """(user, password) of the lab's signing registry, started first: on a machine where nothing has signed yet, its
+    credentials file does not exist until the registry is started."""
+    lab_script("signing-registry-start")
+    user, _colon, password = (LAB_HOME / "signing-registry/credentials").read_text().strip().partition(":")
+    return user, password
+
+
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
     """A command (ansible, ansible-playbook) with the checkout's configuration, on this process's lab cell."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",

@@ -2,11 +2,12 @@
 """make demo: a whole release cycle of the real Open WebUI on the embedded lab, step by step.
 
 0.12.0 -> test -> promote -> production; users sign in and save data; a 0.12.4 build whose pipe save is broken
-is caught on test and cannot be promoted; the good build is signed (Sigstore, offline) and an unsigned one is
-refused by the test deploy under release_signature before any host changes; 0.12.4 (migrates the database) -> test -> promote -> production, users
-still logged in; someone recreates a tenant by hand without its secret key (everyone logged out), drift reports
-it, remediation puts it back; emergency rollback to 0.12.0 across the migration (the pre-upgrade snapshot);
-drift clean; a table of every tenant.
+is caught on test and cannot be promoted; from then on the team requires signatures (release_signature): the lab's
+release workflow signs the good 0.12.4 build (Sigstore, offline) and an unsigned copy is refused by the test deploy
+before any host changes; the signed 0.12.4 (migrates the database) -> test -> promote -> production under that
+policy, its signer in the pin, users still logged in; someone recreates a tenant by hand without its secret key
+(everyone logged out), drift reports it, remediation puts it back; emergency rollback to 0.12.0 across the
+migration (the pre-upgrade snapshot); drift clean; a table of every tenant.
 
 Starts from fresh lab tenants each time (lab/lab.sh reset-tenants), so it is safe to run again.
 """
@@ -16,6 +17,8 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -63,34 +66,50 @@ def recreate_without_secret_key() -> None:
     base = f"/opt/openwebui/{tenant['name']}"
     node_sh(node, f"docker rm -f openwebui-{tenant['name']} >/dev/null && docker run -d --name openwebui-{tenant['name']} "
                   f"--restart unless-stopped -p 127.0.0.1:{tenant['port']}:8080 -v {base}/data:/app/backend/data "
-                  f"--env-file {base}/app.env --label pinned.release.managed=true 127.0.0.1:5000/{REPO}@{registry_digest(NEW, REPO)}"
+                  f"--env-file {base}/app.env --label pinned.release.managed=true {pinned()['image']}"
                   " >/dev/null")  # fmt: skip
     user = app(node, tenant)
     user.wait_ready()
     assert not user.token_works(tokens[tenant["name"]]), "expected the hand-made container to log its users out"
 
 
-def signed_releases(step) -> None:
-    """release_signature (docs/signatures.md): the good build signed, an unsigned one refused before any host changes."""
-    signed = step(f"lab/lab.sh sign: {OLD} signed by the lab's release workflow (Sigstore)",
-                  lab("sign", f"{REPO}:{OLD}", "--to", SIGNED_REPO))  # fmt: skip
+def signed_releases(step) -> tuple:
+    """release_signature (docs/signatures.md): the good build signed, an unsigned copy refused before any host changes.
+    The -e arguments that put a release step under the policy, with the signed build as the candidate."""
+    signed = step(f"lab/lab.sh sign: the lab's release workflow signs {NEW} (Sigstore, offline)",
+                  lab("sign", f"{REPO}:{NEW}", "--to", SIGNED_REPO))  # fmt: skip
     signer = re.search(r"signed (\S+@sha256:\w{12})\w* as (\S+)", signed)
     if signer:
         say(f"{signer.group(1)}... signed as {signer.group(2)}")
     step(
-        f"an unsigned {NEW} build in the signing registry",
+        f"an unsigned copy of {NEW} in the signing registry",
         lab("sign", f"{REPO}:{NEW}", "--to", UNSIGNED_REPO, "--unsigned"),
     )
     step("the nodes reach the signing registry (lab/lab.sh signing-access)", lab("signing-access"))
+    policy = ("-e", f"@{ROOT / 'lab/demo-signature.yml'}")
     refused = step(
-        "deploy.yml -l test with release_signature refuses the unsigned build",
-        playbook("deploy.yml", "-l", "test", "-e", f"@{ROOT / 'lab/demo-signature.yml'}",
-                 "-e", f"release_candidate={SIGNING}/{UNSIGNED_REPO}:{NEW}"),
+        "deploy.yml -l test with release_signature refuses the unsigned copy",
+        playbook("deploy.yml", "-l", "test", *policy, "-e", f"release_candidate={SIGNING}/{UNSIGNED_REPO}:{NEW}"),
         expect_failure=True,
-    )  # fmt: skip
+    )
     reason = re.search(r"\S+ has no Sigstore signature", " ".join(refused.split()))
     if reason:
         say(reason.group(0) + ": refused before any host changed")
+    return (*policy, "-e", f"release_candidate={SIGNING}/{SIGNED_REPO}:{NEW}")
+
+
+def pinned() -> dict:
+    """The production pin, as promote.yml wrote it."""
+    return yaml.safe_load((ROOT / "inventories/lab/group_vars/production/release_pin.yml").read_text())["release_pin"]
+
+
+def pinned_signer() -> str:
+    """Who signed what the pin names, as the pin file records it."""
+    pin = pinned()
+    signature = (pin.get("evidence") or {}).get("signature") or {}
+    if not signature.get("verified"):
+        return f"the pin {pin['image'][:80]} records no verified signature ({signature.get('reason', 'none')})"
+    return f"pinned {pin['image'][:72]}..., signed by {signature['subject']} ({signature['issuer']})"
 
 
 def main() -> None:
@@ -108,8 +127,6 @@ def main() -> None:
     step("deploy.yml -l production: canary host first, health-gated", playbook("deploy.yml", "-l", "production"))
     step("users sign in and save data on every production tenant", action=users_save_data)
 
-    signed_releases(step)
-
     step(f":release -> {BROKEN} (a build whose pipe save fails)", lab("release-tag", BROKEN))
     caught = step(
         "deploy.yml -l test: the checklist catches it", playbook("deploy.yml", "-l", "test"), expect_failure=True
@@ -124,12 +141,17 @@ def main() -> None:
     if verdict:
         say(verdict.group(0))
 
-    step(f":release -> {NEW} (two database migrations)", lab("release-tag", NEW))
-    step("deploy.yml -l test: a login and data from before carried over", playbook("deploy.yml", "-l", "test"))
-    step("promote.yml", playbook("promote.yml", "-e", f"reason='demo: {NEW}'"))
+    signed = signed_releases(step)
+    step(f"deploy.yml -l test, signed {NEW} (two database migrations): a login and data from before carried over",
+         playbook("deploy.yml", "-l", "test", *signed))  # fmt: skip
+    step(
+        "promote.yml (the evidence holds the verified signer)",
+        playbook("promote.yml", *signed, "-e", f"reason='demo: {NEW}'"),
+    )
+    say(pinned_signer())
     step(
         "deploy.yml -l production (snapshot of each tenant before it changes)",
-        playbook("deploy.yml", "-l", "production"),
+        playbook("deploy.yml", "-l", "production", *signed),
     )
     step("users are still logged in, their data is there", action=users_still_logged_in)
     step("drift.yml: the fleet is on the pin", playbook("drift.yml"))

@@ -1,13 +1,13 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """make demo: a whole release cycle of the real Open WebUI on the embedded lab, step by step.
 
-0.12.0 -> test -> promote -> production; users sign in and save data; a 0.12.4 build whose pipe save is broken
-is caught on test and cannot be promoted; from then on the team requires signatures (release_signature): the lab's
-release workflow signs the good 0.12.4 build (Sigstore, offline) and an unsigned copy is refused by the test deploy
-before any host changes; the signed 0.12.4 (migrates the database) -> test -> promote -> production under that
-policy, its signer in the pin, users still logged in; someone recreates a tenant by hand without its secret key
-(everyone logged out), drift reports it, remediation puts it back; emergency rollback to 0.12.0 across the
-migration (the pre-upgrade snapshot); drift clean; a table of every tenant.
+Every release runs from the lab's signing registry under release_signature: the lab's release workflow signs each
+build (Sigstore, offline) and the test deploy verifies the signature before anything runs. 0.12.0 -> test -> promote
+-> production, its signer in the pin; users sign in and save data; a signed 0.12.4 build whose pipe save is broken
+is caught on test and cannot be promoted; an unsigned copy of 0.12.4 is refused before any host changes; the signed
+0.12.4 (migrates the database) -> test -> promote -> production, users still logged in; someone recreates a tenant
+by hand without its secret key (everyone logged out), drift reports it, remediation puts it back; emergency rollback
+to 0.12.0 across the migration (the pre-upgrade snapshot); drift clean; a table of every tenant.
 
 Starts from fresh lab tenants each time (lab/lab.sh reset-tenants), so it is safe to run again.
 """
@@ -73,29 +73,33 @@ def recreate_without_secret_key() -> None:
     assert not user.token_works(tokens[tenant["name"]]), "expected the hand-made container to log its users out"
 
 
-def signed_releases(step) -> tuple:
-    """release_signature (docs/signatures.md): the good build signed, an unsigned copy refused before any host changes.
-    The -e arguments that put a release step under the policy, with the signed build as the candidate."""
-    signed = step(f"lab/lab.sh sign: the lab's release workflow signs {NEW} (Sigstore, offline)",
-                  lab("sign", f"{REPO}:{NEW}", "--to", SIGNED_REPO))  # fmt: skip
+POLICY = ("-e", f"@{ROOT / 'lab/demo-signature.yml'}")  # release_signature, and the signing registry's credentials
+
+
+def published(step, version: str, title: str) -> tuple:
+    """The lab's release workflow publishes ``version``: copied into the signing registry and signed (Sigstore,
+    offline). The -e arguments of a release step on it: the signature policy, the signed build as the candidate."""
+    signed = step(title, lab("sign", f"{REPO}:{version}", "--to", SIGNED_REPO))
     signer = re.search(r"signed (\S+@sha256:\w{12})\w* as (\S+)", signed)
     if signer:
         say(f"{signer.group(1)}... signed as {signer.group(2)}")
+    return (*POLICY, "-e", f"release_candidate={SIGNING}/{SIGNED_REPO}:{version}")
+
+
+def unsigned_refused(step) -> None:
+    """An unsigned copy of the good build is refused under release_signature before any host changes."""
     step(
         f"an unsigned copy of {NEW} in the signing registry",
         lab("sign", f"{REPO}:{NEW}", "--to", UNSIGNED_REPO, "--unsigned"),
     )
-    step("the nodes reach the signing registry (lab/lab.sh signing-access)", lab("signing-access"))
-    policy = ("-e", f"@{ROOT / 'lab/demo-signature.yml'}")
     refused = step(
-        "deploy.yml -l test with release_signature refuses the unsigned copy",
-        playbook("deploy.yml", "-l", "test", *policy, "-e", f"release_candidate={SIGNING}/{UNSIGNED_REPO}:{NEW}"),
+        "deploy.yml -l test refuses the unsigned copy (release_signature)",
+        playbook("deploy.yml", "-l", "test", *POLICY, "-e", f"release_candidate={SIGNING}/{UNSIGNED_REPO}:{NEW}"),
         expect_failure=True,
     )
     reason = re.search(r"\S+ has no Sigstore signature", " ".join(refused.split()))
     if reason:
         say(reason.group(0) + ": refused before any host changed")
-    return (*policy, "-e", f"release_candidate={SIGNING}/{SIGNED_REPO}:{NEW}")
 
 
 def pinned() -> dict:
@@ -121,37 +125,46 @@ def main() -> None:
                   "group_vars/production/ROLLBACK_INCIDENTS.md"):  # fmt: skip
         (ROOT / "inventories/lab" / state).unlink(missing_ok=True)
     step("fresh lab tenants and pin (lab/lab.sh reset-tenants)", lab("reset-tenants"))
-    step(f":release -> {OLD}", lab("release-tag", OLD))
-    step("deploy.yml -l test: deploy the candidate, run the testing checklist", playbook("deploy.yml", "-l", "test"))
-    step("promote.yml: pin the tested digest", playbook("promote.yml", "-e", f"reason='demo: first release {OLD}'"))
-    step("deploy.yml -l production: canary host first, health-gated", playbook("deploy.yml", "-l", "production"))
+    step("the nodes reach the signing registry (lab/lab.sh signing-access)", lab("signing-access"))
+    first = published(step, OLD, f"the release workflow signs {OLD} (lab/lab.sh sign, Sigstore)")
+    step(
+        "deploy.yml -l test: signature, then the candidate and the checklist",
+        playbook("deploy.yml", "-l", "test", *first),
+    )
+    step(
+        "promote.yml: pin the tested digest",
+        playbook("promote.yml", *first, "-e", f"reason='demo: first release {OLD}'"),
+    )
+    say(pinned_signer())
+    step(
+        "deploy.yml -l production: canary host first, health-gated", playbook("deploy.yml", "-l", "production", *first)
+    )
     step("users sign in and save data on every production tenant", action=users_save_data)
 
-    step(f":release -> {BROKEN} (a build whose pipe save fails)", lab("release-tag", BROKEN))
+    broken = published(step, BROKEN, f"the release workflow signs {BROKEN}")
     caught = step(
-        "deploy.yml -l test: the checklist catches it", playbook("deploy.yml", "-l", "test"), expect_failure=True
+        "deploy.yml -l test: the checklist catches it (signed, yet broken)",
+        playbook("deploy.yml", "-l", "test", *broken),
+        expect_failure=True,
     )
     failure = re.search(r"\w+: save the pipe again \([^)]*\): [^;]*", " ".join(caught.split()))
     if failure:
         say(failure.group(0))
-    refused = step("promote.yml refuses the failed candidate", playbook("promote.yml"), expect_failure=True)
+    refused = step("promote.yml refuses the failed candidate", playbook("promote.yml", *broken), expect_failure=True)
     verdict = re.search(
         r"says the checklist failed for sha256:\w{12}\w*: \d+ of \d+ checks fail", " ".join(refused.split())
     )
     if verdict:
         say(verdict.group(0))
 
-    signed = signed_releases(step)
-    step(f"deploy.yml -l test, signed {NEW} (two database migrations): a login and data from before carried over",
-         playbook("deploy.yml", "-l", "test", *signed))  # fmt: skip
-    step(
-        "promote.yml (the evidence holds the verified signer)",
-        playbook("promote.yml", *signed, "-e", f"reason='demo: {NEW}'"),
-    )
+    unsigned_refused(step)
+    good = published(step, NEW, f"the release workflow signs {NEW} (two database migrations)")
+    step("deploy.yml -l test: a login and data from before carried over", playbook("deploy.yml", "-l", "test", *good))
+    step("promote.yml", playbook("promote.yml", *good, "-e", f"reason='demo: {NEW}'"))
     say(pinned_signer())
     step(
         "deploy.yml -l production (snapshot of each tenant before it changes)",
-        playbook("deploy.yml", "-l", "production", *signed),
+        playbook("deploy.yml", "-l", "production", *good),
     )
     step("users are still logged in, their data is there", action=users_still_logged_in)
     step("drift.yml: the fleet is on the pin", playbook("drift.yml"))

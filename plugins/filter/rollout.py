@@ -35,6 +35,9 @@ def _budget(value):
 def _batches(waves, hosts, dropped=None):
     expect("wave_batches", "the hosts (ansible_play_hosts_all)", hosts, "a list")
     expect("wave_batches", "the dropped hosts", dropped, "a list", optional=True)
+    for name, given in (("the hosts (ansible_play_hosts_all)", hosts), ("the dropped hosts", dropped or [])):
+        if not all(isinstance(host, str) for host in given):
+            raise AnsibleFilterError(f"wave_batches: {name} must be host names (strings), got {given!r}"[:300])
     return _checked(wave_batches, waves, hosts, dropped)
 
 

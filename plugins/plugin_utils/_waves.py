@@ -88,8 +88,9 @@ def wave_batches(waves: object, hosts: list, dropped: Optional[list] = None) -> 
         batches.append(remaining[:size])
         remaining = remaining[size:]
         position += 1
-    gone = set(dropped or ())
-    return [[host for host in batch if host not in gone] for batch in batches]
+    if not dropped:
+        return batches
+    return [[host for host in batch if host not in dropped] for batch in batches]
 
 
 def wave_stops_rollout(failed: int, batch_size: int, budget: object) -> bool:

@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import subprocess
 
+import yaml
+
 from tests.support.lab import NODES, ROOT, node_sh, registry_digest
+from tests.support.receivers import WebhookReceiver
 from tests.support.workflow import (
     PRODUCTION,
     TENANTS,
@@ -154,11 +157,15 @@ def test_v2_migration_keeps_data_and_secret_key(ws):
 def test_a_host_whose_own_variables_are_refused_leaves_the_rest_of_its_wave_to_roll_out(ws):
     """A host that fails the role's argument validation is dropped from its batch by Ansible before the preflight; with
     a failure budget that allows it, the batch that is left is still the wave, less that host (it used to be refused as
-    "not one of the waves", which stopped the healthy hosts of the wave too)."""
+    "not one of the waves", which stopped the healthy hosts of the wave too). The notification still names it."""
     bad, good = PRODUCTION
     host_vars = ws.directory / f"host_vars/{bad}.yml"
     kept = host_vars.read_text()
     host_vars.write_text(kept + "release_watch_minutes: soon\n")
+    ws.hook = WebhookReceiver()
+    target = {"name": "ops-webhook", "type": "webhook", "url": ws.hook.url("/hook")}
+    notify = ws.directory / "group_vars/all/notify.yml"
+    notify.write_text(yaml.safe_dump({"release_notify_targets": [target], "release_notify_timeout": 2}))
     try:
         run = ws.play(
             "playbooks/deploy.yml", "-l", "production", "-e", '{"release_waves": [2]}',
@@ -166,6 +173,8 @@ def test_a_host_whose_own_variables_are_refused_leaves_the_rest_of_its_wave_to_r
         )  # fmt: skip
     finally:
         host_vars.write_text(kept)
+        notify.unlink()
+        ws.hook.close()
     assert run.returncode != 0, "the refused host fails the run"
     assert "production_deploy_watch_minutes" in run.text, run.output[-3000:]
     assert "is not one of the waves" not in run.text, run.output[-3000:]
@@ -173,6 +182,9 @@ def test_a_host_whose_own_variables_are_refused_leaves_the_rest_of_its_wave_to_r
     assert recap[good]["failed"] == 0, run.output[-3000:]
     assert recap[bad]["failed"] == 1, run.output[-3000:]
     assert "TASK [pinned.release.tenant : " in run.output, "the good host rolled out"
+    told = ws.told("rollout")
+    assert len(told) == 1, told
+    assert f"finished on 1 of 2 host(s): failed on {bad}" in told[0]["title"], told[0]["title"]
 
 
 def test_drift_is_clean_after_the_cycle(ws):

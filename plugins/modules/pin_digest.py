@@ -195,6 +195,12 @@ registry_verified:
       when nothing was asked of the registry.
   returned: always
   type: bool
+registry_error:
+  description:
+    - Why the registry did not confirm the digest when O(trust_history) pinned it from the history (the registry
+      unreachable, or refusing the credentials, in one line without secrets); null otherwise.
+  returned: always
+  type: str
 """
 
 import contextlib
@@ -249,18 +255,19 @@ def _evidence_summary(params: dict, digest: str, pinned_now: Optional[str]):
     return None
 
 
-def _verify_in_registry(params: dict, ref, history: list) -> bool:
-    """True when the registry has the digest; False when it was not reachable but the history vouches for it."""
+def _verify_in_registry(params: dict, ref, history: list) -> Optional[str]:
+    """None when the registry has the digest; why the registry could not say, when the history vouches for it."""
     try:
         with client_from_params(params) as client:
             client.resolve(ref)
     except ManifestNotFound as exc:
         raise PinError(f"cannot pin {ref.by_digest}: {exc}") from exc
-    except RegistryError:
+    except RegistryError as exc:
         if params["trust_history"] and any(entry.get("digest") == ref.digest for entry in history):
-            return False
+            # Unreachable, or refusing these credentials: the incident says which, not a guess.
+            return str(exc) or type(exc).__name__
         raise
-    return True
+    return None
 
 
 def run_module(params: dict, check_mode: bool, now: str) -> dict:
@@ -270,7 +277,7 @@ def run_module(params: dict, check_mode: bool, now: str) -> dict:
     with contextlib.nullcontext() if check_mode else exclusive_lock(lock_path):
         old_text = read_text(path, "pin file")
         pin, history = load_pin_file(old_text, path)
-        registry_verified = None
+        registry_verified, registry_error = None, None
 
         if params["image"]:
             ref = parse_pinned_reference(params["image"])
@@ -284,7 +291,8 @@ def run_module(params: dict, check_mode: bool, now: str) -> dict:
                 if evidence:
                     plan.pin["evidence"] = evidence
                 if params["verify_registry"]:
-                    registry_verified = _verify_in_registry(params, ref, history)
+                    registry_error = _verify_in_registry(params, ref, history)
+                    registry_verified = registry_error is None
             pin, history, pin_changed = plan.pin, plan.history, plan.changed
         else:
             pin_changed = False
@@ -332,6 +340,7 @@ def run_module(params: dict, check_mode: bool, now: str) -> dict:
         "targets": target_results,
         "backup_files": backups,
         "registry_verified": registry_verified,
+        "registry_error": registry_error,
         "diff": diff,
         "_warnings": warnings,
     }

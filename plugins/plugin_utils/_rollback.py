@@ -87,7 +87,8 @@ def incident(target: dict, reason: str, started_at: str, operator: str, outcomes
         result += (f"; data restored for {', '.join(r['tenant'] for r in restored)} ({lost} file(s) written since the "
                    "upgrade not carried over, kept aside)")  # fmt: skip
     if repin.get("changed") and repin.get("registry_verified") is False:
-        result += "; re-pinned from the pin history without the registry (unreachable)"
+        why = " ".join(str(repin.get("registry_error") or "unreachable").split())[:200]
+        result += f"; re-pinned from the pin history without the registry ({why})"
     if repin.get("failed"):
         result += f"; RE-PIN FAILED ({repin.get('msg', '')[:200]}): the next deploy would bring the bad digest back"
     record = bool(failed or changed or repin.get("changed") or repin.get("failed"))

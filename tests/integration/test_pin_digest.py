@@ -8,15 +8,20 @@ import os
 import shutil
 import subprocess
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 
 from ansible_collections.pinned.release.plugins.module_utils._files import exclusive_lock
-from tests.support.lab import APP_REPO, ROOT, ansible_module, registry_digest
+from tests.support.lab import APP_REPO, ROOT, ansible_module, registry_digest, signing_credentials
+from tests.support.registries import copy_image
 
 MODULE = "pinned.release.pin_digest"
+SIGNING = "127.0.0.1:" + os.environ.get(
+    "PINNED_LAB_SIGNING_REGISTRY_PORT", "5005"
+)  # the lab's registry with basic auth
 
 
 @pytest.fixture
@@ -121,6 +126,33 @@ def test_history_and_rollback_pin(work):
     read = ansible_module(MODULE, {"path": path})
     assert read["changed"] is False
     assert read["current"] == back["current"]
+
+
+def test_a_re_pin_from_the_history_says_why_the_registry_did_not_confirm_it(work):
+    """trust_history pins a digest of the history when the registry cannot confirm it (an emergency rollback); the
+    result says why, and a registry refusing the credentials is not called unreachable."""
+    work_dir, digests = work
+    user, password = signing_credentials()
+    repository = f"{SIGNING}/pin-test/{uuid.uuid4().hex[:12]}"
+    for tag in ("v1", "v2"):
+        copy_image(tag, f"{repository}:{tag}", ["--dest-tls-verify=false", "--dest-creds", f"{user}:{password}"])
+    path = str(work_dir / "signed-pin.yml")
+    for tag in ("v1", "v2"):
+        pinned = ansible_module(MODULE, {"path": path, "image": f"{repository}@{digests[tag]}", "reason": tag,
+                                         "require_evidence": False, "username": user, "password": password})  # fmt: skip
+        assert pinned.get("registry_verified") is True, pinned.get("msg", pinned)
+    wrong = f"not-{password}"
+    back = {"path": path, "image": f"{repository}@{digests['v1']}", "reason": "rollback: v2 broke",
+            "require_evidence": False, "kind": "rollback", "username": user, "password": wrong}  # fmt: skip
+    refused = ansible_module(MODULE, back)
+    assert refused.get("failed") is True
+    assert f"registry {SIGNING} rejected the credentials" in refused["msg"], refused["msg"]
+    trusted = ansible_module(MODULE, {**back, "trust_history": True})
+    assert (trusted["changed"], trusted["registry_verified"]) == (True, False), trusted.get("msg", trusted)
+    assert trusted["registry_error"].startswith(f"registry {SIGNING} rejected the credentials"), trusted
+    assert wrong not in trusted["_stdout"]
+    assert wrong not in refused["_stdout"]
+    assert yaml.safe_load(Path(path).read_text())["release_pin"]["digest"] == digests["v1"]
 
 
 def test_force_without_evidence_is_recorded(work):

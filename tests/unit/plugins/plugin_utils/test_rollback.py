@@ -107,7 +107,11 @@ def test_the_incident_says_when_the_re_pin_failed_or_bypassed_the_registry():
     assert "RE-PIN FAILED (registry said 401)" in failed["row"]
     assert failed["record"] is True
     trusted = incident(target, "r", "T", "me", outcomes(), {"changed": True, "registry_verified": False})
-    assert "re-pinned from the pin history without the registry" in trusted["row"]
+    assert "re-pinned from the pin history without the registry (unreachable)" in trusted["row"]
+    refused = {"changed": True, "registry_verified": False,
+               "registry_error": "registry r.example rejected the credentials for app:\n check username/password"}  # fmt: skip
+    row = incident(target, "r", "T", "me", outcomes(), refused)["row"]
+    assert "without the registry (registry r.example rejected the credentials for app: check username/password)" in row
 
 
 def test_a_rollback_that_changed_nothing_is_no_incident():

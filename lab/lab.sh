@@ -280,6 +280,11 @@ signing_registry_answers() {
 ensure_signing_registry() {
   ensure_commands docker-registry:docker-registry curl:curl htpasswd:apache2-utils ss:iproute2
   mkdir -p "$SIGNING_DIR/data"
+  # One starter at a time: two first users at once (test workers side by side) would each write their own password.
+  ( flock 9; start_signing_registry ) 9>"$SIGNING_DIR/.start.lock"
+}
+
+start_signing_registry() {
   if [ ! -s "$SIGNING_DIR/credentials" ]; then
     (umask 077; echo "lab-signer:$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$SIGNING_DIR/credentials")
   fi
@@ -291,7 +296,8 @@ ensure_signing_registry() {
   (umask 077; htpasswd -nbB "$user" "$password" >"$SIGNING_DIR/htpasswd")
   sed -e "s#@DATA@#$SIGNING_DIR/data#" -e "s#@ADDR@#$SIGNING_REGISTRY#" "$ROOT/lab/registry/config.yml.template" >"$SIGNING_DIR/config.yml"
   printf 'auth:\n  htpasswd:\n    realm: pinned-lab-signing\n    path: %s\n' "$SIGNING_DIR/htpasswd" >>"$SIGNING_DIR/config.yml"
-  setsid nohup docker-registry serve "$SIGNING_DIR/config.yml" >"$SIGNING_DIR/registry.log" 2>&1 </dev/null &
+  # 9>&-: the registry outlives this start and must not hold its lock.
+  setsid nohup docker-registry serve "$SIGNING_DIR/config.yml" >"$SIGNING_DIR/registry.log" 2>&1 </dev/null 9>&- &
   echo $! >"$SIGNING_DIR/registry.pid"
   for _ in $(seq 1 30); do signing_registry_answers && { say "signing registry: up on $SIGNING_REGISTRY (basic auth, credentials in $SIGNING_DIR/credentials)"; return; }; sleep 0.5; done
   die "signing registry did not answer on $SIGNING_REGISTRY: see $SIGNING_DIR/registry.log"
@@ -336,6 +342,12 @@ cmd_signing_access() {
 
 ensure_sigstore_tools() { # the pinned npm project of lab/sigstore, installed once per machine (npm ci from its lock)
   ensure_commands node:nodejs npm:npm
+  mkdir -p "$SIGSTORE_DIR"
+  # One installer at a time: a second one would remove the folder the first is installing into.
+  ( flock 9; install_sigstore_tools ) 9>"$SIGSTORE_DIR/.install.lock"
+}
+
+install_sigstore_tools() {
   local dir="$SIGSTORE_DIR/node" stamp
   stamp=$(cat "$ROOT/lab/sigstore/package.json" "$ROOT/lab/sigstore/package-lock.json" | sha256sum | cut -c1-16)
   [ "$(cat "$dir/.installed" 2>/dev/null)" = "$stamp" ] && return

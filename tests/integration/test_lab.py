@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tempfile
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.lab import APP_REPO, NODE_CONTAINER_PREFIX, NODES, RELEASE_TAG, ROOT, node_sh, registry_digest, run
+from tests.support.registries import free_port
 
 
 def test_every_node_answers_ansible_ping(lab):
@@ -85,3 +87,25 @@ def test_a_version_whose_wheels_cannot_be_fetched_is_named_and_the_built_images_
     assert "keeping the images already built" in output
     after = {version: registry_digest(version, "pinned/open-webui") for version in ("0.12.0", "0.12.4", RELEASE_TAG)}
     assert after == before
+
+
+def test_first_starts_of_the_signing_registry_at_once_agree_on_one_password(lab, tmp_path):
+    """Test workers side by side may be the first to need the signing registry: one registry, one password, and a
+    stop that stops it (each start used to write its own password and start its own registry)."""
+    env = dict(os.environ, PINNED_LAB_HOME=str(tmp_path), PINNED_LAB_SIGNING_REGISTRY_PORT=str(free_port()))
+    port = env["PINNED_LAB_SIGNING_REGISTRY_PORT"]
+    script = [str(ROOT / "lab/lab.sh")]
+    started = [subprocess.Popen([*script, "signing-registry-start"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True) for _ in range(4)]  # fmt: skip
+    try:
+        outputs = [(proc.wait(timeout=120), proc.stdout.read()) for proc in started]
+        assert all(code == 0 for code, _output in outputs), outputs
+        user, password = (tmp_path / "signing-registry/credentials").read_text().strip().split(":", 1)
+        answer = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", f"{user}:{password}",
+                                 f"http://127.0.0.1:{port}/v2/"], capture_output=True, text=True, check=False)  # fmt: skip
+        assert answer.stdout == "200", "the registry does not take the password in its credentials file"
+        serving = subprocess.run(["pgrep", "-f", f"docker-registry serve {tmp_path}/"], capture_output=True, text=True)
+        assert len(serving.stdout.split()) == 1, f"{len(serving.stdout.split())} registries started"
+    finally:
+        subprocess.run([*script, "signing-registry-stop"], env=env, capture_output=True, check=False)
+        subprocess.run(["pkill", "-f", f"docker-registry serve {tmp_path}/"], check=False)

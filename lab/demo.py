@@ -179,7 +179,7 @@ def main() -> None:
     step("users are logged in again", action=users_still_logged_in)
 
     rollback = step(f"rollback.yml -l production: emergency rollback to {OLD}",
-                    playbook("rollback.yml", "-l", "production", "-e", f"reason='demo: {NEW} rejected'"))  # fmt: skip
+                    playbook("rollback.yml", "-l", "production", *POLICY, "-e", f"reason='demo: {NEW} rejected'"))  # fmt: skip
     for line in lines_with(rollback, ": restored ")[:4]:
         say(line)
     step("drift.yml: the fleet is clean again", playbook("drift.yml"))

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / ".collections"))
 
 from ansible_collections.pinned.release.plugins.modules.resolve_digest import run_module  # noqa: E402
-from tests.support.lab import LAB_HOME, run  # noqa: E402
+from tests.support.lab import LAB_HOME, run, signing_credentials  # noqa: E402
 
 IMAGE = "127.0.0.1:5005/bench/signed:v1"
 POLICY = {
@@ -36,7 +36,7 @@ def samples(runs: int) -> dict:
     """{without|with: {whole: [s], warm: [s], first: s}}: RUNS resolves each way (the first in-process call apart)."""
     subprocess.run([str(ROOT / "lab/lab.sh"), "sign", "pinned/openwebui:v1", "--to", "bench/signed"], check=True,
                    capture_output=True)  # fmt: skip
-    user, password = (LAB_HOME / "signing-registry/credentials").read_text().strip().split(":", 1)
+    user, password = signing_credentials()
     base = {"image": IMAGE, "username": user, "password": password}
     params = {"images": None, "platform": None, "docker_config_path": None, "ca_path": None, "validate_certs": True,
               "timeout": 30.0, "retries": 3, "insecure_registries": [], **base}  # fmt: skip

@@ -96,7 +96,7 @@ def test_first_starts_of_the_signing_registry_at_once_agree_on_one_password(lab,
     port = env["PINNED_LAB_SIGNING_REGISTRY_PORT"]
     script = [str(ROOT / "lab/lab.sh")]
     started = [subprocess.Popen([*script, "signing-registry-start"], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True) for _ in range(4)]  # fmt: skip
+                                stderr=subprocess.STDOUT, text=True) for _starter in range(4)]  # fmt: skip
     try:
         outputs = [(proc.wait(timeout=120), proc.stdout.read()) for proc in started]
         assert all(code == 0 for code, _output in outputs), outputs
@@ -104,7 +104,9 @@ def test_first_starts_of_the_signing_registry_at_once_agree_on_one_password(lab,
         answer = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", f"{user}:{password}",
                                  f"http://127.0.0.1:{port}/v2/"], capture_output=True, text=True, check=False)  # fmt: skip
         assert answer.stdout == "200", "the registry does not take the password in its credentials file"
-        serving = subprocess.run(["pgrep", "-f", f"docker-registry serve {tmp_path}/"], capture_output=True, text=True)
+        serving = subprocess.run(
+            ["pgrep", "-f", f"docker-registry serve {tmp_path}/"], capture_output=True, text=True, check=False
+        )
         assert len(serving.stdout.split()) == 1, f"{len(serving.stdout.split())} registries started"
     finally:
         subprocess.run([*script, "signing-registry-stop"], env=env, capture_output=True, check=False)

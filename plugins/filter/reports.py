@@ -9,7 +9,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError, AnsibleUndefinedVariable
 from jinja2 import Undefined
 
-from ansible_collections.pinned.release.plugins.plugin_utils._filter_args import expect
+from ansible_collections.pinned.release.plugins.plugin_utils._filter_args import HOST_NAMES, expect
 from ansible_collections.pinned.release.plugins.plugin_utils._reports import rollout_lines
 
 
@@ -27,7 +27,7 @@ def host_facts(hostvars, hosts, name):
     A host that never set the fact (unreachable, or not reached by the rollout) is not an error, as it is with
     ``map('extract', hostvars) | map(attribute=..., default=none)``: to Jinja a None default is no default.
     """
-    expect("host_facts", "the hosts", hosts, "a list")
+    expect("host_facts", "the hosts", hosts, HOST_NAMES)
     expect("host_facts", "the fact name", name, "a string")
     facts = {}
     for host in hosts:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.pinned.release.plugins.plugin_utils._filter_args import expect
+from ansible_collections.pinned.release.plugins.plugin_utils._filter_args import HOST_NAMES, expect
 from ansible_collections.pinned.release.plugins.plugin_utils._waves import (
     RolloutShapeError,
     failure_budget,
@@ -33,11 +33,8 @@ def _budget(value):
 
 
 def _batches(waves, hosts, dropped=None):
-    expect("wave_batches", "the hosts (ansible_play_hosts_all)", hosts, "a list")
-    expect("wave_batches", "the dropped hosts", dropped, "a list", optional=True)
-    for name, given in (("the hosts (ansible_play_hosts_all)", hosts), ("the dropped hosts", dropped or [])):
-        if not all(isinstance(host, str) for host in given):
-            raise AnsibleFilterError(f"wave_batches: {name} must be host names (strings), got {given!r}"[:300])
+    expect("wave_batches", "the hosts (ansible_play_hosts_all)", hosts, HOST_NAMES)
+    expect("wave_batches", "the dropped hosts", dropped, HOST_NAMES, optional=True)
     return _checked(wave_batches, waves, hosts, dropped)
 
 

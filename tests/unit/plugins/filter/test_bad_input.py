@@ -37,8 +37,14 @@ ROWS = [
     ("failure_budget", "lots", (), "release_max_fail_percentage: 'lots'"),
     ("wave_batches", [1, 5], ("prod1",), "wave_batches: the hosts (ansible_play_hosts_all) must be a list"),
     ("wave_batches", [1, 5], (["prod1"], "prod1"), "wave_batches: the dropped hosts must be a list"),
-    ("wave_batches", [1, 5], (["prod1"], [{"x": 1}]), "wave_batches: the dropped hosts must be host names"),
-    ("wave_batches", [1, 5], ([["prod1"]],), "wave_batches: the hosts (ansible_play_hosts_all) must be host names"),
+    ("wave_batches", [1, 5], (["prod1"], [{"x": 1}]), "wave_batches: the dropped hosts must be a list of host names"),
+    (
+        "wave_batches",
+        [1, 5],
+        ([["prod1"]],),
+        "wave_batches: the hosts (ansible_play_hosts_all) must be a list of host names",
+    ),
+    ("host_facts", {}, ([{"x": 1}], "tenant_result"), "host_facts: the hosts must be a list of host names"),
 ]
 PYTHON_ERRORS = ("object has no attribute", "unhashable", "missing 1 required", "is not subscriptable")
 
